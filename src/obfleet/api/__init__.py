@@ -1,0 +1,1 @@
+"""HTTP only: routers per OCP module, the envelope, errors, paging and auth. No business logic."""

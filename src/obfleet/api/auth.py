@@ -1,0 +1,121 @@
+"""Who is calling: HTTP Basic (OCP 3.x) or the AK/SK signature (OCP 4.2), and role checks.
+
+Every route declares its rule with `require(resource, write)` or `public`; a test walks the
+route list so that a route without a rule cannot be added.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from obfleet.api.deps import get_ctx
+from obfleet.errors import ApiError, ErrorCode
+from obfleet.security import aksk
+from obfleet.security.roles import READ, WRITE, Resource
+from obfleet.services.users import Principal, access_key_owner, authenticate_basic
+from obfleet.timefmt import utcnow
+
+
+def _basic(header: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(header.partition(" ")[2].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise ApiError(ErrorCode.NOT_LOGGED_IN, "The Basic credentials are malformed.") from exc
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        raise ApiError(ErrorCode.NOT_LOGGED_IN, "The Basic credentials are malformed.")
+    return username, password
+
+
+async def _by_basic(request: Request, header: str) -> Principal:
+    username, password = _basic(header)
+    db = get_ctx(request).db
+
+    def check() -> Principal | None:
+        with db.session() as session:
+            return authenticate_basic(session, username, password)
+
+    principal = await run_in_threadpool(check)
+    if principal is None:
+        raise ApiError(ErrorCode.BAD_CREDENTIALS)
+    return principal
+
+
+async def _by_access_key(request: Request, header: str) -> Principal:
+    parsed = aksk.parse_authorization(header)
+    date = request.headers.get("date", "")
+    if parsed is None:
+        raise ApiError(ErrorCode.NOT_LOGGED_IN, "The AK/SK Authorization header is malformed.")
+    if not aksk.date_is_fresh(date, utcnow()):
+        raise ApiError(
+            ErrorCode.NOT_LOGGED_IN,
+            "The Date header is missing or more than 15 minutes from server time.",
+        )
+    access_key_id, signature = parsed
+    ctx = get_ctx(request)
+
+    def lookup() -> tuple[Principal, str] | None:
+        with ctx.db.session() as session:
+            return access_key_owner(session, ctx.secrets, access_key_id)
+
+    found = await run_in_threadpool(lookup)
+    if found is None:
+        raise ApiError(ErrorCode.NOT_LOGGED_IN, "The access key is unknown.")
+    principal, secret = found
+    message = aksk.string_to_sign(
+        request.method,
+        await request.body(),
+        request.headers.get("content-type", ""),
+        date,
+        request.headers.get("host", ""),
+        request.headers,
+        request.url.path,
+        request.query_params.multi_items(),
+    )
+    if not aksk.signature_matches(aksk.sign(secret, message), signature):
+        raise ApiError(ErrorCode.NOT_LOGGED_IN, "The request signature does not match.")
+    return principal
+
+
+async def authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        return await _by_basic(request, header)
+    if header.startswith(aksk.SCHEME):
+        return await _by_access_key(request, header)
+    raise ApiError(ErrorCode.NOT_LOGGED_IN, "Send HTTP Basic credentials or an AK/SK signature.")
+
+
+class Requires:
+    """A route's permission rule, usable as a FastAPI dependency."""
+
+    def __init__(self, resource: Resource, write: bool) -> None:
+        self.resource = resource
+        self.action = WRITE if write else READ
+
+    async def __call__(self, request: Request) -> Principal:
+        principal = await authenticate(request)
+        if (self.resource, self.action) not in principal.permissions:
+            raise ApiError(ErrorCode.FORBIDDEN, f"{self.resource.value}:{self.action}")
+        return principal
+
+    def __repr__(self) -> str:
+        return f"Requires({self.resource.value}:{self.action})"
+
+
+def require(resource: Resource, write: bool = False) -> Requires:
+    return Requires(resource, write)
+
+
+class Public:
+    """Marks a route as open without authentication (time, info, status, config server)."""
+
+    async def __call__(self) -> None:
+        return None
+
+
+public = Public()

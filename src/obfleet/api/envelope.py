@@ -1,0 +1,81 @@
+"""OCP's response envelope: {data, successful, timestamp, duration, status, traceId, server}."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from obfleet.api.context import current
+from obfleet.errors import ApiError
+from obfleet.timefmt import iso, utcnow
+
+T = TypeVar("T")
+
+SERVER = socket.gethostname()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _body(status: int, **fields: Any) -> dict[str, Any]:
+    facts = current()
+    return {
+        **fields,
+        "duration": facts.duration_ms(),
+        "server": SERVER,
+        "status": status,
+        "successful": 200 <= status < 300,
+        "timestamp": iso(utcnow()),
+        "traceId": facts.trace_id,
+    }
+
+
+class EnvelopeResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        # Sorted keys, as OCP's Jackson mapper writes them.
+        return json.dumps(
+            content, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        ).encode()
+
+
+def ok(data: Any = None, status: int = 200) -> EnvelopeResponse:
+    return EnvelopeResponse(_body(status, data=_plain(data)), status_code=status)
+
+
+def error(err: ApiError) -> EnvelopeResponse:
+    body = _body(err.http_status, error={"code": err.error_code.code, "message": err.message})
+    return EnvelopeResponse(body, status_code=err.http_status)
+
+
+def contents(items: Sequence[Any]) -> dict[str, Any]:
+    """A non-paged list, as OCP's IterableResponse shows it."""
+    return {"contents": list(items)}
+
+
+# Documentation-only models, so the OpenAPI document shows the envelope around each payload.
+class Envelope(BaseModel, Generic[T]):
+    data: T | None = None
+    successful: bool
+    timestamp: str
+    duration: int
+    status: int
+    traceId: str
+    server: str
+
+
+class Contents(BaseModel, Generic[T]):
+    contents: list[T]

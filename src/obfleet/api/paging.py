@@ -1,0 +1,93 @@
+"""OCP paging: page from 1, size up to 2000, sort=field,asc|desc; data.contents + data.page."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from obfleet.errors import bad_request
+
+T = TypeVar("T")
+MAX_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page: int
+    size: int
+    sort: str | None
+
+
+def page_request(
+    page: int = Query(1, ge=1, description="Page number, from 1."),
+    size: int = Query(10, ge=1, le=MAX_SIZE, description="Page size, at most 2000."),
+    sort: str | None = Query(None, description="`field,asc` or `field,desc`.", examples=["id,asc"]),
+) -> PageRequest:
+    return PageRequest(page=page, size=size, sort=sort)
+
+
+def order_by(
+    sort: str | None, sortable: Mapping[str, ColumnElement[Any]], default: ColumnElement[Any]
+) -> list[ColumnElement[Any]]:
+    if not sort:
+        return [default.asc()]
+    field, _, direction = sort.partition(",")
+    direction = (direction or "asc").strip().lower()
+    column = sortable.get(field.strip())
+    if column is None or direction not in ("asc", "desc"):
+        raise bad_request(
+            f"sort '{sort}' is not valid: use one of {', '.join(sorted(sortable))} "
+            "followed by ,asc or ,desc"
+        )
+    ordered = column.asc() if direction == "asc" else column.desc()
+    return [ordered] if column is default else [ordered, default.asc()]
+
+
+def paginate(
+    session: Session,
+    stmt: Select[Any],
+    req: PageRequest,
+    sortable: Mapping[str, ColumnElement[Any]],
+    default: ColumnElement[Any],
+    render: Callable[[Any], Any],
+) -> dict[str, Any]:
+    """Run `stmt` for one page and render it in OCP's paged shape."""
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(*order_by(req.sort, sortable, default))
+        .limit(req.size)
+        .offset((req.page - 1) * req.size)
+    ).all()
+    return paged([render(r) for r in rows], req, total)
+
+
+def paged(items: Sequence[Any], req: PageRequest, total: int) -> dict[str, Any]:
+    return {
+        "contents": list(items),
+        "page": {
+            "number": req.page,
+            "size": req.size,
+            "totalElements": total,
+            "totalPages": math.ceil(total / req.size) if total else 0,
+        },
+    }
+
+
+class PageInfo(BaseModel):
+    number: int
+    size: int
+    totalElements: int
+    totalPages: int
+
+
+class Page(BaseModel, Generic[T]):
+    contents: list[T]
+    page: PageInfo

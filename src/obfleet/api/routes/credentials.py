@@ -1,0 +1,134 @@
+"""Extension: the password box (OCP documents no API for it). Secrets go in, never come out."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field
+
+from obfleet.api.auth import require
+from obfleet.api.deps import CtxDep, SessionDep
+from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
+from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.security.roles import Resource
+from obfleet.services import credentials as service
+from obfleet.store.models.credentials import Credential
+
+router = APIRouter(prefix="/api/v2/credentials", tags=["credentials (extension)"])
+READ = Depends(require(Resource.CREDENTIAL))
+WRITE = Depends(require(Resource.CREDENTIAL, write=True))
+MASK = "***"
+
+
+class CredentialIn(ApiModel):
+    name: str = Field(min_length=1, max_length=64)
+    target_type: Literal["HOST", "OB_CLUSTER", "OBPROXY"]
+    auth_type: Literal["PASSWORD", "PRIVATE_KEY"] = "PASSWORD"
+    username: str = Field(min_length=1, max_length=64)
+    password: str | None = Field(None, max_length=4096)
+    private_key: str | None = Field(None, max_length=65536)
+    passphrase: str | None = Field(None, max_length=1024)
+    description: str | None = Field(None, max_length=256)
+
+
+class CredentialPatch(ApiModel):
+    username: str | None = Field(None, min_length=1, max_length=64)
+    password: str | None = Field(None, max_length=4096)
+    private_key: str | None = Field(None, max_length=65536)
+    passphrase: str | None = Field(None, max_length=1024)
+    description: str | None = Field(None, max_length=256)
+
+
+class CredentialOut(ApiModel):
+    id: int
+    name: str
+    target_type: str
+    auth_type: str
+    username: str
+    secret: str = MASK
+    description: str | None
+    create_time: OcpTime
+    update_time: OcpTime
+
+
+def render(credential: Credential) -> CredentialOut:
+    return CredentialOut.model_validate(credential)
+
+
+@router.post(
+    "", dependencies=[WRITE], response_model=Envelope[CredentialOut], summary="Create a credential"
+)
+def create_credential(body: CredentialIn, ctx: CtxDep, session: SessionDep) -> EnvelopeResponse:
+    secret = body.private_key if body.auth_type == "PRIVATE_KEY" else body.password
+    credential = service.create(
+        session,
+        ctx.secrets,
+        name=body.name,
+        target_type=body.target_type,
+        auth_type=body.auth_type,
+        username=body.username,
+        secret=secret,
+        passphrase=body.passphrase,
+        description=body.description,
+    )
+    return ok(render(credential))
+
+
+@router.get(
+    "",
+    dependencies=[READ],
+    response_model=Envelope[Page[CredentialOut]],
+    summary="List credentials",
+)
+def list_credentials(
+    session: SessionDep,
+    page: PageRequest = Depends(page_request),
+    target_type: Literal["HOST", "OB_CLUSTER", "OBPROXY"] | None = Query(None, alias="targetType"),
+) -> EnvelopeResponse:
+    sortable = {"id": Credential.id, "name": Credential.name}
+    return ok(paginate(session, service.query(target_type), page, sortable, Credential.id, render))
+
+
+@router.get(
+    "/{credential_id}",
+    dependencies=[READ],
+    response_model=Envelope[CredentialOut],
+    summary="Get a credential",
+)
+def get_credential(credential_id: int, session: SessionDep) -> EnvelopeResponse:
+    return ok(render(service.get(session, credential_id)))
+
+
+@router.patch(
+    "/{credential_id}",
+    dependencies=[WRITE],
+    response_model=Envelope[CredentialOut],
+    summary="Change a credential's user, secret or description",
+)
+def update_credential(
+    credential_id: int, body: CredentialPatch, ctx: CtxDep, session: SessionDep
+) -> EnvelopeResponse:
+    secret = body.private_key if body.private_key is not None else body.password
+    credential = service.update(
+        session,
+        ctx.secrets,
+        credential_id,
+        username=body.username,
+        secret=secret,
+        passphrase=body.passphrase,
+        description=body.description,
+    )
+    return ok(render(credential))
+
+
+@router.delete(
+    "/{credential_id}",
+    dependencies=[WRITE],
+    response_model=Envelope[None],
+    summary="Delete a credential nothing uses",
+)
+def delete_credential(credential_id: int, session: SessionDep) -> EnvelopeResponse:
+    service.delete(session, credential_id)
+    return ok()

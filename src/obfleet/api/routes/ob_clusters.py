@@ -1,0 +1,153 @@
+"""OceanBase cluster records: OCP's cluster list, plus get-one, import and forget (extensions)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AliasChoices, Field, field_validator
+
+from obfleet.api.auth import require
+from obfleet.api.deps import CtxDep, SessionDep
+from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
+from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.errors import bad_request
+from obfleet.security.roles import Resource
+from obfleet.services import ob_clusters as service
+from obfleet.services.users import Principal
+from obfleet.store.models.ob_clusters import ObCluster
+
+router = APIRouter(prefix="/api/v2/ob/clusters", tags=["ob clusters"])
+READ = Depends(require(Resource.CLUSTER))
+WRITE = require(Resource.CLUSTER, write=True)
+
+
+class RootServerIn(ApiModel):
+    address: str = Field(max_length=300, description="ip:rpcPort")
+    role: Literal["LEADER", "FOLLOWER"] = "FOLLOWER"
+    # The import body says sqlPort; OCP's responses say sql_port: take either.
+    sql_port: int = Field(validation_alias=AliasChoices("sqlPort", "sql_port"))
+
+
+class ImportIn(ApiModel):
+    name: str = Field(max_length=128)
+    ob_cluster_id: int
+    type: Literal["PRIMARY", "STANDBY"] = "PRIMARY"
+    root_servers: list[RootServerIn] = Field(max_length=64)
+    ob_version: str | None = Field(None, max_length=64)
+    proxyro_credential_id: int | None = None
+    proxyro_password: str | None = Field(None, max_length=1024)
+
+    @field_validator("ob_version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        if value is not None and not all(c.isalnum() or c in ".-_" for c in value):
+            raise ValueError("obVersion may hold only letters, digits, '.', '-' and '_'")
+        return value
+
+
+class ObClusterOut(ApiModel):
+    id: int
+    name: str
+    ob_cluster_id: int
+    ob_version: str | None
+    status: str
+    type: str
+    root_servers: list[dict[str, Any]]
+    proxyro_credential_id: int | None
+    creator: str | None
+    region_count: int = 0
+    server_count: int = 0
+    tenant_count: int = 0
+    zones: list[dict[str, Any]] = Field(default_factory=list)
+    standby_clusters: list[dict[str, Any]] = Field(default_factory=list)
+    create_time: OcpTime
+    update_time: OcpTime
+
+
+def render(cluster: ObCluster) -> ObClusterOut:
+    servers = service.root_server_dicts(cluster)
+    return ObClusterOut(
+        id=cluster.id,
+        name=cluster.name,
+        ob_cluster_id=cluster.ob_cluster_id,
+        ob_version=cluster.ob_version,
+        status=cluster.status,
+        type=cluster.type,
+        root_servers=servers,
+        proxyro_credential_id=cluster.proxyro_credential_id,
+        creator=cluster.creator,
+        server_count=len(servers),
+        create_time=cluster.create_time,
+        update_time=cluster.update_time,
+    )
+
+
+@router.get(
+    "",
+    dependencies=[READ],
+    response_model=Envelope[Page[ObClusterOut]],
+    summary="Query the cluster list",
+)
+def list_clusters(
+    session: SessionDep,
+    page: PageRequest = Depends(page_request),
+    name: str | None = Query(None, max_length=128),
+    status: list[str] | None = Query(None),
+    with_standby: bool = Query(True, alias="withStandby"),
+) -> EnvelopeResponse:
+    stmt = service.query(name, status)
+    if not with_standby:
+        stmt = stmt.where(ObCluster.type == "PRIMARY")
+    sortable = {"id": ObCluster.id, "name": ObCluster.name, "obClusterId": ObCluster.ob_cluster_id}
+    return ok(paginate(session, stmt, page, sortable, ObCluster.id, render))
+
+
+@router.post(
+    "/import",
+    response_model=Envelope[ObClusterOut],
+    tags=["extension"],
+    summary="Record an existing OceanBase cluster (extension)",
+)
+def import_cluster(
+    body: ImportIn, ctx: CtxDep, session: SessionDep, principal: Principal = Depends(WRITE)
+) -> EnvelopeResponse:
+    if body.proxyro_password == "":
+        raise bad_request("proxyroPassword must not be empty")
+    cluster = service.import_cluster(
+        session,
+        ctx.secrets,
+        name=body.name,
+        ob_cluster_id=body.ob_cluster_id,
+        type=body.type,
+        root_servers=[service.RootServer(s.address, s.role, s.sql_port) for s in body.root_servers],
+        ob_version=body.ob_version,
+        proxyro_credential_id=body.proxyro_credential_id,
+        proxyro_password=body.proxyro_password,
+        creator=principal.username,
+    )
+    return ok(render(cluster))
+
+
+@router.get(
+    "/{cluster_id}",
+    dependencies=[READ],
+    response_model=Envelope[ObClusterOut],
+    tags=["extension"],
+    summary="Query one cluster (extension)",
+)
+def get_cluster(cluster_id: int, session: SessionDep) -> EnvelopeResponse:
+    return ok(render(service.get(session, cluster_id)))
+
+
+@router.delete(
+    "/{cluster_id}",
+    dependencies=[Depends(WRITE)],
+    response_model=Envelope[None],
+    tags=["extension"],
+    summary="Forget a cluster record (extension; the cluster itself is untouched)",
+)
+def delete_cluster(cluster_id: int, session: SessionDep) -> EnvelopeResponse:
+    service.delete(session, cluster_id)
+    return ok()

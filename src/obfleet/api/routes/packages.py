@@ -1,0 +1,161 @@
+"""OCP's software package module: list, upload (multipart, streamed), delete, download."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from obfleet.api.auth import require
+from obfleet.api.deps import CtxDep, SessionDep
+from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
+from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.api.uploads import receive_file
+from obfleet.errors import ApiError, ErrorCode
+from obfleet.security.roles import Resource
+from obfleet.services import packages as service
+from obfleet.services.users import Principal
+from obfleet.store.models.packages import SoftwarePackage
+
+router = APIRouter(tags=["software packages"])
+READ = Depends(require(Resource.PACKAGE))
+WRITE = require(Resource.PACKAGE, write=True)
+
+
+class PackageOut(ApiModel):
+    id: int
+    name: str
+    file_name: str
+    extension: str
+    size: int
+    sha1: str
+    download_url: str
+    type: str
+    version: str
+    build_number: str
+    operating_system: str
+    architecture: str
+    deletable: bool
+    create_time: OcpTime
+
+
+def render(package: SoftwarePackage, base_url: str, deletable: bool = True) -> PackageOut:
+    return PackageOut(
+        id=package.id,
+        name=package.name,
+        file_name=package.file_name,
+        extension=package.extension,
+        size=package.size,
+        sha1=package.sha1,
+        download_url=f"{base_url}/api/v2/files/sys-package/{package.file_name}",
+        type=package.type,
+        version=package.version,
+        build_number=package.build_number,
+        operating_system=package.operating_system,
+        architecture=package.architecture,
+        deletable=deletable,
+        create_time=package.create_time,
+    )
+
+
+def _base_url(ctx: CtxDep, request: Request) -> str:
+    return (ctx.settings.advertise_url or str(request.base_url)).rstrip("/")
+
+
+@router.get(
+    "/api/v2/software-packages",
+    dependencies=[READ],
+    response_model=Envelope[Page[PackageOut]],
+    summary="Query software packages",
+)
+def list_packages(
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    page: PageRequest = Depends(page_request),
+    keyword: str | None = Query(None, max_length=255),
+    type: list[str] | None = Query(None),
+    version: list[str] | None = Query(None),
+    operating_system: list[str] | None = Query(None, alias="operatingSystem"),
+    architecture: list[str] | None = Query(None),
+) -> EnvelopeResponse:
+    base = _base_url(ctx, request)
+    sortable = {
+        "id": SoftwarePackage.id,
+        "name": SoftwarePackage.name,
+        "version": SoftwarePackage.version,
+        "createTime": SoftwarePackage.create_time,
+    }
+
+    def row(package: SoftwarePackage) -> PackageOut:
+        return render(package, base, not service.in_use_by(session, package))
+
+    stmt = service.query(keyword, type, version, operating_system, architecture)
+    return ok(paginate(session, stmt, page, sortable, SoftwarePackage.id, row))
+
+
+@router.post(
+    "/api/v2/software-packages",
+    response_model=Envelope[PackageOut],
+    summary="Upload a software package (multipart/form-data, field 'file')",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload_package(
+    request: Request, principal: Principal = Depends(WRITE)
+) -> EnvelopeResponse:
+    ctx = request.app.state.ctx
+    packages_dir = ctx.settings.packages_dir
+    received = await receive_file(request, "file", packages_dir, ctx.settings.max_upload_bytes)
+
+    def record() -> PackageOut:
+        with ctx.db.transaction() as session:
+            package = service.add(
+                session,
+                packages_dir,
+                received.path,
+                size=received.size,
+                sha1=received.sha1,
+                creator=principal.username,
+            )
+            return render(package, _base_url(ctx, request))
+
+    return ok(await run_in_threadpool(record))
+
+
+@router.delete(
+    "/api/v2/software-packages/{package_id}",
+    dependencies=[Depends(WRITE)],
+    response_model=Envelope[None],
+    summary="Delete a software package",
+)
+def delete_package(package_id: int, ctx: CtxDep, session: SessionDep) -> EnvelopeResponse:
+    service.delete(session, ctx.settings.packages_dir, package_id)
+    return ok()
+
+
+@router.get(
+    "/api/v2/files/sys-package/{file_name}",
+    dependencies=[READ],
+    response_class=FileResponse,
+    summary="Download a software package",
+)
+def download_package(file_name: str, ctx: CtxDep, session: SessionDep) -> FileResponse:
+    package = service.by_file_name(session, file_name)
+    path = service.path_of(ctx.settings.packages_dir, package)
+    if not path.is_file():
+        raise ApiError(ErrorCode.PACKAGE_NOT_FOUND, file_name)
+    return FileResponse(path, filename=package.file_name, media_type="application/x-rpm")

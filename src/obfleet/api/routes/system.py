@@ -1,0 +1,68 @@
+"""OCP's "other" module: server time, application info and status. Open without auth.
+
+Their pages show bare answers, not the envelope: time and status as plain text, info as a
+plain JSON object. obfleet answers exactly so, for clients that parse them.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import text
+
+from obfleet import __version__
+from obfleet.api.auth import public
+from obfleet.api.deps import CtxDep
+from obfleet.timefmt import iso, utcnow
+
+router = APIRouter(tags=["other"], dependencies=[Depends(public)])
+BUILD_TIME = iso(utcnow())
+
+
+@router.get("/api/v2/time", response_class=PlainTextResponse, summary="Query server time")
+def server_time() -> PlainTextResponse:
+    return PlainTextResponse(iso(utcnow()))
+
+
+@router.get("/api/v2/info", summary="Query application information")
+def info() -> JSONResponse:
+    return JSONResponse(
+        {
+            "artifact": "obfleet",
+            "buildJavaVersion": None,
+            "buildPythonVersion": platform.python_version(),
+            "buildTime": BUILD_TIME,
+            "buildVersion": __version__,
+            "group": "obfleet",
+            "name": "obfleet",
+            "springBootVersion": None,
+        }
+    )
+
+
+def _unavailable(ctx: CtxDep) -> list[str]:
+    broken = []
+    try:
+        with ctx.db.session() as session:
+            session.execute(text("SELECT 1"))
+    except Exception:  # any failure means the metadb is not usable
+        broken.append("metadb")
+    engine = ctx.engine
+    if engine is not None and not getattr(engine, "healthy", True):
+        broken.append("taskengine")
+    return broken
+
+
+@router.get("/api/v2/status", response_class=PlainTextResponse, summary="Query application status")
+@router.get("/api/status", response_class=PlainTextResponse, include_in_schema=False)
+def status(
+    ctx: CtxDep,
+    include_unavailable_component: bool = Query(False, alias="includeUnavailableComponent"),
+) -> PlainTextResponse:
+    broken = _unavailable(ctx)
+    if not broken:
+        return PlainTextResponse("okay")
+    body = "bad " + ",".join(broken) if include_unavailable_component else "bad"
+    return PlainTextResponse(body, status_code=503)

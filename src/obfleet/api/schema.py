@@ -1,0 +1,24 @@
+"""The base of every request and response body: camelCase on the wire, unknown fields ignored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from obfleet.timefmt import iso
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",  # OCP clients send fields we do not use (the docs' obLinks[].clusterId)
+        from_attributes=True,
+    )
+
+
+# Times on the wire: ISO-8601 with offset and milliseconds, as OCP writes them.
+OcpTime = Annotated[datetime, PlainSerializer(iso, return_type=str | None)]

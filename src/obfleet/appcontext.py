@@ -1,0 +1,31 @@
+"""What a running obfleet holds: settings, the metadb, the secret box and the task engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from obfleet.config import Settings
+from obfleet.security.secrets import SecretBox, load_or_create_key
+from obfleet.store.db import Database
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    secrets: SecretBox
+    # Set by the service process once the task engine runs (none in CLI-only use).
+    engine: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings) -> AppContext:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        key = load_or_create_key(settings.data_dir, settings.secret_key)
+        return cls(
+            settings=settings, db=Database(settings.effective_database_url), secrets=SecretBox(key)
+        )
+
+    def close(self) -> None:
+        self.db.dispose()

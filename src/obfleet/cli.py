@@ -1,0 +1,145 @@
+"""The `obfleet` command: run the service, migrate the metadb, manage users and access keys."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from obfleet.appcontext import AppContext
+from obfleet.config import Settings
+from obfleet.errors import ApiError
+from obfleet.security.roles import ROLES
+from obfleet.services import users
+from obfleet.services.lifecycle import prepare
+from obfleet.store.migrate import upgrade
+
+app = typer.Typer(
+    help="obfleet: OBProxy fleet manager for OceanBase with an OCP-compatible REST API.\n\n"
+    "Configuration comes from the environment: OBFLEET_DATA_DIR (default ~/.obfleet), "
+    "OBFLEET_DATABASE_URL (default SQLite in the data dir), OBFLEET_ADMIN_PASSWORD, "
+    "OBFLEET_SECRET_KEY, OBFLEET_ADVERTISE_URL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Manage users (HTTP Basic logins) and their roles.",
+                       no_args_is_help=True)
+key_app = typer.Typer(help="Manage AK/SK access keys (OCP 4.2 request signatures).",
+                      no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(key_app, name="accesskey")
+console = Console()
+err = Console(stderr=True)
+
+
+def _context() -> AppContext:
+    ctx = AppContext.open(Settings.from_env())
+    prepare(ctx)
+    return ctx
+
+
+def _fail(exc: ApiError) -> None:
+    err.print(f"[red]error:[/red] {exc.message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve the REST API and run the task engine in this process."""
+    import uvicorn
+
+    from obfleet.api.app import create_app
+
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level=log_level,
+                access_log=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the metadb schema up to date (the service also does this when it starts)."""
+    ctx = AppContext.open(Settings.from_env())
+    try:
+        upgrade(ctx.db)
+    finally:
+        ctx.close()
+    console.print(f"metadb is up to date ({ctx.db.dialect})")
+
+
+def _roles_option(roles: str) -> list[str]:
+    return [r.strip() for r in roles.split(",") if r.strip()]
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    roles: Annotated[str, typer.Option(help=f"Comma-separated roles: {', '.join(ROLES)}.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True)],
+) -> None:
+    """Add a user with the given roles."""
+    ctx = _context()
+    try:
+        with ctx.db.transaction() as session:
+            users.create_user(session, username, password, _roles_option(roles))
+    except ApiError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+    console.print(f"user {username} added")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True)],
+) -> None:
+    """Set a user's password."""
+    ctx = _context()
+    try:
+        with ctx.db.transaction() as session:
+            users.set_password(session, username, password)
+    except ApiError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+    console.print(f"password of {username} changed")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users and their roles."""
+    ctx = _context()
+    try:
+        with ctx.db.session() as session:
+            rows = [(u.username, ", ".join(u.role_names), "yes" if u.enabled else "no")
+                    for u in users.list_users(session)]
+    finally:
+        ctx.close()
+    table = Table("username", "roles", "enabled")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@key_app.command("create")
+def accesskey_create(username: str) -> None:
+    """Create an AK/SK pair for a user. The secret is shown once: keep it."""
+    ctx = _context()
+    try:
+        with ctx.db.transaction() as session:
+            access_key, secret = users.create_access_key(session, ctx.secrets, username)
+    except ApiError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+    console.print(f"AccessKey ID:     {access_key}\nAccessKey Secret: {secret}")

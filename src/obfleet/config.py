@@ -1,0 +1,47 @@
+"""Settings read from the environment (the stable interface: OBFLEET_* variables)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("OBFLEET_DATA_DIR") or Path.home() / ".obfleet")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything obfleet reads from its environment, resolved once at start."""
+
+    data_dir: Path = field(default_factory=_default_data_dir)
+    database_url: str = ""
+    admin_password: str | None = None
+    secret_key: str | None = None
+    advertise_url: str | None = None
+    max_upload_bytes: int = 2 * 1024**3
+    engine_concurrency: int = 16
+    health_interval_s: float = 30.0
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'obfleet.db'}"
+
+    @property
+    def packages_dir(self) -> Path:
+        return self.data_dir / "packages"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            data_dir=_default_data_dir(),
+            database_url=env.get("OBFLEET_DATABASE_URL", ""),
+            admin_password=env.get("OBFLEET_ADMIN_PASSWORD") or None,
+            secret_key=env.get("OBFLEET_SECRET_KEY") or None,
+            advertise_url=env.get("OBFLEET_ADVERTISE_URL") or None,
+            max_upload_bytes=int(env.get("OBFLEET_MAX_UPLOAD_BYTES", 2 * 1024**3)),
+            engine_concurrency=int(env.get("OBFLEET_ENGINE_CONCURRENCY", 16)),
+            health_interval_s=float(env.get("OBFLEET_HEALTH_INTERVAL", 30)),
+        )

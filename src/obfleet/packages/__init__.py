@@ -1,0 +1,1 @@
+"""Software packages: RPM header parsing and payload extraction, without `rpm` anywhere."""

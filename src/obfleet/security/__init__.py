@@ -1,0 +1,1 @@
+"""Password hashing, secret encryption at rest, and OCP's AK/SK request signatures."""

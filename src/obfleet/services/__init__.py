@@ -1,0 +1,1 @@
+"""What each operation means: validation against the registry, state changes, task building."""

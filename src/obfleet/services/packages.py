@@ -1,0 +1,134 @@
+"""The software package store: RPMs kept in the data dir, recorded with their header facts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from obfleet.errors import ApiError, ErrorCode
+from obfleet.packages.rpm import RpmError, RpmHeader, read_header
+from obfleet.store.models.packages import SoftwarePackage
+from obfleet.store.refs import referencing_tables
+
+OBPROXY = "OBPROXY_INSTALL_PACKAGE"
+TYPES_BY_NAME = {
+    "obproxy": OBPROXY,
+    "obproxy-ce": OBPROXY,
+    "oceanbase": "OB_SERVER_INSTALL_PACKAGE",
+    "oceanbase-ce": "OB_SERVER_INSTALL_PACKAGE",
+    "t-oceanbase-ocp-agent": "OCP_AGENT_INSTALL_PACKAGE",
+    "ocp-agent": "OCP_AGENT_INSTALL_PACKAGE",
+    "obagent": "OCP_AGENT_INSTALL_PACKAGE",
+}
+TYPES = sorted(set(TYPES_BY_NAME.values()) | {"OB_BACKUP_AGENT_INSTALL_PACKAGE"})
+
+
+def package_type(header: RpmHeader) -> str:
+    kind = TYPES_BY_NAME.get(header.name)
+    if kind is None:
+        raise ApiError(
+            ErrorCode.PACKAGE_TYPE_INVALID,
+            f"'{header.name}' is none of {', '.join(sorted(TYPES_BY_NAME))}",
+        )
+    return kind
+
+
+def add(
+    session: Session, packages_dir: Path, upload: Path, *, size: int, sha1: str, creator: str
+) -> SoftwarePackage:
+    """Record an uploaded file (already on disk in packages_dir) and give it its RPM name.
+    On any refusal the upload is removed, so nothing is left behind."""
+    try:
+        header = read_header(upload)
+        kind = package_type(header)
+        if (
+            session.scalar(
+                select(SoftwarePackage.id).where(SoftwarePackage.file_name == header.file_name)
+            )
+            is not None
+        ):
+            raise ApiError(ErrorCode.PACKAGE_EXISTS, header.file_name)
+        package = SoftwarePackage(
+            name=header.name,
+            file_name=header.file_name,
+            extension="rpm",
+            size=size,
+            sha1=sha1,
+            type=kind,
+            version=header.version,
+            build_number=header.build_number,
+            operating_system=header.operating_system,
+            architecture=header.arch,
+            creator=creator,
+        )
+        session.add(package)
+        session.flush()
+        os.replace(upload, packages_dir / header.file_name)
+    except RpmError as exc:
+        upload.unlink(missing_ok=True)
+        raise ApiError(ErrorCode.PACKAGE_PARSE_ERROR, str(exc)) from exc
+    except BaseException:
+        upload.unlink(missing_ok=True)
+        raise
+    return package
+
+
+def get(session: Session, package_id: int) -> SoftwarePackage:
+    package = session.get(SoftwarePackage, package_id)
+    if package is None:
+        raise ApiError(ErrorCode.PACKAGE_NOT_FOUND, package_id)
+    return package
+
+
+def by_file_name(session: Session, file_name: str, kind: str | None = None) -> SoftwarePackage:
+    stmt = select(SoftwarePackage).where(SoftwarePackage.file_name == file_name)
+    if kind:
+        stmt = stmt.where(SoftwarePackage.type == kind)
+    package = session.scalar(stmt)
+    if package is None:
+        raise ApiError(ErrorCode.PACKAGE_NOT_FOUND, file_name)
+    return package
+
+
+def path_of(packages_dir: Path, package: SoftwarePackage) -> Path:
+    return packages_dir / package.file_name
+
+
+def in_use_by(session: Session, package: SoftwarePackage) -> list[str]:
+    return referencing_tables(session, SoftwarePackage.__tablename__, package.id)
+
+
+def delete(session: Session, packages_dir: Path, package_id: int) -> None:
+    package = get(session, package_id)
+    users = in_use_by(session, package)
+    if users:
+        raise ApiError(ErrorCode.PACKAGE_IN_USE, f"{package.file_name} ({', '.join(users)})")
+    session.delete(package)
+    session.flush()
+    with contextlib.suppress(FileNotFoundError):
+        path_of(packages_dir, package).unlink()
+
+
+def query(
+    keyword: str | None,
+    types: list[str] | None,
+    versions: list[str] | None,
+    systems: list[str] | None,
+    architectures: list[str] | None,
+) -> Select[tuple[SoftwarePackage]]:
+    stmt = select(SoftwarePackage)
+    if keyword:
+        stmt = stmt.where(SoftwarePackage.file_name.contains(keyword, autoescape=True))
+    for column, values in (
+        (SoftwarePackage.type, types),
+        (SoftwarePackage.version, versions),
+        (SoftwarePackage.operating_system, systems),
+        (SoftwarePackage.architecture, architectures),
+    ):
+        if values:
+            stmt = stmt.where(column.in_(values))
+    return stmt

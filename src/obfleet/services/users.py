@@ -1,0 +1,159 @@
+"""Users and access keys: creation, passwords, and checking who is calling."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from obfleet.errors import ApiError, ErrorCode, bad_request
+from obfleet.security.passwords import generate_password, hash_password, verify_password
+from obfleet.security.roles import ROLES, Permission, permissions_of
+from obfleet.security.secrets import SecretBox
+from obfleet.store.models.iam import AccessKey, User, UserRole
+
+USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{1,63}$")
+MIN_PASSWORD = 8
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling and what they may do."""
+
+    user_id: int
+    username: str
+    permissions: frozenset[Permission]
+
+
+def _principal(user: User) -> Principal:
+    return Principal(user.id, user.username, permissions_of(user.role_names))
+
+
+def _check_roles(roles: list[str]) -> None:
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise bad_request(f"unknown role(s) {', '.join(unknown)}; known: {', '.join(ROLES)}")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise bad_request(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+def create_user(session: Session, username: str, password: str, roles: list[str]) -> User:
+    if not USERNAME.match(username):
+        raise bad_request(
+            f"username '{username}' must start with a letter and use letters, "
+            "digits, '_', '.' or '-' (2-64 characters)"
+        )
+    _check_password(password)
+    _check_roles(roles)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise ApiError(ErrorCode.USER_EXISTS, username)
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        roles=[UserRole(role=r) for r in sorted(set(roles))],
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ApiError(ErrorCode.USER_NOT_FOUND, username)
+    return user
+
+
+def set_password(session: Session, username: str, password: str) -> None:
+    _check_password(password)
+    get_user(session, username).password_hash = hash_password(password)
+    PASSWORD_CACHE.clear()
+
+
+def ensure_admin(session: Session, password: str | None) -> str | None:
+    """Create user admin on first start; return the generated password when one was made."""
+    if session.scalar(select(User.id).where(User.username == "admin")) is not None:
+        return None
+    generated = None if password else generate_password()
+    create_user(session, "admin", password or generated or "", ["ADMIN"])
+    return generated
+
+
+class _PasswordCache:
+    """Remembers recent successful Basic logins, so argon2 (slow by design) runs once per
+    user and password rather than once per request. Keyed by a salted digest, never the
+    password; a stored hash that changed (new password) invalidates the entry."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._salt = secrets.token_bytes(16)
+        self._entries: dict[bytes, tuple[int, str]] = {}
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def key(self, username: str, password: str) -> bytes:
+        return hashlib.sha256(self._salt + f"{username}\0{password}".encode()).digest()
+
+    def get(self, key: bytes) -> tuple[int, str] | None:
+        with self._lock:
+            return self._entries.get(key)
+
+    def put(self, key: bytes, user_id: int, password_hash: str) -> None:
+        with self._lock:
+            if len(self._entries) >= self._limit:
+                self._entries.clear()
+            self._entries[key] = (user_id, password_hash)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+PASSWORD_CACHE = _PasswordCache()
+
+
+def authenticate_basic(session: Session, username: str, password: str) -> Principal | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.enabled:
+        return None
+    key = PASSWORD_CACHE.key(username, password)
+    if PASSWORD_CACHE.get(key) != (user.id, user.password_hash):
+        if not verify_password(user.password_hash, password):
+            return None
+        PASSWORD_CACHE.put(key, user.id, user.password_hash)
+    return _principal(user)
+
+
+def create_access_key(session: Session, box: SecretBox, username: str) -> tuple[str, str]:
+    """A new AK/SK pair for the user; the SK is shown once and kept encrypted."""
+    user = get_user(session, username)
+    access_key_id = secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+    secret = secrets.token_hex(16)
+    session.add(
+        AccessKey(
+            access_key_id=access_key_id, secret_encrypted=box.encrypt(secret), user_id=user.id
+        )
+    )
+    session.flush()
+    return access_key_id, secret
+
+
+def access_key_owner(
+    session: Session, box: SecretBox, access_key_id: str
+) -> tuple[Principal, str] | None:
+    """The principal an access key acts for, and its secret (to recompute the signature)."""
+    key = session.scalar(select(AccessKey).where(AccessKey.access_key_id == access_key_id))
+    if key is None or not key.user.enabled:
+        return None
+    return _principal(key.user), box.decrypt(key.secret_encrypted)
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
