@@ -1,0 +1,41 @@
+"""Fixtures shared by the whole suite: the metadb under test and an app to talk to.
+
+The database comes from OBFLEET_TEST_DATABASE_URL: unset means a fresh SQLite file per test;
+a PostgreSQL or MySQL-compatible URL gets a fresh database per test run, emptied per test.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from obfleet.api.app import create_app
+from obfleet.config import Settings
+from tests.dbfixtures import *  # noqa: F403 - the `database_url` fixtures
+
+ADMIN_PASSWORD = "Admin_pass_1"
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+ADMIN = basic("admin", ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url,
+                    admin_password=ADMIN_PASSWORD, secret_key="test-secret-key",
+                    max_upload_bytes=8 * 1024 * 1024)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, run_engine=False), raise_server_exceptions=False) as c:
+        yield c
