@@ -1,0 +1,514 @@
+"""The OBProxy parameter catalog: its data, the OCP view of it, and request validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from obfleet.obproxy import catalog
+from obfleet.obproxy.catalog import (
+    ParameterError,
+    ParameterInfo,
+    command_line_safe,
+    get,
+    parse_version,
+    validate_parameters,
+    validate_value,
+)
+
+# The keys of a ParameterInfo in the sample of GET /api/v2/obproxy/parameterInfo.
+OCP_SAMPLE_KEYS = {
+    "allowedStringValues",
+    "defaultValue",
+    "description",
+    "explanation",
+    "id",
+    "maxValue",
+    "minValue",
+    "name",
+    "needRestart",
+    "readonly",
+    "type",
+    "version",
+}
+PROBE_VERSIONS = ["1.9.1", "3.1.0", "3.2.3", "4.0.0", "4.1.0", "4.2.1.0", "4.2.2", "4.2.3.0"]
+PROBE_VERSIONS += ["4.3.0", "4.3.1.0", "4.3.5.0"]
+
+
+def info(type_: str, **changes: Any) -> ParameterInfo:
+    """A made-up parameter, for the types and flags the real catalog does not use."""
+    base = ParameterInfo(
+        id=0,
+        name="made_up",
+        type=type_,
+        default_value="",
+        min_value=None,
+        max_value=None,
+        allowed_string_values="[]",
+        need_restart=False,
+        readonly=False,
+        description="",
+        explanation=None,
+        startup=False,
+        secret=False,
+        min_version=None,
+        max_version=None,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def must_get(name: str, version: str | None = None) -> ParameterInfo:
+    found = get(name, version)
+    assert found is not None, (name, version)
+    return found
+
+
+def value_of(name: str, value: str, version: str | None = None) -> str:
+    return validate_value(must_get(name, version), value)
+
+
+def error_of(name: str, value: str, version: str | None = None) -> str:
+    with pytest.raises(ParameterError) as caught:
+        value_of(name, value, version)
+    return str(caught.value)
+
+
+def runtime(*pairs: tuple[str, str], version: str | None = None) -> list[tuple[str, str]]:
+    return validate_parameters(list(pairs), startup=False, field="parameters", version=version)
+
+
+def startup(*pairs: tuple[str, str], version: str | None = None) -> list[tuple[str, str]]:
+    return validate_parameters(
+        list(pairs), startup=True, field="startupParameters", version=version
+    )
+
+
+# --- the data file -------------------------------------------------------------------------
+
+
+def test_the_file_is_package_data_and_every_entry_loads() -> None:
+    raw = json.loads(
+        resources.files("obfleet.obproxy").joinpath("parameters.json").read_text("utf-8")
+    )
+    entries = catalog.catalog()
+    assert len(entries) == len(raw["parameters"]) >= 60
+    assert [entry.id for entry in entries] == list(range(1, len(entries) + 1))
+    assert raw["sources"]
+
+
+@pytest.mark.parametrize("entry", catalog.catalog(), ids=lambda e: f"{e.id}-{e.name}")
+def test_every_entry_is_consistent(entry: ParameterInfo) -> None:
+    assert entry.type in catalog.TYPES
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", entry.name)
+    assert entry.description and entry.source
+    # The placement rule: needing a restart is what makes a startup parameter.
+    assert entry.startup == entry.need_restart
+    assert not entry.readonly
+    for version in (entry.min_version, entry.max_version):
+        if version is not None:
+            parse_version(version)
+    # The default is a valid value of its own type and range.
+    validate_value(entry, entry.default_value)
+
+
+@pytest.mark.parametrize("entry", catalog.catalog(), ids=lambda e: f"{e.id}-{e.name}")
+def test_bounds_and_allowed_values_agree(entry: ParameterInfo) -> None:
+    if entry.type == "BOOL":
+        assert (entry.min_value, entry.max_value, entry.allowed_string_values) == (
+            "false",
+            "true",
+            "[]",
+        )
+    elif entry.type in {"INT", "DOUBLE", "TIME", "CAPACITY"}:
+        low, high = entry.min_value or "", entry.max_value or ""
+        assert entry.allowed_string_values == (f"[{low},{high}]" if low or high else "[]")
+        unbounded = dataclasses.replace(entry, min_value=None, max_value=None)
+        if entry.min_value and entry.max_value:
+            # Both bounds are values of the type, and min <= max.
+            validate_value(unbounded, entry.min_value)
+            validate_value(entry, entry.min_value)
+            validate_value(entry, entry.max_value)
+    else:
+        assert entry.min_value is None and entry.max_value is None
+        assert re.fullmatch(r"\[[^\[\]]*\]", entry.allowed_string_values)
+        if entry.enum_values:
+            assert entry.default_value in entry.enum_values
+
+
+def test_each_name_has_at_most_one_entry_per_version() -> None:
+    names = {entry.name for entry in catalog.catalog()}
+    for version in PROBE_VERSIONS:
+        found = [entry.name for entry in catalog.catalog(version)]
+        assert len(found) == len(set(found)), version
+    # No version between a name's entries is left without one (proxy_id, syslog_level...).
+    for name in names:
+        entries = [entry for entry in catalog.catalog() if entry.name == name]
+        if len(entries) > 1:
+            for version in PROBE_VERSIONS:
+                assert get(name, version) is not None, (name, version)
+
+
+def test_passwords_are_secret_and_have_no_default() -> None:
+    secrets = {entry.name for entry in catalog.catalog() if entry.secret}
+    assert {"obproxy_sys_password", "observer_sys_password", "observer_sys_password1"} <= secrets
+    for entry in catalog.catalog():
+        assert entry.secret == entry.name.endswith(("_password", "_password1"))
+        if entry.secret:
+            assert entry.default_value == ""
+
+
+def test_the_startup_parameters_of_the_ocp_guide_are_startup_parameters() -> None:
+    for name in (
+        "listen_port",
+        "prometheus_listen_port",
+        "app_name",
+        "rootservice_list",
+        "rootservice_cluster_name",
+        "obproxy_config_server_url",
+        "work_thread_num",
+        "enable_strict_kernel_release",
+    ):
+        found = get(name)
+        assert found is not None and found.startup, name
+    assert must_get("rpc_listen_port", "4.3.1.0").startup
+    for name in ("syslog_level", "client_max_connections", "proxy_mem_limited"):
+        assert not must_get(name).startup
+
+
+# --- the OCP view --------------------------------------------------------------------------
+
+
+def test_ocp_dict_has_the_keys_and_types_of_the_doc_sample() -> None:
+    for entry in catalog.catalog():
+        shown = entry.to_ocp_dict()
+        assert set(shown) == OCP_SAMPLE_KEYS
+        assert shown["id"] == entry.id and isinstance(shown["id"], int)
+        assert isinstance(shown["needRestart"], bool) and isinstance(shown["readonly"], bool)
+        for key in ("allowedStringValues", "defaultValue", "description", "name", "type"):
+            assert isinstance(shown[key], str)
+        for key in ("maxValue", "minValue", "explanation", "version"):
+            assert shown[key] is None or isinstance(shown[key], str)
+        json.dumps(shown)
+
+
+def test_ocp_dict_of_an_int_looks_like_the_sample() -> None:
+    shown = must_get("client_max_connections").to_ocp_dict("4.2.3.0")
+    assert shown["allowedStringValues"] == "[0,65535]"
+    assert (shown["minValue"], shown["maxValue"], shown["defaultValue"]) == ("0", "65535", "8192")
+    assert (shown["type"], shown["needRestart"], shown["version"]) == ("INT", False, "4.2.3.0")
+    assert must_get("rpc_listen_port").to_ocp_dict()["version"] == "4.3.0"
+
+
+def test_ids_are_stable_positions() -> None:
+    first = catalog.catalog()
+    assert [entry.id for entry in catalog.catalog("4.3.1.0")] == [
+        entry.id for entry in first if entry.available_in("4.3.1.0")
+    ]
+    assert must_get("listen_port").id == 1
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+def test_parse_version() -> None:
+    assert parse_version("4.2.3.0") == (4, 2, 3, 0)
+    assert parse_version("1.9.1") == (1, 9, 1)
+    assert parse_version(" 4.2.3.0-3 ") == (4, 2, 3, 0)
+    for bad in ("", "four", "4.x", "obproxy 4.2"):
+        with pytest.raises(ValueError):
+            parse_version(bad)
+    with pytest.raises(ValueError):
+        catalog.catalog("latest")
+
+
+def test_catalog_filters_by_version() -> None:
+    everything = {entry.name for entry in catalog.catalog()}
+    old = {entry.name for entry in catalog.catalog("4.2.1.0")}
+    new = {entry.name for entry in catalog.catalog("4.3.1.0")}
+    assert {"rpc_listen_port", "enable_obproxy_rpc_service", "client_session_id_version"} <= new
+    assert not {"rpc_listen_port", "client_session_id_version"} & old
+    assert "hot_upgrade_graceful_exit_timeout" in {e.name for e in catalog.catalog("3.1.0")}
+    assert "hot_upgrade_graceful_exit_timeout" not in {e.name for e in catalog.catalog("3.2.3")}
+    assert "hot_upgrade_exit_timeout" not in {e.name for e in catalog.catalog("3.1.0")}
+    assert old < everything and new < everything
+    # A version older than the sources (OCP's own example) still gets the basics.
+    assert {"listen_port", "syslog_level"} <= {e.name for e in catalog.catalog("1.9.1")}
+
+
+def test_version_ranges_are_inclusive_and_max_is_a_prefix() -> None:
+    assert get("rpc_listen_port", "4.3.0") is not None
+    assert get("rpc_listen_port", "4.3") is not None
+    assert get("rpc_listen_port", "4.2.9.9") is None
+    assert get("hot_upgrade_graceful_exit_timeout", "3.1.9.9") is not None
+    assert get("hot_upgrade_graceful_exit_timeout", "3.2") is None
+
+
+def test_get_picks_the_entry_of_the_version_and_the_newest_without_one() -> None:
+    old = get("proxy_id", "4.2.1.0")
+    new = get("proxy_id", "4.2.3.0")
+    assert old is not None and new is not None
+    assert (old.max_value, old.startup) == ("255", True)
+    assert (new.max_value, new.startup) == ("8191", False)
+    assert get("proxy_id") == new
+    assert get(" Syslog_Level ") == get("syslog_level")
+    assert get("no_such_parameter") is None
+
+
+def test_log_levels_depend_on_the_version() -> None:
+    assert value_of("syslog_level", "wdiag", "4.2.3.0") == "WDIAG"
+    assert "is not one of DEBUG, TRACE, INFO, WARN, USER_ERR, ERROR" in error_of(
+        "syslog_level", "WDIAG", "4.2.1.0"
+    )
+
+
+# --- values, type by type ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("true", "true"), ("FALSE", "false"), ("True", "true"), ("on", "true"), ("0", "false")],
+)
+def test_bool_values(text: str, expected: str) -> None:
+    assert value_of("enable_cluster_checkout", text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "maybe", "2", "truee"])
+def test_bad_bool_values(text: str) -> None:
+    assert "is not a boolean: use true or false" in error_of("enable_cluster_checkout", text)
+
+
+def test_int_values() -> None:
+    assert value_of("client_max_connections", "70") == "70"
+    assert value_of("client_max_connections", " 010 ") == "10"  # decimal, not octal
+    assert value_of("client_max_connections", "+0") == "0"
+    assert value_of("partition_location_expire_relative_time", "-5") == "-5"
+    assert error_of("client_max_connections", "70000") == (
+        "'client_max_connections': 70000 is above the maximum 65535"
+    )
+    assert error_of("listen_port", "80") == "'listen_port': 80 is below the minimum 1025"
+    for bad in ("8.5", "0x10", "1e3", "ten", "", "1_000"):
+        assert "is not an integer" in error_of("client_max_connections", bad)
+    assert "64-bit" in error_of("max_syslog_file_count", "9" * 30)
+
+
+def test_double_values() -> None:
+    ratio = info("DOUBLE", min_value="0", max_value="100")
+    assert validate_value(ratio, "50") == "50.0"
+    assert validate_value(ratio, " 0.25 ") == "0.25"
+    assert validate_value(ratio, "1e1") == "10.0"
+    for bad in ("abc", "nan", "inf", "1,5", ""):
+        with pytest.raises(ParameterError, match="is not a number"):
+            validate_value(ratio, bad)
+    with pytest.raises(ParameterError, match="above the maximum 100"):
+        validate_value(ratio, "100.5")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1GB", "1GB"),
+        ("4g", "4GB"),
+        ("512MB", "512MB"),
+        ("512m", "512MB"),
+        ("2048", "2048MB"),  # OBProxy reads a bare number as MB
+        ("1048576K", "1048576KB"),
+        ("1073741824b", "1073741824B"),
+    ],
+)
+def test_capacity_values(text: str, expected: str) -> None:
+    assert value_of("proxy_mem_limited", text) == expected
+
+
+def test_bad_capacity_values() -> None:
+    for bad in ("1.5G", "2X", "G", "-1G", "", "1PB"):
+        assert "is not a capacity such as 512MB or 2GB" in error_of("proxy_mem_limited", bad)
+    assert error_of("proxy_mem_limited", "99MB") == (
+        "'proxy_mem_limited': 99MB is below the minimum 100MB"
+    )
+    assert "above the maximum 100G" in error_of("proxy_mem_limited", "101G")
+    assert value_of("proxy_mem_limited", "102400MB") == "102400MB"  # exactly 100G
+    assert value_of("log_dir_size_threshold", "1 tb") == "1TB"
+    assert "above the maximum 1T" in error_of("log_dir_size_threshold", "1025G")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("10s", "10s"), ("1000ms", "1000ms"), ("1h", "1h"), ("5M", "5m"), ("30", "30s")],
+)
+def test_time_values(text: str, expected: str) -> None:
+    assert value_of("prometheus_sync_interval", text) == expected
+
+
+def test_more_time_values() -> None:
+    assert value_of("cluster_expire_time", "1d") == "1d"
+    assert value_of("cluster_expire_time", "100us") == "100us"
+    assert value_of("cluster_expire_time", "3650d") == "3650d"  # no upper bound
+    for bad in ("10 sec", "-1s", "1w", "1.5s", "s", ""):
+        assert "is not a duration such as 100ms" in error_of("prometheus_sync_interval", bad)
+    assert "below the minimum 1s" in error_of("prometheus_sync_interval", "999ms")
+    assert "above the maximum 1h" in error_of("prometheus_sync_interval", "61m")
+
+
+def test_string_list_values() -> None:
+    assert value_of("rootservice_list", "10.0.0.1:2881;10.0.0.2:2881") == (
+        "10.0.0.1:2881;10.0.0.2:2881"
+    )
+    # Commas become OBProxy's own separator, so a list can never add -o items.
+    assert value_of("rootservice_list", "10.0.0.1:2881, 10.0.0.2:2881") == (
+        "10.0.0.1:2881;10.0.0.2:2881"
+    )
+    assert value_of("rootservice_list", "") == ""
+    assert value_of("username_separator", ":;-;.") == ":;-;."
+    assert "has an empty item" in error_of("rootservice_list", "10.0.0.1:2881;;10.0.0.2:2881")
+    assert "command line" in error_of("rootservice_list", "10.0.0.1:2881;'x'")
+
+
+def test_moment_values() -> None:
+    moment = info("MOMENT")
+    assert validate_value(moment, "disable") == "disable"
+    assert validate_value(moment, "DISABLE") == "disable"
+    assert validate_value(moment, "2:00") == "02:00"
+    assert validate_value(moment, "23:59") == "23:59"
+    for bad in ("24:00", "12:60", "noon", "12", "12:5", ""):
+        with pytest.raises(ParameterError, match="is not a time of day such as 02:00"):
+            validate_value(moment, bad)
+
+
+def test_enum_values() -> None:
+    assert value_of("proxy_service_mode", "Server") == "server"
+    assert value_of("syslog_level", "info") == "INFO"
+    assert error_of("syslog_level", "LOUD") == (
+        "'syslog_level': 'LOUD' is not one of DEBUG, TRACE, WDIAG, EDIAG, INFO, WARN,"
+        " USER_ERR, ERROR"
+    )
+
+
+def test_free_strings_must_be_command_line_safe() -> None:
+    assert value_of("app_name", " my_app ") == "my_app"
+    assert value_of("obproxy_config_server_url", "") == ""
+    url = "http://10.0.0.9:8080/services?Action=GetObProxyConfig&x=1"
+    assert value_of("obproxy_config_server_url", url) == url
+    for bad in ("a,b", "a'b", 'a"b', "a\\b", "a`b"):
+        message = error_of("app_name", bad)
+        assert message.startswith("'app_name': ") and "-o k=v,k=v" in message
+    for bad in ("a\nb", "a\rb", "a\tb", "a\x00b"):
+        assert "control character" in error_of("app_name", bad)
+    assert "4095-byte limit" in error_of("app_name", "x" * 4096)
+
+
+def test_command_line_safe() -> None:
+    assert command_line_safe("10.0.0.1:2881;10.0.0.2:2881")
+    assert command_line_safe("http://cs/services?Action=GetObProxyConfig")
+    assert command_line_safe("")
+    for bad in (",", "'", '"', "\\", "\n", "\r", "\x00", "\x7f", "a,syslog_level=DEBUG"):
+        assert not command_line_safe(bad)
+
+
+def test_secrets_are_kept_as_typed_and_never_shown() -> None:
+    password = " p@ss,wo'rd "
+    assert runtime(("observer_sys_password", password)) == [("observer_sys_password", password)]
+    with pytest.raises(ParameterError) as caught:
+        runtime(("obproxy_sys_password", "secret\nvalue"))
+    assert "control character" in str(caught.value)
+    assert "secret" not in str(caught.value).replace("obproxy_sys_password", "")
+
+
+# --- a request's lists ---------------------------------------------------------------------
+
+
+def test_valid_lists_come_back_canonical() -> None:
+    assert startup(
+        ("listen_port", "2883"),
+        ("Work_Thread_Num", "8"),
+        ("rootservice_list", "10.0.0.1:2881,10.0.0.2:2881"),
+        version="4.2.3.0",
+    ) == [
+        ("listen_port", "2883"),
+        ("work_thread_num", "8"),
+        ("rootservice_list", "10.0.0.1:2881;10.0.0.2:2881"),
+    ]
+    assert runtime(("syslog_level", "warn"), ("proxy_mem_limited", "4g")) == [
+        ("syslog_level", "WARN"),
+        ("proxy_mem_limited", "4GB"),
+    ]
+    assert runtime() == []
+
+
+def test_value_errors_name_the_field_and_index() -> None:
+    with pytest.raises(ParameterError) as caught:
+        runtime(("syslog_level", "INFO"), ("syslog_level_x", "1"))
+    assert str(caught.value).startswith("parameters[1] 'syslog_level_x' is not an OBProxy")
+    with pytest.raises(ParameterError) as caught:
+        runtime(("enable_cluster_checkout", "false"), ("syslog_level", "LOUD"))
+    assert str(caught.value).startswith("parameters[1] 'syslog_level': 'LOUD' is not one of ")
+    assert caught.value.parameter == "syslog_level"
+
+
+def test_a_startup_parameter_in_the_runtime_list() -> None:
+    with pytest.raises(ParameterError) as caught:
+        runtime(("listen_port", "2883"))
+    assert str(caught.value) == (
+        "parameters[0] 'listen_port' is a startup parameter: put it in startupParameters"
+    )
+
+
+def test_a_runtime_parameter_in_the_startup_list() -> None:
+    with pytest.raises(ParameterError) as caught:
+        startup(("listen_port", "2883"), ("syslog_level", "INFO"))
+    assert str(caught.value) == (
+        "startupParameters[1] 'syslog_level' is a runtime parameter: put it in parameters"
+    )
+
+
+def test_placement_can_depend_on_the_version() -> None:
+    assert startup(("proxy_id", "7"), version="4.2.1.0") == [("proxy_id", "7")]
+    assert runtime(("proxy_id", "7000"), version="4.3.1.0") == [("proxy_id", "7000")]
+    with pytest.raises(ParameterError, match=r"is a runtime parameter in OBProxy 4\.3\.1\.0"):
+        startup(("proxy_id", "7"), version="4.3.1.0")
+    with pytest.raises(ParameterError, match="7000 is above the maximum 255"):
+        startup(("proxy_id", "7000"), version="4.2.1.0")
+
+
+def test_unknown_names() -> None:
+    with pytest.raises(ParameterError) as caught:
+        runtime(("foo", "1"))
+    assert str(caught.value) == "parameters[0] 'foo' is not an OBProxy parameter"
+    with pytest.raises(ParameterError, match=r"did you mean 'rootservice_cluster_name'\?"):
+        startup(("cluster_name", "ob1"))
+    with pytest.raises(ParameterError, match=r"did you mean 'syslog_level'\?"):
+        runtime(("syslog_levle", "INFO"))
+    # A name that would smuggle an extra -o item is just an unknown name.
+    with pytest.raises(ParameterError, match="is not an OBProxy parameter"):
+        runtime(("syslog_level=DEBUG,app_name", "x"))
+    for empty in ("", "  "):
+        with pytest.raises(ParameterError, match=r"parameters\[0\] has no parameter name"):
+            runtime((empty, "x"))
+
+
+def test_a_parameter_missing_from_the_version() -> None:
+    with pytest.raises(ParameterError) as caught:
+        startup(("rpc_listen_port", "2885"), version="4.2.1.0")
+    assert str(caught.value) == (
+        "startupParameters[0] 'rpc_listen_port' is not available in OBProxy 4.2.1.0"
+        " (it exists from 4.3.0)"
+    )
+    assert startup(("rpc_listen_port", "2885"), version="4.3.1.0") == [("rpc_listen_port", "2885")]
+
+
+def test_duplicates_are_an_error() -> None:
+    with pytest.raises(ParameterError) as caught:
+        runtime(("syslog_level", "INFO"), ("proxy_mem_limited", "2G"), ("SYSLOG_LEVEL", "WARN"))
+    assert str(caught.value) == ("parameters[2] 'syslog_level' is given twice (also parameters[0])")
+
+
+def test_readonly_parameters_cannot_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    fixed = info("INT", id=1, name="fixed_thing", readonly=True, default_value="1")
+    monkeypatch.setattr(catalog, "_entries", lambda: (fixed,))
+    with pytest.raises(ParameterError) as caught:
+        runtime(("fixed_thing", "2"))
+    assert str(caught.value) == "parameters[0] 'fixed_thing' is read-only"
