@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs, then runs lint, types and the tests on SQLite,
+# PostgreSQL and MariaDB. Usage: scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL=${OBFLEET_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}
+MARIADB_URL=${OBFLEET_TEST_MARIADB_URL:-mysql://root@127.0.0.1:3306/test}
+
+if [ "$(id -u)" = 0 ]; then
+  bash scripts/system-deps.sh
+  bash scripts/start-databases.sh
+fi
+
+bash scripts/venv.sh
+PY=.venv/bin/python
+
+echo "== lint and types"
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+.venv/bin/mypy
+
+echo "== tests on SQLite (the whole suite)"
+"$PY" -m pytest -q "$@"
+
+# The metadb-facing tests again on each database server.
+dirs=()
+for d in tests/api tests/engine; do [ -d "$d" ] && dirs+=("$d"); done
+for url in "$PG_URL" "$MARIADB_URL"; do
+  echo "== metadb tests on ${url%%:*}"
+  OBFLEET_TEST_DATABASE_URL="$url" "$PY" -m pytest -q -m "not hosts" "${dirs[@]}" "$@"
+done

@@ -1,0 +1,3 @@
+from obfleet.cli import app
+
+app(prog_name="obfleet")

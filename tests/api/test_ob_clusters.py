@@ -1,0 +1,89 @@
+"""OceanBase cluster records: OCP's list shape, import, get, forget."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ADMIN
+
+ROOT = [{"address": "198.18.0.2:2882", "role": "LEADER", "sqlPort": 2881},
+        {"address": "198.18.0.3:2882", "role": "FOLLOWER", "sql_port": 2881}]
+
+
+def imp(client, **fields):
+    body = {"name": "obcluster1", "obClusterId": 10, "type": "PRIMARY", "rootServers": ROOT,
+            "obVersion": "4.2.1.0", "proxyroPassword": "Proxyro_pw_1"}
+    body.update(fields)
+    return client.post("/api/v2/ob/clusters/import", headers=ADMIN, json=body)
+
+
+def count(client) -> int:
+    return client.get("/api/v2/ob/clusters", headers=ADMIN).json()["data"]["page"][
+        "totalElements"]
+
+
+def test_import_then_list_in_ocp_shape(client):
+    r = imp(client)
+    assert r.status_code == 200, r.text
+    assert "Proxyro_pw_1" not in r.text
+    data = r.json()["data"]
+    assert data["rootServers"] == [
+        {"address": "198.18.0.2:2882", "role": "LEADER", "sql_port": 2881},
+        {"address": "198.18.0.3:2882", "role": "FOLLOWER", "sql_port": 2881}]
+    listed = client.get("/api/v2/ob/clusters", headers=ADMIN).json()["data"]["contents"][0]
+    for key in ("id", "name", "obClusterId", "obVersion", "status", "type", "rootServers",
+                "createTime", "creator", "zones", "serverCount", "regionCount", "tenantCount"):
+        assert key in listed, key
+    assert listed["status"] == "RUNNING" and listed["creator"] == "admin"
+    one = client.get(f"/api/v2/ob/clusters/{data['id']}", headers=ADMIN).json()["data"]
+    assert one["name"] == "obcluster1" and one["proxyroCredentialId"]
+    creds = client.get("/api/v2/credentials?targetType=OB_CLUSTER", headers=ADMIN).json()
+    assert creds["data"]["contents"][0]["username"] == "proxyro"
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"name": "1cluster"}, "name"),
+    ({"name": "bad-name"}, "name"),
+    ({"obClusterId": 0}, "obClusterId"),
+    ({"type": "BOTH"}, "type"),
+    ({"rootServers": []}, "rootServers"),
+    ({"rootServers": [{"address": "198.18.0.2", "sqlPort": 2881}]}, "ip:rpcPort"),
+    ({"rootServers": [{"address": "198.18.0.2:70000", "sqlPort": 2881}]}, "port"),
+    ({"rootServers": [{"address": "$(reboot):2882", "sqlPort": 2881}]}, "neither"),
+    ({"rootServers": [{"address": "198.18.0.2:2882", "sqlPort": 0}]}, "sqlPort"),
+    ({"rootServers": [{**ROOT[0]}, {**ROOT[0], "address": "198.18.0.3:2882"}]}, "LEADER"),
+    ({"proxyroCredentialId": 12345, "proxyroPassword": None}, "credential"),
+    ({"proxyroCredentialId": 1}, "not both"),
+    ({"obVersion": "4.2;ls"}, "obVersion"),
+])
+def test_bad_input_refused_nothing_stored(client, fields, words):
+    r = imp(client, **fields)
+    assert r.status_code in (400, 404), r.text
+    assert words in r.json()["error"]["message"]
+    assert count(client) == 0
+    assert client.get("/api/v2/credentials", headers=ADMIN).json()["data"]["contents"] == []
+
+
+def test_duplicates_refused(client):
+    assert imp(client).status_code == 200
+    r = imp(client, obClusterId=11)
+    assert r.status_code == 409 and "obcluster1" in r.json()["error"]["message"]
+    r = imp(client, name="other")
+    assert r.status_code == 409 and "obClusterId 10" in r.json()["error"]["message"]
+    assert count(client) == 1
+
+
+def test_list_paging_sort_filter(client):
+    for i in range(5):
+        assert imp(client, name=f"c{i}", obClusterId=100 + i).status_code == 200
+    page = client.get("/api/v2/ob/clusters?page=2&size=2&sort=name,desc", headers=ADMIN).json()
+    assert [c["name"] for c in page["data"]["contents"]] == ["c2", "c1"]
+    assert page["data"]["page"] == {"number": 2, "size": 2, "totalElements": 5, "totalPages": 3}
+    named = client.get("/api/v2/ob/clusters?name=c3", headers=ADMIN).json()["data"]["contents"]
+    assert [c["name"] for c in named] == ["c3"]
+
+
+def test_unknown_cluster_404(client):
+    r = client.get("/api/v2/ob/clusters/424242", headers=ADMIN)
+    assert r.status_code == 404 and r.json()["error"]["code"] == 11001
+    assert client.delete("/api/v2/ob/clusters/424242", headers=ADMIN).status_code == 404
