@@ -1,0 +1,301 @@
+"""OCP's task API (ocp-docs/api/1000.task-management-interface/), plus an event stream."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy import Select, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from obfleet.api.auth import require
+from obfleet.api.deps import CtxDep, SessionDep
+from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
+from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.engine import operations
+from obfleet.engine.events import task_events
+from obfleet.engine.views import (
+    basic_task_views,
+    find_task,
+    load_subtask_view,
+    load_task_view,
+    subtask_log,
+)
+from obfleet.security.roles import Resource
+from obfleet.store.models.tasks import TaskInstance as Task
+
+router = APIRouter(prefix="/api/v2/tasks/instances", tags=["tasks"])
+READ = Depends(require(Resource.TASK))
+WRITE = Depends(require(Resource.TASK, write=True))
+TaskId = Annotated[int, Path(alias="taskInstanceId")]
+SubtaskId = Annotated[int, Path(alias="subtaskInstanceId")]
+SORTABLE: dict[str, ColumnElement[Any]] = {
+    "id": Task.__table__.c.id,
+    "name": Task.__table__.c.name,
+    "status": Task.__table__.c.status,
+    "type": Task.__table__.c.type,
+    "createTime": Task.__table__.c.create_time,
+    "startTime": Task.__table__.c.start_time,
+    "finishTime": Task.__table__.c.finish_time,
+}
+
+
+# Documentation-only shapes (responses are rendered by obfleet.engine.views).
+class NamedRef(BaseModel):
+    id: int | None = None
+    name: str | None = None
+
+
+class TaskContextOut(BaseModel):
+    stringMap: dict[str, str]
+    listMap: dict[str, list[str]]
+    parallelIdx: int
+    parallel: bool
+
+
+class SubtaskOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    className: str
+    seriesId: int
+    timeout: int
+    status: str
+    operation: str
+    executor: str | None
+    runTime: int
+    nodeType: str
+    parallelIdx: int
+    upstreams: list[int]
+    downstreams: list[int]
+    prohibitRollback: bool
+    context: TaskContextOut
+    createTime: str
+    startTime: str | None
+    finishTime: str | None
+
+
+class TaskOut(BaseModel):
+    """OCP's WrappedTaskInstance."""
+
+    id: int
+    name: str
+    taskDefinitionId: int
+    type: str
+    status: str
+    operation: str
+    creator: NamedRef
+    executor: str | None
+    prohibitRollback: bool
+    clusterId: int | None
+    tenantId: int | None
+    hostId: int | None
+    cluster: NamedRef | None
+    tenant: NamedRef | None
+    context: TaskContextOut
+    createTime: str
+    startTime: str | None
+    finishTime: str | None
+    subtasks: list[SubtaskOut]
+
+
+class BasicSubtaskOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    status: str
+    operation: str
+
+
+class BasicTaskOut(BaseModel):
+    """OCP's BasicTaskInstance."""
+
+    id: int
+    name: str
+    type: str
+    status: str
+    operation: str
+    creator: NamedRef
+    cluster: NamedRef | None
+    tenant: NamedRef | None
+    hostId: int | None
+    createTime: str
+    startTime: str | None
+    finishTime: str | None
+    subtasks: list[BasicSubtaskOut]
+
+
+class LogOut(BaseModel):
+    log: str
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """`status=RUNNING,FAILED` and `status=RUNNING&status=FAILED` mean the same."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def _filtered(
+    name: str | None,
+    statuses: list[str],
+    task_type: str | None,
+    cluster_id: int | None,
+    cluster_name: str | None,
+    tenant_id: int | None,
+    tenant_name: str | None,
+    host_id: int | None,
+) -> Select[Any]:
+    stmt = select(Task)
+    if name:
+        stmt = stmt.where(Task.name.ilike(f"%{name}%"))
+    if statuses:
+        stmt = stmt.where(Task.status.in_(statuses))
+    if task_type:
+        stmt = stmt.where(Task.type == task_type)
+    if cluster_id is not None:
+        stmt = stmt.where(Task.cluster_id == cluster_id)
+    if cluster_name:
+        stmt = stmt.where(Task.cluster_name.ilike(f"%{cluster_name}%"))
+    if tenant_id is not None:
+        stmt = stmt.where(Task.tenant_id == tenant_id)
+    if tenant_name:
+        stmt = stmt.where(Task.tenant_name == tenant_name)
+    if host_id is not None:
+        stmt = stmt.where(Task.host_id == host_id)
+    return stmt
+
+
+@router.get(
+    "", dependencies=[READ], response_model=Envelope[Page[BasicTaskOut]], summary="Query tasks"
+)
+def list_tasks(
+    session: SessionDep,
+    page: PageRequest = Depends(page_request),
+    name: str | None = Query(None, description="Keyword in the task name (fuzzy)."),
+    status: list[str] | None = Query(None, description="RUNNING, FAILED, SUCCESSFUL"),
+    type: str | None = Query(None, description="MANUAL, SYS_ONECE, SCHEDULED, SYS_SCHEDULED"),
+    cluster_id: int | None = Query(None, alias="clusterId"),
+    cluter_name: str | None = Query(
+        None, alias="cluterName", description="Keyword in the cluster name (OCP's spelling)."
+    ),
+    cluster_name: str | None = Query(None, alias="clusterName", description="Same as cluterName."),
+    tenant_id: int | None = Query(None, alias="tenantId"),
+    tenant_name: str | None = Query(None, alias="tenantName"),
+    host_id: int | None = Query(None, alias="hostId"),
+) -> EnvelopeResponse:
+    stmt = _filtered(
+        name,
+        _split(status),
+        type,
+        cluster_id,
+        cluster_name or cluter_name,
+        tenant_id,
+        tenant_name,
+        host_id,
+    )
+    result = paginate(session, stmt, page, SORTABLE, SORTABLE["id"], lambda task: task)
+    result["contents"] = basic_task_views(session, result["contents"])
+    return ok(result)
+
+
+@router.get(
+    "/{taskInstanceId}",
+    dependencies=[READ],
+    response_model=Envelope[TaskOut],
+    summary="Query details about a task",
+)
+def get_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
+    return ok(load_task_view(session, task_id))
+
+
+@router.post(
+    "/{taskInstanceId}/retry",
+    dependencies=[WRITE],
+    response_model=Envelope[TaskOut],
+    summary="Retry a task (all its failed subtasks)",
+)
+def retry_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
+    operations.retry_task(session, task_id)
+    return ok(load_task_view(session, task_id))
+
+
+@router.post(
+    "/{taskInstanceId}/rollback",
+    dependencies=[WRITE],
+    response_model=Envelope[TaskOut],
+    summary="Roll back a task",
+)
+def rollback_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
+    operations.rollback_task(session, task_id)
+    return ok(load_task_view(session, task_id))
+
+
+@router.get(
+    "/{taskInstanceId}/subtasks/{subtaskInstanceId}/log",
+    dependencies=[READ],
+    response_model=Envelope[LogOut],
+    summary="Query logs of a subtask instance",
+)
+def get_subtask_log(
+    task_id: TaskId, subtask_id: SubtaskId, session: SessionDep
+) -> EnvelopeResponse:
+    return ok({"log": subtask_log(session, task_id, subtask_id)})
+
+
+@router.post(
+    "/{taskInstanceId}/subtasks/{subtaskInstanceId}/retry",
+    dependencies=[WRITE],
+    response_model=Envelope[SubtaskOut],
+    summary="Retry a failed subtask",
+)
+def retry_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) -> EnvelopeResponse:
+    subtask = operations.retry_subtask(session, task_id, subtask_id)
+    task = find_task(session, task_id)
+    return ok(load_subtask_view(session, task, subtask))
+
+
+@router.post(
+    "/{taskInstanceId}/subtasks/{subtaskInstanceId}/skip",
+    dependencies=[WRITE],
+    response_model=Envelope[None],
+    summary="Skip a failed subtask",
+)
+def skip_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) -> EnvelopeResponse:
+    operations.skip_subtask(session, task_id, subtask_id)
+    return ok()
+
+
+@router.post(
+    "/{taskInstanceId}/subtasks/{subtaskInstanceId}/cancel",
+    dependencies=[WRITE],
+    response_model=Envelope[None],
+    summary="Cancel a running subtask",
+)
+def cancel_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) -> EnvelopeResponse:
+    operations.cancel_subtask(session, task_id, subtask_id)
+    return ok()
+
+
+@router.get(
+    "/{taskInstanceId}/events",
+    dependencies=[READ],
+    tags=["tasks (extension)"],
+    summary="Stream a task's state changes (Server-Sent Events) — extension",
+    description=(
+        "**Extension** (not in OCP's API). A `text/event-stream`: first `event: task` with the "
+        "WrappedTaskInstance, then `event: subtask` (a SubtaskInstance) whenever a subtask's "
+        "status, operation, executor or runTime changes, `event: task` when the task's status "
+        "or operation changes, and `event: end` once the task is SUCCESSFUL or FAILED."
+    ),
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def task_event_stream(task_id: TaskId, ctx: CtxDep) -> StreamingResponse:
+    with ctx.db.session() as session:
+        find_task(session, task_id)  # an unknown task is a 4001 envelope, not a stream
+    return StreamingResponse(
+        task_events(ctx.db, task_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )

@@ -1,0 +1,166 @@
+"""Building a task's DAG in plain Python, and submitting it inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from obfleet.engine import signals
+from obfleet.engine.context import TaskContextData
+from obfleet.engine.definition import Subtask, class_name
+from obfleet.engine.states import Action, Operation, SubtaskStatus, TaskStatus, TaskType
+from obfleet.store.models.tasks import SubtaskDependency, SubtaskInstance, TaskInstance
+from obfleet.timefmt import utcnow
+
+
+@dataclass(frozen=True)
+class Node:
+    """A subtask placed in a flow; pass nodes as `after=` to make them upstreams."""
+
+    index: int
+    subtask: type[Subtask]
+    parallel_idx: int
+    upstreams: tuple[int, ...]
+
+
+Upstreams = Node | Sequence[Node]
+
+
+def _indexes(after: Upstreams) -> tuple[int, ...]:
+    nodes = [after] if isinstance(after, Node) else list(after)
+    return tuple(dict.fromkeys(n.index for n in nodes))
+
+
+@dataclass
+class Flow:
+    """A task under construction: its name, its shared context, and its subtasks in order.
+
+    Nodes can only depend on nodes added before them, so the DAG has no cycles by construction
+    and `seriesId` (the insertion order) is a topological order.
+    """
+
+    name: str
+    prohibit_rollback: bool = False
+    context: TaskContextData = field(default_factory=TaskContextData)
+    nodes: list[Node] = field(default_factory=list)
+
+    def add(self, subtask: type[Subtask], *, after: Upstreams = (), parallel_idx: int = -1) -> Node:
+        node = Node(len(self.nodes), subtask, parallel_idx, _indexes(after))
+        self.nodes.append(node)
+        return node
+
+    def chain(
+        self, *subtasks: type[Subtask], after: Upstreams = (), parallel_idx: int = -1
+    ) -> Node:
+        """Add `subtasks` one after the other; returns the last one."""
+        if not subtasks:
+            raise ValueError("chain() needs at least one subtask")
+        previous: Upstreams = after
+        for subtask in subtasks:
+            previous = self.add(subtask, after=previous, parallel_idx=parallel_idx)
+        assert isinstance(previous, Node)
+        return previous
+
+    def parallel(
+        self, subtasks: Sequence[type[Subtask]], *, over: str, after: Upstreams = ()
+    ) -> list[Node]:
+        """One branch (a chain of `subtasks`) per element of the context list `over`.
+
+        Branch i runs with parallelIdx i and reads its element with `ctx.item(over)`. Returns
+        the branches' last nodes: pass them as `after=` to fan back in.
+        """
+        items = self.context.list_map.get(over)
+        if items is None:
+            raise KeyError(f"set the context list '{over}' before fanning out over it")
+        return [self.chain(*subtasks, after=after, parallel_idx=i) for i in range(len(items))]
+
+    def set(self, key: str, value: str) -> None:
+        self.context.string_map[key] = str(value)
+
+    def set_list(self, key: str, values: Sequence[object]) -> None:
+        self.context.list_map[key] = [str(v) for v in values]
+
+
+@dataclass(frozen=True)
+class TaskSubject:
+    """What a task is about, shown in the task list and used by its filters."""
+
+    cluster_id: int | None = None
+    cluster_name: str | None = None
+    tenant_id: int | None = None
+    tenant_name: str | None = None
+    host_id: int | None = None
+
+
+def submit(
+    session: Session,
+    flow: Flow,
+    *,
+    creator: str,
+    creator_id: int | None = None,
+    task_type: TaskType = TaskType.MANUAL,
+    subject: TaskSubject | None = None,
+) -> int:
+    """Persist `flow` as a RUNNING task in the caller's transaction; returns the task id.
+
+    Nothing runs until the caller commits; a local engine is woken right after the commit,
+    other replicas find the work at their next poll.
+    """
+    if not flow.nodes:
+        raise ValueError(f"flow '{flow.name}' has no subtasks")
+    subject = subject or TaskSubject()
+    now = utcnow()
+    task = TaskInstance(
+        name=flow.name,
+        type=task_type,
+        status=TaskStatus.RUNNING,
+        operation=Operation.EXECUTE,
+        creator=creator,
+        creator_id=creator_id,
+        prohibit_rollback=flow.prohibit_rollback,
+        context=flow.context.to_json(),
+        cluster_id=subject.cluster_id,
+        cluster_name=subject.cluster_name,
+        tenant_id=subject.tenant_id,
+        tenant_name=subject.tenant_name,
+        host_id=subject.host_id,
+        create_time=now,
+        start_time=now,
+    )
+    session.add(task)
+    session.flush()
+    rows = [_subtask_row(task.id, node, now) for node in flow.nodes]
+    session.add_all(rows)
+    session.flush()
+    ids = [row.id for row in rows]
+    edges = [
+        {"upstream_id": ids[up], "downstream_id": ids[node.index], "task_id": task.id}
+        for node in flow.nodes
+        for up in node.upstreams
+    ]
+    if edges:
+        session.execute(insert(SubtaskDependency), edges)
+    signals.publish_after_commit(session, [task.id], work=True)
+    return task.id
+
+
+def _subtask_row(task_id: int, node: Node, now: datetime) -> SubtaskInstance:
+    subtask = node.subtask
+    return SubtaskInstance(
+        task_id=task_id,
+        series_id=node.index,
+        name=subtask.name,
+        description=subtask.description,
+        class_name=class_name(subtask),
+        timeout=subtask.timeout,
+        status=SubtaskStatus.PENDING if node.upstreams else SubtaskStatus.READY,
+        operation=Operation.EXECUTE,
+        action=Action.EXECUTE,
+        parallel_idx=node.parallel_idx,
+        prohibit_rollback=subtask.prohibit_rollback,
+        create_time=now,
+    )

@@ -1,0 +1,432 @@
+"""The runner's transactions: claiming, finishing, lease renewal, reclaiming, node registry.
+
+Every write about a running subtask is fenced: it names the node (`owner`) and the fencing
+token (`attempt`) it claimed, and changes nothing if another node has since reclaimed it.
+Every method is one short transaction, retried when the database reports a deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from obfleet.engine.clock import DbClock
+from obfleet.engine.context import ContextChanges, log_prefix
+from obfleet.engine.dag import lock_tasks, promote_neighbours, rows_updated, settle_task
+from obfleet.engine.states import LEASED, Action, Operation, SubtaskStatus
+from obfleet.store.db import Database
+from obfleet.store.models.tasks import EngineNode, SubtaskLog
+from obfleet.store.models.tasks import SubtaskInstance as Sub
+from obfleet.store.models.tasks import TaskInstance as Task
+from obfleet.timefmt import iso
+
+log = logging.getLogger("obfleet.engine")
+
+T = TypeVar("T")
+
+# PostgreSQL deadlock / serialization failure; MySQL deadlock / lock wait timeout.
+_PG_TRANSIENT = {"40P01", "40001"}
+_MYSQL_TRANSIENT = {1213, 1205}
+_ATTEMPTS = 8
+
+
+def is_transient(error: DBAPIError) -> bool:
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) in _PG_TRANSIENT:
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in _MYSQL_TRANSIENT:
+        return True
+    return "database is locked" in str(orig)
+
+
+def supports_skip_locked(db: Database) -> bool:
+    dialect = db.engine.dialect
+    if dialect.name == "postgresql":
+        return True
+    if dialect.name != "mysql":
+        return False
+    version = dialect.server_version_info or ()
+    return version >= ((10, 6) if getattr(dialect, "is_mariadb", False) else (8, 0))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A subtask this node now owns, with what it needs to run it."""
+
+    subtask_id: int
+    task_id: int
+    attempt: int
+    run_time: int
+    action: str
+    class_name: str
+    timeout: int
+    parallel_idx: int
+    context: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    claim: Claim
+    succeeded: bool
+    cancelled: bool = False
+    changes: ContextChanges = field(default_factory=ContextChanges)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    subtask_id: int
+    attempt: int
+    line: str
+
+
+@dataclass
+class StepResult:
+    claims: list[Claim] = field(default_factory=list)
+    fenced_out: list[Outcome] = field(default_factory=list)
+    canceling: set[int] = field(default_factory=set)
+    changed_tasks: set[int] = field(default_factory=set)
+    promoted: int = 0
+
+
+class EngineStore:
+    def __init__(
+        self, db: Database, *, node_id: str, address: str, lease: timedelta, clock: DbClock
+    ) -> None:
+        self.db = db
+        self.node_id = node_id
+        self.address = address
+        self.lease = lease
+        self.clock = clock
+        self.skip_locked = supports_skip_locked(db)
+
+    def _transaction(self, work: Callable[[Session], T]) -> T:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self.db.transaction() as session:
+                    return work(session)
+            except DBAPIError as error:
+                if attempt == _ATTEMPTS or not is_transient(error):
+                    raise
+                time.sleep(random.uniform(0.001, 0.01) * attempt)
+        raise AssertionError("unreachable")
+
+    def _fence(self, subtask_id: int, attempt: int) -> tuple[Any, ...]:
+        return (Sub.id == subtask_id, Sub.owner == self.node_id, Sub.attempt == attempt)
+
+    # --- the runner's main step: finish, log, claim -------------------------------------
+
+    def step(
+        self, outcomes: list[Outcome], logs: list[LogLine], claim_limit: int, check_cancels: bool
+    ) -> StepResult:
+        """One transaction: record finished runs, append logs, claim up to `claim_limit`.
+
+        Claiming in the same transaction that finishes an upstream starts its downstream with
+        no extra round trip.
+        """
+
+        def work(session: Session) -> StepResult:
+            result = StepResult()
+            now = self.clock.now()
+            lines = list(logs)
+            if outcomes:
+                self._finish(session, outcomes, now, result, lines)
+            if lines:
+                session.execute(
+                    insert(SubtaskLog),
+                    [
+                        {"subtask_id": x.subtask_id, "attempt": x.attempt, "line": x.line}
+                        for x in lines
+                    ],
+                )
+            if claim_limit > 0:
+                result.claims = self._claim(session, claim_limit, now)
+                result.changed_tasks.update(c.task_id for c in result.claims)
+            if check_cancels:
+                result.canceling = set(
+                    session.scalars(
+                        select(Sub.id).where(
+                            Sub.owner == self.node_id, Sub.status == SubtaskStatus.CANCELING
+                        )
+                    ).all()
+                )
+            return result
+
+        return self._transaction(work)
+
+    def _finish(
+        self,
+        session: Session,
+        outcomes: list[Outcome],
+        now: datetime,
+        result: StepResult,
+        logs: list[LogLine],
+    ) -> None:
+        contexts = lock_tasks(session, (o.claim.task_id for o in outcomes))
+        dirty: set[int] = set()
+        finished: dict[Action, list[int]] = {Action.EXECUTE: [], Action.ROLLBACK: []}
+        for outcome in outcomes:
+            claim = outcome.claim
+            status = self._record_outcome(session, outcome, now)
+            if status is None:
+                result.fenced_out.append(outcome)
+                continue
+            logs.append(
+                LogLine(
+                    claim.subtask_id,
+                    claim.attempt,
+                    (
+                        f"{log_prefix()} Set state for subtask: {claim.subtask_id}, current state: "
+                        f"RUNNING, new state: {status}"
+                    ),
+                )
+            )
+            result.changed_tasks.add(claim.task_id)
+            if status == SubtaskStatus.SUCCESSFUL:
+                finished[Action(claim.action)].append(claim.subtask_id)
+                if outcome.changes:
+                    contexts[claim.task_id] = outcome.changes.apply_to(contexts[claim.task_id])
+                    dirty.add(claim.task_id)
+        for task_id in dirty:
+            session.execute(
+                update(Task).where(Task.id == task_id).values(context=contexts[task_id])
+            )
+        result.promoted = promote_neighbours(session, finished)
+        for task_id in sorted(result.changed_tasks):
+            settle_task(session, task_id, now, executor=self.address)
+
+    def _record_outcome(
+        self, session: Session, outcome: Outcome, now: datetime
+    ) -> SubtaskStatus | None:
+        """Store a run's result under its fence; None when the lease was lost meanwhile.
+
+        A subtask an operator cancelled ends FAILED with operation CANCEL, whatever its run
+        returned: the operator's word is the last one.
+        """
+        fence = self._fence(outcome.claim.subtask_id, outcome.claim.attempt)
+        released = {"finish_time": now, "owner": None, "lease_until": None}
+        if not outcome.cancelled:
+            status = SubtaskStatus.SUCCESSFUL if outcome.succeeded else SubtaskStatus.FAILED
+            if rows_updated(
+                session,
+                update(Sub)
+                .where(*fence, Sub.status == SubtaskStatus.RUNNING)
+                .values(status=status, **released),
+            ):
+                return status
+        cancelled = rows_updated(
+            session,
+            update(Sub)
+            .where(*fence, Sub.status.in_(LEASED))
+            .values(status=SubtaskStatus.FAILED, operation=Operation.CANCEL, **released),
+        )
+        return SubtaskStatus.FAILED if cancelled else None
+
+    def _claim(self, session: Session, limit: int, now: datetime) -> list[Claim]:
+        candidates = select(Sub.id).where(Sub.status == SubtaskStatus.READY)
+        candidates = candidates.order_by(Sub.id).limit(limit)
+        if self.skip_locked:  # another node's claim skips our rows instead of waiting
+            candidates = candidates.with_for_update(skip_locked=True)
+        ids = session.scalars(candidates).all()
+        if not ids:
+            return []
+        session.execute(
+            update(Sub)
+            .where(Sub.id.in_(ids), Sub.status == SubtaskStatus.READY)
+            .values(
+                status=SubtaskStatus.RUNNING,
+                owner=self.node_id,
+                executor=self.address,
+                attempt=Sub.attempt + 1,
+                run_time=Sub.run_time + 1,
+                lease_until=now + self.lease,
+                start_time=now,
+                finish_time=None,
+            )
+        )
+        rows = session.execute(
+            select(
+                Sub.id,
+                Sub.task_id,
+                Sub.attempt,
+                Sub.run_time,
+                Sub.action,
+                Sub.operation,
+                Sub.class_name,
+                Sub.timeout,
+                Sub.parallel_idx,
+            ).where(Sub.id.in_(ids), Sub.owner == self.node_id, Sub.status == SubtaskStatus.RUNNING)
+        ).all()
+        if not rows:
+            return []
+        contexts: dict[int, dict[str, Any]] = dict(
+            session.execute(
+                select(Task.id, Task.context).where(Task.id.in_({r.task_id for r in rows}))
+            ).all()
+        )
+        session.execute(
+            insert(SubtaskLog),
+            [
+                {
+                    "subtask_id": r.id,
+                    "attempt": r.attempt,
+                    "line": f"############{{{r.operation}}}{{{iso(now)}}}############",
+                }
+                for r in rows
+            ],
+        )
+        return [
+            Claim(
+                r.id,
+                r.task_id,
+                r.attempt,
+                r.run_time,
+                r.action,
+                r.class_name,
+                r.timeout,
+                r.parallel_idx,
+                contexts[r.task_id],
+            )
+            for r in rows
+        ]
+
+    # --- leases -----------------------------------------------------------------------
+
+    def heartbeat(self, running: Mapping[int, int]) -> set[int]:
+        """Renew this node's leases and heartbeat; returns the running ids it no longer holds."""
+
+        def work(session: Session) -> set[int]:
+            now = self.clock.now()
+            session.execute(
+                update(Sub)
+                .where(Sub.owner == self.node_id, Sub.status.in_(LEASED))
+                .values(lease_until=now + self.lease)
+            )
+            held = {
+                (r.id, r.attempt)
+                for r in session.execute(
+                    select(Sub.id, Sub.attempt).where(
+                        Sub.owner == self.node_id, Sub.status.in_(LEASED)
+                    )
+                )
+            }
+            self._beat(session, now)
+            return {sid for sid, attempt in running.items() if (sid, attempt) not in held}
+
+        return self._transaction(work)
+
+    def sweep(self, foreign_owners_are_dead: bool = False) -> set[int]:
+        """Reclaim subtasks whose owner stopped renewing its lease; returns the changed tasks.
+
+        A RUNNING one goes back to READY and runs again (runTime grows); a CANCELING one
+        ends FAILED with operation CANCEL. With `foreign_owners_are_dead` (SQLite, where this
+        node holds the file lock) every other owner is known dead and need not expire first.
+        """
+
+        def work(session: Session) -> set[int]:
+            now = self.clock.now()
+            lost = Sub.owner != self.node_id if foreign_owners_are_dead else Sub.lease_until < now
+            expired = session.execute(
+                select(Sub.id, Sub.task_id, Sub.attempt, Sub.status, Sub.owner, Sub.executor)
+                .where(Sub.status.in_(LEASED), lost)
+                .order_by(Sub.id)
+                .limit(500)
+            ).all()
+            lock_tasks(session, (r.task_id for r in expired))
+            changed = {r.task_id for r in expired if self._reclaim(session, r, now)}
+            for task_id in sorted(changed):
+                settle_task(session, task_id, now)
+            return changed
+
+        return self._transaction(work)
+
+    def _reclaim(self, session: Session, row: Any, now: datetime) -> bool:
+        cancel = row.status == SubtaskStatus.CANCELING
+        values: dict[str, Any] = (
+            {"status": SubtaskStatus.FAILED, "operation": Operation.CANCEL, "finish_time": now}
+            if cancel
+            else {"status": SubtaskStatus.READY}
+        )
+        if not rows_updated(
+            session,
+            update(Sub)
+            .where(
+                Sub.id == row.id,
+                Sub.attempt == row.attempt,
+                Sub.status == row.status,
+                Sub.owner == row.owner,
+            )
+            .values(owner=None, lease_until=None, **values),
+        ):
+            return False
+        verdict = "cancelled" if cancel else "will run again"
+        session.execute(
+            insert(SubtaskLog).values(
+                subtask_id=row.id,
+                attempt=row.attempt,
+                line=f"{log_prefix()} The executor {row.executor} stopped renewing its lease "
+                f"on this subtask; the subtask {verdict}.",
+            )
+        )
+        log.warning("reclaimed subtask %s from %s (%s)", row.id, row.owner, verdict)
+        return True
+
+    def release(self, claims: Collection[Claim]) -> set[int]:
+        """Hand unfinished runs back (READY) when this node stops, so nobody waits on leases."""
+
+        def work(session: Session) -> set[int]:
+            lock_tasks(session, (c.task_id for c in claims))
+            changed = set()
+            for claim in claims:
+                if rows_updated(
+                    session,
+                    update(Sub)
+                    .where(
+                        *self._fence(claim.subtask_id, claim.attempt),
+                        Sub.status == SubtaskStatus.RUNNING,
+                    )
+                    .values(status=SubtaskStatus.READY, owner=None, lease_until=None),
+                ):
+                    changed.add(claim.task_id)
+            return changed
+
+        return self._transaction(work) if claims else set()
+
+    # --- the node registry --------------------------------------------------------------
+
+    def _beat(self, session: Session, now: datetime) -> None:
+        if not rows_updated(
+            session,
+            update(EngineNode).where(EngineNode.node_id == self.node_id).values(heartbeat_time=now),
+        ):
+            session.add(
+                EngineNode(
+                    node_id=self.node_id,
+                    address=self.address,
+                    pid=os.getpid(),
+                    start_time=now,
+                    heartbeat_time=now,
+                )
+            )
+
+    def register(self) -> None:
+        self._transaction(lambda session: self._beat(session, self.clock.now()))
+
+    def unregister(self) -> None:
+        def work(session: Session) -> None:
+            session.execute(delete(EngineNode).where(EngineNode.node_id == self.node_id))
+            # Forget nodes silent for long: they died without unregistering.
+            forgotten = self.clock.now() - 20 * self.lease
+            session.execute(delete(EngineNode).where(EngineNode.heartbeat_time < forgotten))
+
+        self._transaction(work)
