@@ -30,9 +30,13 @@ ADMIN = basic("admin", ADMIN_PASSWORD)
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                    admin_password=ADMIN_PASSWORD, secret_key="test-secret-key",
-                    max_upload_bytes=8 * 1024 * 1024)
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        admin_password=ADMIN_PASSWORD,
+        secret_key="test-secret-key",
+        max_upload_bytes=8 * 1024 * 1024,
+    )
 
 
 @pytest.fixture

@@ -40,9 +40,12 @@ def _drop_run_database(server_url: str, run_url: str) -> None:
     engine = _admin_engine(server_url)
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                )
+            )
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
     engine.dispose()
 

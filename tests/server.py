@@ -21,14 +21,24 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, *, database_url: str = "", host: str = "127.0.0.1",
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database_url: str = "",
+        host: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.host = host
         self.port = free_port(host)
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"server-{self.port}.log"
-        self.env = {**os.environ, "OBFLEET_DATA_DIR": str(data_dir),
-                    "OBFLEET_DATABASE_URL": database_url, **(env or {})}
+        self.env = {
+            **os.environ,
+            "OBFLEET_DATA_DIR": str(data_dir),
+            "OBFLEET_DATABASE_URL": database_url,
+            **(env or {}),
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -38,9 +48,21 @@ class ServerProcess:
     def start(self, timeout: float = 30) -> ServerProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "obfleet", "serve", "--host", self.host,
-             "--port", str(self.port)],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "obfleet",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

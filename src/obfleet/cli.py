@@ -25,10 +25,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-user_app = typer.Typer(help="Manage users (HTTP Basic logins) and their roles.",
-                       no_args_is_help=True)
-key_app = typer.Typer(help="Manage AK/SK access keys (OCP 4.2 request signatures).",
-                      no_args_is_help=True)
+user_app = typer.Typer(
+    help="Manage users (HTTP Basic logins) and their roles.", no_args_is_help=True
+)
+key_app = typer.Typer(
+    help="Manage AK/SK access keys (OCP 4.2 request signatures).", no_args_is_help=True
+)
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="accesskey")
 console = Console()
@@ -57,10 +59,12 @@ def serve(
 
     from obfleet.api.app import create_app
 
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level=log_level,
-                access_log=False)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    uvicorn.run(
+        create_app(Settings.from_env()), host=host, port=port, log_level=log_level, access_log=False
+    )
 
 
 @app.command()
@@ -82,8 +86,7 @@ def _roles_option(roles: str) -> list[str]:
 def user_add(
     username: str,
     roles: Annotated[str, typer.Option(help=f"Comma-separated roles: {', '.join(ROLES)}.")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          confirmation_prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Add a user with the given roles."""
     ctx = _context()
@@ -100,8 +103,7 @@ def user_add(
 @user_app.command("passwd")
 def user_passwd(
     username: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          confirmation_prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Set a user's password."""
     ctx = _context()
@@ -121,8 +123,10 @@ def user_list() -> None:
     ctx = _context()
     try:
         with ctx.db.session() as session:
-            rows = [(u.username, ", ".join(u.role_names), "yes" if u.enabled else "no")
-                    for u in users.list_users(session)]
+            rows = [
+                (u.username, ", ".join(u.role_names), "yes" if u.enabled else "no")
+                for u in users.list_users(session)
+            ]
     finally:
         ctx.close()
     table = Table("username", "roles", "enabled")

@@ -14,34 +14,70 @@ DOC_AK, DOC_SK = "cqammmxBpfGjFlto", "2fc0c299cc94c6be266f2ceece765d4d"
 
 def test_doc_example_1_signature():
     message = aksk.string_to_sign(
-        "POST", b'{"name":"test01","description":"test","regionId":1}', "application/json",
-        "Tue, 17 Jan 2023 09:13:57 GMT", "ocp.alibaba.net:8080", {"x-ocp-data": "A,1"},
-        "/api/v2/compute/idcs")
-    assert aksk.content_md5(b'{"name":"test01","description":"test","regionId":1}') == \
-        "186974DB33A090A16D3E2CA35F547B56"
+        "POST",
+        b'{"name":"test01","description":"test","regionId":1}',
+        "application/json",
+        "Tue, 17 Jan 2023 09:13:57 GMT",
+        "ocp.alibaba.net:8080",
+        {"x-ocp-data": "A,1"},
+        "/api/v2/compute/idcs",
+    )
+    assert (
+        aksk.content_md5(b'{"name":"test01","description":"test","regionId":1}')
+        == "186974DB33A090A16D3E2CA35F547B56"
+    )
     assert aksk.sign(DOC_SK, message) == "XN8P+O+v3vUabB16ZCooq5wMJoY="
 
 
 def test_doc_example_2_signature_with_query():
     message = aksk.string_to_sign(
-        "GET", b"", "application/json;charset=utf-8", "Tue, 17 Jan 2023 04:14:02 GMT",
-        "ocp.alibaba.net:8080", {}, "/api/v2/compute/idcs", [("size", "100")])
+        "GET",
+        b"",
+        "application/json;charset=utf-8",
+        "Tue, 17 Jan 2023 04:14:02 GMT",
+        "ocp.alibaba.net:8080",
+        {},
+        "/api/v2/compute/idcs",
+        [("size", "100")],
+    )
     assert aksk.sign(DOC_SK, message) == "TsQD6HDOuZuJ409m0wdnZPmijlc="
 
 
 def test_query_sorted_and_multi_values_joined():
-    message = aksk.string_to_sign("GET", b"", "", "d", "h", {}, "/p",
-                                  [("b", "2"), ("a", "3"), ("a", "1"), ("c", "x y")])
+    message = aksk.string_to_sign(
+        "GET", b"", "", "d", "h", {}, "/p", [("b", "2"), ("a", "3"), ("a", "1"), ("c", "x y")]
+    )
     assert message.endswith("/p?a=1,3&b=2&c=x%20y")
 
 
-def _signed(client, ak: str, sk: str, method: str, path: str, *, date: datetime,
-            query: list[tuple[str, str]] = (), body: bytes = b"") -> dict[str, str]:
+def _signed(
+    client,
+    ak: str,
+    sk: str,
+    method: str,
+    path: str,
+    *,
+    date: datetime,
+    query: list[tuple[str, str]] = (),
+    body: bytes = b"",
+) -> dict[str, str]:
     date_text = format_datetime(date, usegmt=True)
-    headers = {"content-type": "application/json", "date": date_text, "x-ocp-origin": "test",
-               "host": "testserver"}
-    message = aksk.string_to_sign(method, body, "application/json", date_text, "testserver",
-                                  {"x-ocp-origin": "test"}, path, query)
+    headers = {
+        "content-type": "application/json",
+        "date": date_text,
+        "x-ocp-origin": "test",
+        "host": "testserver",
+    }
+    message = aksk.string_to_sign(
+        method,
+        body,
+        "application/json",
+        date_text,
+        "testserver",
+        {"x-ocp-origin": "test"},
+        path,
+        query,
+    )
     headers["authorization"] = f"{aksk.SCHEME} {ak}:{aksk.sign(sk, message)}"
     return headers
 
@@ -56,8 +92,9 @@ def _make_key(client) -> tuple[str, str]:
 def test_aksk_request_accepted(client):
     ak, sk = _make_key(client)
     now = datetime.now(UTC)
-    headers = _signed(client, ak, sk, "GET", "/api/v2/ob/clusters", date=now,
-                      query=[("page", "1"), ("size", "5")])
+    headers = _signed(
+        client, ak, sk, "GET", "/api/v2/ob/clusters", date=now, query=[("page", "1"), ("size", "5")]
+    )
     r = client.get("/api/v2/ob/clusters?size=5&page=1", headers=headers)
     assert r.status_code == 200, r.text
 
@@ -65,11 +102,13 @@ def test_aksk_request_accepted(client):
 def test_aksk_post_signs_body(client):
     ak, sk = _make_key(client)
     body = b'{"name":"x"}'
-    headers = _signed(client, ak, sk, "POST", "/api/v2/ob/clusters/import",
-                      date=datetime.now(UTC), body=body)
+    headers = _signed(
+        client, ak, sk, "POST", "/api/v2/ob/clusters/import", date=datetime.now(UTC), body=body
+    )
     # Signature valid, robot is only a viewer: authenticated, then forbidden.
-    assert client.post("/api/v2/ob/clusters/import", headers=headers,
-                       content=body).status_code == 403
+    assert (
+        client.post("/api/v2/ob/clusters/import", headers=headers, content=body).status_code == 403
+    )
     tampered = client.post("/api/v2/ob/clusters/import", headers=headers, content=b'{"name":"y"}')
     assert tampered.status_code == 401
 
@@ -77,8 +116,10 @@ def test_aksk_post_signs_body(client):
 def test_aksk_stale_date_rejected(client):
     ak, sk = _make_key(client)
     stale = datetime.now(UTC) - timedelta(minutes=16)
-    r = client.get("/api/v2/ob/clusters", headers=_signed(client, ak, sk, "GET",
-                                                           "/api/v2/ob/clusters", date=stale))
+    r = client.get(
+        "/api/v2/ob/clusters",
+        headers=_signed(client, ak, sk, "GET", "/api/v2/ob/clusters", date=stale),
+    )
     assert r.status_code == 401
     assert "Date" in r.json()["error"]["message"]
 
@@ -93,7 +134,7 @@ def test_aksk_wrong_secret_and_unknown_key(client):
 
 
 def test_access_key_secret_encrypted_at_rest(client):
-    ak, sk = _make_key(client)
+    _, sk = _make_key(client)
     with client.app.state.ctx.db.engine.connect() as conn:
         from sqlalchemy import text
 
@@ -108,8 +149,10 @@ def test_basic_password_change_invalidates_cached_login(client):
     with client.app.state.ctx.db.transaction() as session:
         set_password(session, "admin", "Another_pass_2")
     assert client.get("/api/v2/ob/clusters", headers=ADMIN).status_code == 401
-    assert client.get("/api/v2/ob/clusters",
-                      headers=basic("admin", "Another_pass_2")).status_code == 200
+    assert (
+        client.get("/api/v2/ob/clusters", headers=basic("admin", "Another_pass_2")).status_code
+        == 200
+    )
 
 
 def test_password_hashed_with_argon2(client):

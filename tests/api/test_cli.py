@@ -13,12 +13,24 @@ from sqlalchemy import inspect
 from obfleet.store.db import Database
 
 
-def run(data_dir: Path, database_url: str, *args: str, input: str | None = None
-        ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OBFLEET_DATA_DIR": str(data_dir), "OBFLEET_DATABASE_URL": database_url,
-           "OBFLEET_ADMIN_PASSWORD": "Admin_pass_1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "obfleet", *args], env=env, input=input,
-                          capture_output=True, text=True, timeout=60)
+def run(
+    data_dir: Path, database_url: str, *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "OBFLEET_DATA_DIR": str(data_dir),
+        "OBFLEET_DATABASE_URL": database_url,
+        "OBFLEET_ADMIN_PASSWORD": "Admin_pass_1",
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "obfleet", *args],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -32,13 +44,21 @@ def test_migrate_creates_schema(cli, database_url):
     db = Database(database_url)
     with db.engine.connect() as conn:
         assert {"iam_user", "credential", "ob_cluster", "software_package"} <= set(
-            inspect(conn).get_table_names())
+            inspect(conn).get_table_names()
+        )
     db.dispose()
 
 
 def test_user_add_list_passwd(cli):
-    r = cli("user", "add", "alice", "--roles", "OBPROXY_MANAGER,TASK_VIEWER",
-            "--password", "Alice_pass_1")
+    r = cli(
+        "user",
+        "add",
+        "alice",
+        "--roles",
+        "OBPROXY_MANAGER,TASK_VIEWER",
+        "--password",
+        "Alice_pass_1",
+    )
     assert r.returncode == 0, r.stderr
     listing = cli("user", "list").stdout
     assert "alice" in listing and "OBPROXY_MANAGER" in listing and "admin" in listing

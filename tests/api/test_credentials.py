@@ -48,14 +48,17 @@ def test_private_key_credential(client):
     assert "PRIVATE KEY" not in raw_rows(client)
 
 
-@pytest.mark.parametrize("fields, words", [
-    ({"name": "1bad"}, "name"),
-    ({"password": None}, "password is required"),
-    ({"authType": "PRIVATE_KEY", "privateKey": "not a key", "password": None}, "privateKey"),
-    ({"targetType": "OB_CLUSTER", "authType": "PRIVATE_KEY", "privateKey": "x"}, "HOST"),
-    ({"username": "root; rm -rf /"}, "username"),
-    ({"targetType": "SOMETHING"}, "targetType"),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"name": "1bad"}, "name"),
+        ({"password": None}, "password is required"),
+        ({"authType": "PRIVATE_KEY", "privateKey": "not a key", "password": None}, "privateKey"),
+        ({"targetType": "OB_CLUSTER", "authType": "PRIVATE_KEY", "privateKey": "x"}, "HOST"),
+        ({"username": "root; rm -rf /"}, "username"),
+        ({"targetType": "SOMETHING"}, "targetType"),
+    ],
+)
 def test_bad_input_refused_and_nothing_stored(client, fields, words):
     r = create(client, **fields)
     assert r.status_code == 400, r.text
@@ -67,14 +70,19 @@ def test_duplicate_name_conflict(client):
     assert create(client).status_code == 200
     r = create(client)
     assert r.status_code == 409
-    assert client.get("/api/v2/credentials", headers=ADMIN).json()["data"]["page"][
-        "totalElements"] == 1
+    assert (
+        client.get("/api/v2/credentials", headers=ADMIN).json()["data"]["page"]["totalElements"]
+        == 1
+    )
 
 
 def test_patch_rotates_secret(client):
     cid = create(client).json()["data"]["id"]
-    r = client.patch(f"/api/v2/credentials/{cid}", headers=ADMIN,
-                     json={"password": "New-secret-99", "description": "rotated"})
+    r = client.patch(
+        f"/api/v2/credentials/{cid}",
+        headers=ADMIN,
+        json={"password": "New-secret-99", "description": "rotated"},
+    )
     assert r.status_code == 200 and r.json()["data"]["description"] == "rotated"
     from obfleet.services.credentials import reveal
 
@@ -86,15 +94,24 @@ def test_patch_rotates_secret(client):
 
 def test_delete_refused_while_a_cluster_uses_it(client):
     cid = create(client, name="proxyro", targetType="OB_CLUSTER", username="proxyro").json()[
-        "data"]["id"]
-    r = client.post("/api/v2/ob/clusters/import", headers=ADMIN, json={
-        "name": "ob1", "obClusterId": 1, "proxyroCredentialId": cid,
-        "rootServers": [{"address": "198.18.0.2:2882", "role": "LEADER", "sqlPort": 2881}]})
+        "data"
+    ]["id"]
+    r = client.post(
+        "/api/v2/ob/clusters/import",
+        headers=ADMIN,
+        json={
+            "name": "ob1",
+            "obClusterId": 1,
+            "proxyroCredentialId": cid,
+            "rootServers": [{"address": "198.18.0.2:2882", "role": "LEADER", "sqlPort": 2881}],
+        },
+    )
     assert r.status_code == 200, r.text
     r = client.delete(f"/api/v2/credentials/{cid}", headers=ADMIN)
     assert r.status_code == 409 and "ob_cluster" in r.json()["error"]["message"]
     cluster_id = client.get("/api/v2/ob/clusters", headers=ADMIN).json()["data"]["contents"][0][
-        "id"]
+        "id"
+    ]
     assert client.delete(f"/api/v2/ob/clusters/{cluster_id}", headers=ADMIN).status_code == 200
     assert client.delete(f"/api/v2/credentials/{cid}", headers=ADMIN).status_code == 200
     assert client.get(f"/api/v2/credentials/{cid}", headers=ADMIN).status_code == 404

@@ -17,7 +17,7 @@ TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 def assert_error(response, status: int, code: int) -> dict:
     body = response.json()
     assert response.status_code == status, body
-    assert ENVELOPE_KEYS <= body.keys()
+    assert body.keys() >= ENVELOPE_KEYS
     assert body["successful"] is False
     assert body["status"] == status
     assert body["error"]["code"] == code
@@ -59,14 +59,20 @@ def test_bad_password_401(client):
 
 
 def test_malformed_json_400(client):
-    r = client.post("/api/v2/ob/clusters/import", headers={**ADMIN, "content-type":
-                    "application/json"}, content=b"{not json")
+    r = client.post(
+        "/api/v2/ob/clusters/import",
+        headers={**ADMIN, "content-type": "application/json"},
+        content=b"{not json",
+    )
     assert_error(r, 400, 1003)
 
 
 def test_validation_error_names_field_and_rule(client):
-    r = client.post("/api/v2/ob/clusters/import", headers=ADMIN,
-                    json={"name": "c1", "obClusterId": "x", "rootServers": []})
+    r = client.post(
+        "/api/v2/ob/clusters/import",
+        headers=ADMIN,
+        json={"name": "c1", "obClusterId": "x", "rootServers": []},
+    )
     body = assert_error(r, 400, 1003)
     assert "obClusterId" in body["error"]["message"]
     assert "integer" in body["error"]["message"]
@@ -75,8 +81,9 @@ def test_validation_error_names_field_and_rule(client):
 def test_paging_limits(client):
     assert_error(client.get("/api/v2/ob/clusters?size=2001", headers=ADMIN), 400, 1003)
     assert_error(client.get("/api/v2/ob/clusters?page=0", headers=ADMIN), 400, 1003)
-    body = assert_error(client.get("/api/v2/ob/clusters?sort=password,asc", headers=ADMIN),
-                        400, 1003)
+    body = assert_error(
+        client.get("/api/v2/ob/clusters?sort=password,asc", headers=ADMIN), 400, 1003
+    )
     assert "sort" in body["error"]["message"]
 
 

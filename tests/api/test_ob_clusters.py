@@ -6,20 +6,27 @@ import pytest
 
 from tests.conftest import ADMIN
 
-ROOT = [{"address": "198.18.0.2:2882", "role": "LEADER", "sqlPort": 2881},
-        {"address": "198.18.0.3:2882", "role": "FOLLOWER", "sql_port": 2881}]
+ROOT = [
+    {"address": "198.18.0.2:2882", "role": "LEADER", "sqlPort": 2881},
+    {"address": "198.18.0.3:2882", "role": "FOLLOWER", "sql_port": 2881},
+]
 
 
 def imp(client, **fields):
-    body = {"name": "obcluster1", "obClusterId": 10, "type": "PRIMARY", "rootServers": ROOT,
-            "obVersion": "4.2.1.0", "proxyroPassword": "Proxyro_pw_1"}
+    body = {
+        "name": "obcluster1",
+        "obClusterId": 10,
+        "type": "PRIMARY",
+        "rootServers": ROOT,
+        "obVersion": "4.2.1.0",
+        "proxyroPassword": "Proxyro_pw_1",
+    }
     body.update(fields)
     return client.post("/api/v2/ob/clusters/import", headers=ADMIN, json=body)
 
 
 def count(client) -> int:
-    return client.get("/api/v2/ob/clusters", headers=ADMIN).json()["data"]["page"][
-        "totalElements"]
+    return client.get("/api/v2/ob/clusters", headers=ADMIN).json()["data"]["page"]["totalElements"]
 
 
 def test_import_then_list_in_ocp_shape(client):
@@ -29,10 +36,24 @@ def test_import_then_list_in_ocp_shape(client):
     data = r.json()["data"]
     assert data["rootServers"] == [
         {"address": "198.18.0.2:2882", "role": "LEADER", "sql_port": 2881},
-        {"address": "198.18.0.3:2882", "role": "FOLLOWER", "sql_port": 2881}]
+        {"address": "198.18.0.3:2882", "role": "FOLLOWER", "sql_port": 2881},
+    ]
     listed = client.get("/api/v2/ob/clusters", headers=ADMIN).json()["data"]["contents"][0]
-    for key in ("id", "name", "obClusterId", "obVersion", "status", "type", "rootServers",
-                "createTime", "creator", "zones", "serverCount", "regionCount", "tenantCount"):
+    for key in (
+        "id",
+        "name",
+        "obClusterId",
+        "obVersion",
+        "status",
+        "type",
+        "rootServers",
+        "createTime",
+        "creator",
+        "zones",
+        "serverCount",
+        "regionCount",
+        "tenantCount",
+    ):
         assert key in listed, key
     assert listed["status"] == "RUNNING" and listed["creator"] == "admin"
     one = client.get(f"/api/v2/ob/clusters/{data['id']}", headers=ADMIN).json()["data"]
@@ -41,21 +62,24 @@ def test_import_then_list_in_ocp_shape(client):
     assert creds["data"]["contents"][0]["username"] == "proxyro"
 
 
-@pytest.mark.parametrize("fields, words", [
-    ({"name": "1cluster"}, "name"),
-    ({"name": "bad-name"}, "name"),
-    ({"obClusterId": 0}, "obClusterId"),
-    ({"type": "BOTH"}, "type"),
-    ({"rootServers": []}, "rootServers"),
-    ({"rootServers": [{"address": "198.18.0.2", "sqlPort": 2881}]}, "ip:rpcPort"),
-    ({"rootServers": [{"address": "198.18.0.2:70000", "sqlPort": 2881}]}, "port"),
-    ({"rootServers": [{"address": "$(reboot):2882", "sqlPort": 2881}]}, "neither"),
-    ({"rootServers": [{"address": "198.18.0.2:2882", "sqlPort": 0}]}, "sqlPort"),
-    ({"rootServers": [{**ROOT[0]}, {**ROOT[0], "address": "198.18.0.3:2882"}]}, "LEADER"),
-    ({"proxyroCredentialId": 12345, "proxyroPassword": None}, "credential"),
-    ({"proxyroCredentialId": 1}, "not both"),
-    ({"obVersion": "4.2;ls"}, "obVersion"),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"name": "1cluster"}, "name"),
+        ({"name": "bad-name"}, "name"),
+        ({"obClusterId": 0}, "obClusterId"),
+        ({"type": "BOTH"}, "type"),
+        ({"rootServers": []}, "rootServers"),
+        ({"rootServers": [{"address": "198.18.0.2", "sqlPort": 2881}]}, "ip:rpcPort"),
+        ({"rootServers": [{"address": "198.18.0.2:70000", "sqlPort": 2881}]}, "port"),
+        ({"rootServers": [{"address": "$(reboot):2882", "sqlPort": 2881}]}, "neither"),
+        ({"rootServers": [{"address": "198.18.0.2:2882", "sqlPort": 0}]}, "sqlPort"),
+        ({"rootServers": [{**ROOT[0]}, {**ROOT[0], "address": "198.18.0.3:2882"}]}, "LEADER"),
+        ({"proxyroCredentialId": 12345, "proxyroPassword": None}, "credential"),
+        ({"proxyroCredentialId": 1}, "not both"),
+        ({"obVersion": "4.2;ls"}, "obVersion"),
+    ],
+)
 def test_bad_input_refused_nothing_stored(client, fields, words):
     r = imp(client, **fields)
     assert r.status_code in (400, 404), r.text

@@ -11,8 +11,9 @@ import pytest
 from tests.conftest import ADMIN
 from tests.standin.rpm import build_standin_rpm
 
-pytestmark = pytest.mark.skipif(shutil.which("rpmbuild") is None,
-                                reason="rpmbuild is missing: run scripts/system-deps.sh")
+pytestmark = pytest.mark.skipif(
+    shutil.which("rpmbuild") is None, reason="rpmbuild is missing: run scripts/system-deps.sh"
+)
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +28,11 @@ def rpms(tmp_path_factory) -> dict[str, Path]:
 
 def upload(client, path: Path, name: str | None = None):
     with path.open("rb") as f:
-        return client.post("/api/v2/software-packages", headers=ADMIN,
-                           files={"file": (name or path.name, f, "application/x-rpm")})
+        return client.post(
+            "/api/v2/software-packages",
+            headers=ADMIN,
+            files={"file": (name or path.name, f, "application/x-rpm")},
+        )
 
 
 def listed(client) -> list[dict]:
@@ -47,8 +51,12 @@ def test_upload_parses_header(client, rpms):
     data = r.json()["data"]
     assert data["name"] == "obproxy-ce"
     assert data["fileName"] == "obproxy-ce-4.2.3.0-3.el7.x86_64.rpm"
-    assert (data["version"], data["buildNumber"], data["operatingSystem"],
-            data["architecture"]) == ("4.2.3.0", "3", "el7", "x86_64")
+    assert (
+        data["version"],
+        data["buildNumber"],
+        data["operatingSystem"],
+        data["architecture"],
+    ) == ("4.2.3.0", "3", "el7", "x86_64")
     assert data["type"] == "OBPROXY_INSTALL_PACKAGE" and data["extension"] == "rpm"
     assert data["sha1"] == hashlib.sha1(path.read_bytes()).hexdigest()
     assert data["size"] == path.stat().st_size
@@ -103,8 +111,11 @@ def test_size_limit(settings, tmp_path):
 def test_not_multipart_refused(client):
     r = client.post("/api/v2/software-packages", headers=ADMIN, json={"file": "x"})
     assert r.status_code == 415
-    r = client.post("/api/v2/software-packages", headers=ADMIN,
-                    files={"other": ("a.rpm", b"x", "application/x-rpm")})
+    r = client.post(
+        "/api/v2/software-packages",
+        headers=ADMIN,
+        files={"other": ("a.rpm", b"x", "application/x-rpm")},
+    )
     assert r.status_code == 400 and "'file'" in r.json()["error"]["message"]
     assert stored_files(client) == []
 
@@ -114,8 +125,9 @@ def test_list_filters_and_delete(client, rpms):
     b = upload(client, rpms["proxy_new"]).json()["data"]
     got = client.get("/api/v2/software-packages?version=4.3.0.0", headers=ADMIN).json()
     assert [p["id"] for p in got["data"]["contents"]] == [b["id"]]
-    got = client.get("/api/v2/software-packages?keyword=4.2.3&type=OBPROXY_INSTALL_PACKAGE",
-                     headers=ADMIN).json()
+    got = client.get(
+        "/api/v2/software-packages?keyword=4.2.3&type=OBPROXY_INSTALL_PACKAGE", headers=ADMIN
+    ).json()
     assert [p["id"] for p in got["data"]["contents"]] == [a["id"]]
     assert all(p["deletable"] for p in listed(client))
     assert client.delete(f"/api/v2/software-packages/{a['id']}", headers=ADMIN).status_code == 200

@@ -77,7 +77,8 @@ def test_roles_enforced_on_every_route(client, role_users):
                 assert r.status_code not in (401,), f"{method} {path} as {role}"
                 assert (r.status_code == 403) != allowed, (
                     f"{method} {path} as {role}: {r.status_code}, expected "
-                    f"{'allowed' if allowed else 'forbidden'} for {rule!r}")
+                    f"{'allowed' if allowed else 'forbidden'} for {rule!r}"
+                )
                 checked += 1
     assert checked > 100
 

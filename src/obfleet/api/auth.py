@@ -12,7 +12,7 @@ import binascii
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from obfleet.api.deps import get_ctx
+from obfleet.api.deps import app_context
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.security import aksk
 from obfleet.security.roles import READ, WRITE, Resource
@@ -33,7 +33,7 @@ def _basic(header: str) -> tuple[str, str]:
 
 async def _by_basic(request: Request, header: str) -> Principal:
     username, password = _basic(header)
-    db = get_ctx(request).db
+    db = app_context(request).db
 
     def check() -> Principal | None:
         with db.session() as session:
@@ -56,7 +56,7 @@ async def _by_access_key(request: Request, header: str) -> Principal:
             "The Date header is missing or more than 15 minutes from server time.",
         )
     access_key_id, signature = parsed
-    ctx = get_ctx(request)
+    ctx = app_context(request)
 
     def lookup() -> tuple[Principal, str] | None:
         with ctx.db.session() as session:

@@ -9,9 +9,8 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from obfleet.errors import bad_request
 
@@ -26,7 +25,7 @@ class PageRequest:
     sort: str | None
 
 
-def page_request(
+async def page_request(
     page: int = Query(1, ge=1, description="Page number, from 1."),
     size: int = Query(10, ge=1, le=MAX_SIZE, description="Page size, at most 2000."),
     sort: str | None = Query(None, description="`field,asc` or `field,desc`.", examples=["id,asc"]),
@@ -35,8 +34,10 @@ def page_request(
 
 
 def order_by(
-    sort: str | None, sortable: Mapping[str, ColumnElement[Any]], default: ColumnElement[Any]
-) -> list[ColumnElement[Any]]:
+    sort: str | None,
+    sortable: Mapping[str, SQLColumnExpression[Any]],
+    default: SQLColumnExpression[Any],
+) -> list[SQLColumnExpression[Any]]:
     if not sort:
         return [default.asc()]
     field, _, direction = sort.partition(",")
@@ -55,8 +56,8 @@ def paginate(
     session: Session,
     stmt: Select[Any],
     req: PageRequest,
-    sortable: Mapping[str, ColumnElement[Any]],
-    default: ColumnElement[Any],
+    sortable: Mapping[str, SQLColumnExpression[Any]],
+    default: SQLColumnExpression[Any],
     render: Callable[[Any], Any],
 ) -> dict[str, Any]:
     """Run `stmt` for one page and render it in OCP's paged shape."""

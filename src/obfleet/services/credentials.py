@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import asyncssh
 from sqlalchemy import Select, select
@@ -142,7 +142,7 @@ def delete(session: Session, credential_id: int) -> None:
     session.delete(credential)
 
 
-def query(target_type: str | None) -> Select[tuple[Credential]]:
+def query(target_type: str | None) -> Select[Any]:
     stmt = select(Credential)
     return stmt.where(Credential.target_type == target_type) if target_type else stmt
 

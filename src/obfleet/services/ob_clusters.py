@@ -153,7 +153,7 @@ def root_servers(cluster: ObCluster) -> list[RootServer]:
     return [RootServer(s["address"], s["role"], int(s["sqlPort"])) for s in cluster.root_servers]
 
 
-def query(name: str | None, statuses: list[str] | None) -> Select[tuple[ObCluster]]:
+def query(name: str | None, statuses: list[str] | None) -> Select[Any]:
     stmt = select(ObCluster)
     if name:
         stmt = stmt.where(ObCluster.name.contains(name, autoescape=True))

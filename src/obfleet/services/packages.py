@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -119,7 +120,7 @@ def query(
     versions: list[str] | None,
     systems: list[str] | None,
     architectures: list[str] | None,
-) -> Select[tuple[SoftwarePackage]]:
+) -> Select[Any]:
     stmt = select(SoftwarePackage)
     if keyword:
         stmt = stmt.where(SoftwarePackage.file_name.contains(keyword, autoescape=True))

@@ -156,4 +156,4 @@ def access_key_owner(
 
 
 def list_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.username)))
+    return list(session.scalars(select(User).order_by(User.username)).unique())

@@ -15,7 +15,7 @@ class User(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(default=True)
     roles: Mapped[list[UserRole]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"
+        cascade="all, delete-orphan", lazy="joined", order_by="UserRole.role"
     )
 
     @property
