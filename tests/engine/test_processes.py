@@ -1,0 +1,127 @@
+"""Real engine processes: SIGKILL mid-subtask then restart; three replicas sharing work."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from obfleet.engine import Flow, TaskEngine, submit
+from obfleet.engine.runner import EngineAlreadyRunning
+from obfleet.engine.views import subtask_log
+from obfleet.store.db import Database
+from obfleet.store.models.tasks import SubtaskInstance, TaskInstance
+from tests.engine.conftest import submit_flow, task_view
+from tests.engine.processes import Worker, wait_until
+from tests.engine.subtasks import AppendLine, WaitForRelease
+
+
+def database_url(db: Database) -> str:
+    return db.engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.kill()
+        worker.stop()
+
+
+def test_a_killed_server_resumes_its_task_after_restart(
+    database: Database, tmp_path: Path, workers: list[Worker]
+) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    flow = Flow("survive SIGKILL")
+    flow.set("started", str(started))
+    flow.set("release", str(release))
+    flow.chain(WaitForRelease)
+    task_id = submit_flow(database, flow)
+    url = database_url(database)
+
+    workers.append(Worker(url, "10.0.0.1", tmp_path).wait_ready())
+    wait_until(started.exists, 30, "the subtask to start")
+    workers[0].kill()  # SIGKILL in the middle of the running subtask
+
+    workers.append(Worker(url, "10.0.0.1", tmp_path).wait_ready())
+    wait_until(lambda: started.read_text() == "2\n", 30, "the subtask to run again")
+    release.touch()
+    wait_until(
+        lambda: task_view(database, task_id)["status"] == "SUCCESSFUL", 30, "the task to finish"
+    )
+    sub = task_view(database, task_id)["subtasks"][0]
+    assert (sub["status"], sub["runTime"]) == ("SUCCESSFUL", 2)
+    with database.session() as session:
+        log = subtask_log(session, task_id, sub["id"])
+    assert log.count("############{EXECUTE}") == 2 and "released" in log
+
+
+async def test_sqlite_refuses_a_second_engine(database: Database) -> None:
+    if database.dialect != "sqlite":
+        pytest.skip("replicas are refused on SQLite only")
+    first = TaskEngine(database, node_address="a")
+    await first.start()
+    try:
+        with pytest.raises(EngineAlreadyRunning, match="SQLite allows one obfleet process"):
+            await TaskEngine(database, node_address="b").start()
+    finally:
+        await first.stop()
+
+
+TASKS, CHAIN = 300, 5
+
+
+def test_three_replicas_share_the_work_and_survive_a_kill(
+    database: Database, tmp_path: Path, workers: list[Worker]
+) -> None:
+    if database.dialect == "sqlite":
+        pytest.skip("replicas share a PostgreSQL or MySQL-compatible metadb")
+    out = tmp_path / "lines"
+    with database.transaction() as session:
+        for i in range(TASKS):
+            flow = Flow(f"append {i}")
+            flow.set("out", str(out))
+            flow.set("pause", "0.005")
+            flow.chain(*[AppendLine] * CHAIN)
+            submit(session, flow, creator="admin")
+    url = database_url(database)
+    workers.extend(Worker(url, f"10.0.0.{n}", tmp_path).wait_ready() for n in (1, 2, 3))
+
+    def lines() -> list[str]:
+        return out.read_text().splitlines() if out.exists() else []
+
+    wait_until(lambda: len(lines()) >= TASKS * CHAIN // 3, 60, "a third of the work")
+    workers[0].kill()
+
+    def finished() -> int:
+        with database.session() as session:
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(TaskInstance)
+                    .where(TaskInstance.status == "SUCCESSFUL")
+                )
+                or 0
+            )
+
+    wait_until(lambda: finished() == TASKS, 120, "every task to finish")
+
+    with database.session() as session:
+        run_times = {
+            row.id: row.run_time
+            for row in session.execute(select(SubtaskInstance.id, SubtaskInstance.run_time))
+        }
+        executors = set(session.scalars(select(SubtaskInstance.executor).distinct()))
+    written = collections.Counter(tuple(map(int, line.split())) for line in lines())
+    assert len(run_times) == TASKS * CHAIN
+    assert max(written.values()) == 1, "an attempt wrote its line twice"
+    for subtask_id, run_time in run_times.items():
+        attempts = {a for (s, a) in written if s == subtask_id}
+        assert run_time in attempts, f"subtask {subtask_id}: last attempt left no line"
+        assert attempts <= set(range(1, run_time + 1))
+    assert executors == {"10.0.0.1", "10.0.0.2", "10.0.0.3"}
+    assert any(run_time > 1 for run_time in run_times.values()), "the kill interrupted nothing"
