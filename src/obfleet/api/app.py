@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from obfleet import __version__
 from obfleet.api import envelope
 from obfleet.api.context import RequestFactsMiddleware
-from obfleet.api.routes import credentials, ob_clusters, packages, system
+from obfleet.api.routes import all_routers
 from obfleet.appcontext import AppContext
 from obfleet.config import Settings
 from obfleet.errors import ApiError, ErrorCode
@@ -22,7 +22,7 @@ from obfleet.services.lifecycle import start_service, stop_service
 
 log = logging.getLogger("obfleet")
 
-ROUTERS = [system.router, credentials.router, ob_clusters.router, packages.router]
+ROUTERS = all_routers()
 
 
 def _describe(error: dict[str, Any]) -> str:
