@@ -43,3 +43,22 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings, run_engine=False), raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def engine_client(settings: Settings) -> Iterator[TestClient]:
+    """The app with its task engine running, as `obfleet serve` runs it."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+def wait_task(client: TestClient, task_id: int, timeout: float = 30) -> dict:
+    """Poll a task until it is no longer RUNNING; returns its final view."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        task = client.get(f"/api/v2/tasks/instances/{task_id}", headers=ADMIN).json()["data"]
+        if task["status"] != "RUNNING" or time.monotonic() > deadline:
+            return task
+        time.sleep(0.05)

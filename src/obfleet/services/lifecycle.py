@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 
 from obfleet.appcontext import AppContext
+from obfleet.engine.runner import TaskEngine
 from obfleet.services.users import ensure_admin
 from obfleet.store.migrate import upgrade
 
@@ -24,10 +26,27 @@ def prepare(ctx: AppContext) -> None:
         )
 
 
+def node_address(ctx: AppContext) -> str:
+    """How this replica names itself as a task `executor`."""
+    return ctx.settings.advertise_url or socket.gethostname()
+
+
 async def start_service(ctx: AppContext, *, run_engine: bool) -> None:
     prepare(ctx)
+    if run_engine:
+        engine = TaskEngine(
+            ctx.db,
+            node_address=node_address(ctx),
+            resources=ctx,
+            concurrency=ctx.settings.engine_concurrency,
+        )
+        await engine.start()
+        ctx.engine = engine
     log.info("obfleet is up on %s", ctx.db.dialect)
 
 
 async def stop_service(ctx: AppContext) -> None:
+    if ctx.engine is not None:
+        await ctx.engine.stop()
+        ctx.engine = None
     ctx.close()

@@ -1,3 +1,12 @@
 """Every table obfleet keeps. Importing this package registers them all on Base.metadata."""
 
-from obfleet.store.models import credentials, iam, ob_clusters, packages, tasks  # noqa: F401
+from obfleet.store.models import (  # noqa: F401
+    configserver,
+    credentials,
+    hosts,
+    iam,
+    ob_clusters,
+    obproxy,
+    packages,
+    tasks,
+)

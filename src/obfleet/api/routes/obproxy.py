@@ -1,0 +1,204 @@
+"""OCP's OBProxy management module: clusters, their OceanBase links, parameters, instances."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import AliasChoices, Field
+
+from obfleet.api.auth import require
+from obfleet.api.deps import CtxDep, SessionDep
+from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
+from obfleet.api.paging import PageRequest, page_request, paginate
+from obfleet.api.schema import ApiModel
+from obfleet.engine.views import load_task_view
+from obfleet.errors import bad_request
+from obfleet.obproxy import catalog
+from obfleet.security.roles import Resource
+from obfleet.services import obproxy_clusters as service
+from obfleet.services.users import Principal
+from obfleet.store.models.obproxy import ObproxyCluster
+
+router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])
+READ = Depends(require(Resource.OBPROXY))
+WRITE = require(Resource.OBPROXY, write=True)
+
+
+class ObLinkIn(ApiModel):
+    cluster_name: str = Field(max_length=128)
+    ob_cluster_id: int
+    username: str = Field("proxyro", max_length=64)
+
+
+class ParameterIn(ApiModel):
+    name: str = Field(max_length=128)
+    value: str = Field(max_length=4096)
+
+
+class InstallParamIn(ApiModel):
+    host_ids: list[int] = Field(default_factory=list, max_length=200)
+    sql_port: int | None = None
+    # The create page says exportPort, batchAdd and newer clients say exporterPort: take both.
+    export_port: int | None = Field(
+        None, validation_alias=AliasChoices("exportPort", "exporterPort", "export_port")
+    )
+    version: str | None = Field(None, max_length=255)
+
+
+class ClusterCreateIn(ApiModel):
+    name: str = Field(max_length=128)
+    address: str | None = Field(None, max_length=255)
+    port: int | None = Field(None, ge=1, le=65535)
+    work_mode: str = "CONFIG_URL"
+    ob_links: list[ObLinkIn] = Field(max_length=100)
+    obproxy_install_param: InstallParamIn | None = None
+    startup_parameters: list[ParameterIn] = Field(default_factory=list, max_length=500)
+    parameters: list[ParameterIn] = Field(default_factory=list, max_length=500)
+
+
+class ClusterPatchIn(ApiModel):
+    address: str | None = Field(None, max_length=255)
+    port: int | None = Field(None, ge=1, le=65535)
+
+
+def _links(items: list[ObLinkIn]) -> list[service.LinkIn]:
+    return [service.LinkIn(i.cluster_name, i.ob_cluster_id, i.username) for i in items]
+
+
+def _pairs(items: list[ParameterIn]) -> list[tuple[str, str]]:
+    return [(p.name, p.value) for p in items]
+
+
+def _base_url(ctx: CtxDep, request: Request) -> str:
+    return (ctx.settings.advertise_url or str(request.base_url)).rstrip("/")
+
+
+@router.post(
+    "/clusters",
+    response_model=Envelope[dict[str, Any]],
+    summary="Create an OBProxy cluster (answers with the Install obproxy task)",
+)
+def create_cluster(
+    body: ClusterCreateIn, ctx: CtxDep, session: SessionDep, principal: Principal = Depends(WRITE)
+) -> EnvelopeResponse:
+    install = body.obproxy_install_param or InstallParamIn.model_validate({})
+    request = service.ClusterIn(
+        name=body.name,
+        address=body.address,
+        port=body.port,
+        work_mode=body.work_mode,
+        links=_links(body.ob_links),
+        install=service.InstallIn(
+            install.host_ids, install.sql_port, install.export_port, install.version
+        ),
+        startup_parameters=_pairs(body.startup_parameters),
+        parameters=_pairs(body.parameters),
+    )
+    task_id = service.create(session, ctx.secrets, request, principal)
+    return ok(load_task_view(session, task_id))
+
+
+@router.get("/clusters", dependencies=[READ], summary="Query OBProxy clusters")
+def list_clusters(
+    request: Request,
+    ctx: CtxDep,
+    session: SessionDep,
+    page: PageRequest = Depends(page_request),
+    name: str | None = Query(None, max_length=128),
+) -> EnvelopeResponse:
+    base = _base_url(ctx, request)
+    sortable = {
+        "id": ObproxyCluster.id,
+        "name": ObproxyCluster.name,
+        "createTime": ObproxyCluster.create_time,
+    }
+    return ok(
+        paginate(
+            session,
+            service.query(name),
+            page,
+            sortable,
+            ObproxyCluster.id,
+            lambda c: service.cluster_view(session, c, base),
+        )
+    )
+
+
+@router.get(
+    "/clusters/{cluster_id}", dependencies=[READ], summary="Query details about an OBProxy cluster"
+)
+def get_cluster(
+    cluster_id: int, request: Request, ctx: CtxDep, session: SessionDep
+) -> EnvelopeResponse:
+    cluster = service.get(session, cluster_id)
+    return ok(service.cluster_view(session, cluster, _base_url(ctx, request)))
+
+
+@router.patch(
+    "/clusters/{cluster_id}",
+    dependencies=[Depends(WRITE)],
+    summary="Update the address and port of an OBProxy cluster",
+)
+def update_cluster(
+    cluster_id: int, body: ClusterPatchIn, request: Request, ctx: CtxDep, session: SessionDep
+) -> EnvelopeResponse:
+    cluster = service.update(session, cluster_id, address=body.address, port=body.port)
+    return ok(service.cluster_view(session, cluster, _base_url(ctx, request)))
+
+
+@router.delete(
+    "/clusters/{cluster_id}",
+    summary="Delete an OBProxy cluster (answers with the Offline obproxy task)",
+)
+def delete_cluster(
+    cluster_id: int, session: SessionDep, principal: Principal = Depends(WRITE)
+) -> EnvelopeResponse:
+    task_id = service.delete(session, cluster_id, principal)
+    return ok(load_task_view(session, task_id))
+
+
+@router.post(
+    "/clusters/{cluster_id}/obLinks/batchAdd",
+    dependencies=[Depends(WRITE)],
+    summary="Add OceanBase clusters the OBProxy cluster can connect to",
+)
+def add_links(
+    cluster_id: int, session: SessionDep, body: list[ObLinkIn] = Body(max_length=100)
+) -> EnvelopeResponse:
+    service.add_links(session, cluster_id, _links(body))
+    return ok()
+
+
+@router.delete(
+    "/clusters/{cluster_id}/obLinks/{ob_cluster_name}",
+    dependencies=[Depends(WRITE)],
+    summary="Remove an OceanBase cluster the OBProxy cluster connects to",
+)
+def remove_link(cluster_id: int, ob_cluster_name: str, session: SessionDep) -> EnvelopeResponse:
+    service.remove_link(session, cluster_id, ob_cluster_name)
+    return ok()
+
+
+@router.get(
+    "/parameterInfo", dependencies=[READ], summary="Query the metadata of OBProxy parameters"
+)
+def parameter_info(
+    name: str | None = Query(None, max_length=128), version: str | None = Query(None, max_length=64)
+) -> EnvelopeResponse:
+    try:
+        infos = catalog.catalog(version)
+    except ValueError as exc:
+        raise bad_request(f"version '{version}': {exc}") from exc
+    if name:
+        infos = [i for i in infos if i.name == name]
+    return ok({"contents": [i.to_ocp_dict(version) for i in infos]})
+
+
+@router.get(
+    "/clusters/{cluster_id}/parameters",
+    dependencies=[READ],
+    summary="Query the parameters of an OBProxy cluster",
+)
+def cluster_parameters(cluster_id: int, session: SessionDep) -> EnvelopeResponse:
+    return ok({"contents": service.parameter_values(service.get(session, cluster_id))})

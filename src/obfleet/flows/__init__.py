@@ -1,0 +1,1 @@
+"""The task definitions: OCP's OBProxy tasks as flows of subtasks, each with execute/rollback."""

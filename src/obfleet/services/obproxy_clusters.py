@@ -1,0 +1,428 @@
+"""OBProxy clusters: what creating, changing and deleting one means, and the tasks it starts."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from obfleet.engine.flow import Flow, submit
+from obfleet.errors import ApiError, ErrorCode, bad_request
+from obfleet.flows import obproxy_cluster as steps
+from obfleet.obproxy import catalog
+from obfleet.obproxy.configurl import config_url
+from obfleet.security.passwords import generate_password
+from obfleet.security.secrets import SecretBox
+from obfleet.services import credentials, packages
+from obfleet.services.obproxy_records import get
+from obfleet.services.users import Principal
+from obfleet.store.models.hosts import Host
+from obfleet.store.models.ob_clusters import ObCluster
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
+from obfleet.timefmt import iso
+
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+WORK_MODES = ("CONFIG_URL", "RS_LIST")
+MIN_PORT, MAX_PORT = 1025, 65535
+
+__all__ = ["get"]
+
+# Parameters obfleet sets itself on every OBProxy's command line, and where they come from.
+MANAGED = {
+    "listen_port": "it is obproxyInstallParam.sqlPort",
+    "prometheus_listen_port": "it is obproxyInstallParam.exportPort",
+    "app_name": "it is the OBProxy cluster's name",
+    "rootservice_list": "it comes from the linked cluster's root servers",
+    "rootservice_cluster_name": "it is the linked cluster's name",
+    "obproxy_config_server_url": "it is the cluster's configUrl",
+}
+# Passwords: proxyro comes from the linked clusters' credentials, root@proxysys is generated per
+# cluster and kept in the password box.
+SECRET_RULE = "passwords come from the password box"
+
+
+@dataclass(frozen=True)
+class LinkIn:
+    cluster_name: str
+    ob_cluster_id: int
+    username: str = "proxyro"
+
+
+@dataclass(frozen=True)
+class InstallIn:
+    host_ids: list[int] = field(default_factory=list)
+    sql_port: int | None = None
+    exporter_port: int | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterIn:
+    name: str
+    address: str | None
+    port: int | None
+    work_mode: str
+    links: list[LinkIn]
+    install: InstallIn
+    startup_parameters: list[tuple[str, str]]
+    parameters: list[tuple[str, str]]
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _check_name(session: Session, name: str) -> None:
+    if not NAME.match(name):
+        raise bad_request(
+            f"name '{name}' must start with a letter and use only letters, digits "
+            "and underscores (at most 128 characters)"
+        )
+    if session.scalar(select(ObproxyCluster.id).where(ObproxyCluster.name == name)) is not None:
+        raise ApiError(ErrorCode.OBPROXY_CLUSTER_EXISTS, name)
+
+
+def _check_port(value: int | None, field_name: str) -> int:
+    if value is None:
+        raise bad_request(f"{field_name} is required to install obproxies")
+    if not MIN_PORT <= value <= MAX_PORT:
+        raise bad_request(f"{field_name} {value} is outside {MIN_PORT}-{MAX_PORT}")
+    return value
+
+
+def resolve_links(session: Session, links: list[LinkIn], field_name: str) -> list[ObCluster]:
+    """The OceanBase clusters the links name; obClusterId and clusterName must agree."""
+    found: list[ObCluster] = []
+    for i, link in enumerate(links):
+        where = f"{field_name}[{i}]"
+        if not USERNAME.match(link.username):
+            raise bad_request(f"{where}.username '{link.username}' is not a valid user name")
+        cluster = session.scalar(
+            select(ObCluster).where(ObCluster.ob_cluster_id == link.ob_cluster_id)
+        )
+        if cluster is None:
+            raise ApiError(
+                ErrorCode.OB_CLUSTER_NOT_FOUND,
+                link.ob_cluster_id,
+                message=f"{where}: no OceanBase cluster with obClusterId "
+                f"{link.ob_cluster_id} is recorded; import it first",
+            )
+        if cluster.name != link.cluster_name:
+            raise bad_request(
+                f"{where}: obClusterId {link.ob_cluster_id} is cluster "
+                f"'{cluster.name}', not '{link.cluster_name}'"
+            )
+        if cluster in found:
+            raise bad_request(f"{where}: cluster '{cluster.name}' is listed twice")
+        found.append(cluster)
+    return found
+
+
+def _check_work_mode(work_mode: str, links: list[LinkIn]) -> None:
+    if work_mode not in WORK_MODES:
+        raise bad_request(f"workMode '{work_mode}' must be CONFIG_URL or RS_LIST")
+    if not links:
+        raise bad_request("obLinks: at least one OceanBase cluster to connect to is required")
+    if work_mode == "RS_LIST" and len(links) != 1:
+        raise bad_request(
+            "obLinks: an RS_LIST cluster connects to exactly one OceanBase "
+            f"cluster, {len(links)} given (use CONFIG_URL for several)"
+        )
+
+
+def _check_install(session: Session, install: InstallIn) -> str | None:
+    """Validate the install parameters; returns the OBProxy version to validate against."""
+    if not install.host_ids:
+        return None
+    sql_port = _check_port(install.sql_port, "obproxyInstallParam.sqlPort")
+    exporter_port = _check_port(install.exporter_port, "obproxyInstallParam.exportPort")
+    if sql_port == exporter_port:
+        raise bad_request("obproxyInstallParam: sqlPort and exportPort must differ")
+    if len(set(install.host_ids)) != len(install.host_ids):
+        raise bad_request("obproxyInstallParam.hostIds lists a host twice")
+    for host_id in install.host_ids:
+        if session.get(Host, host_id) is None:
+            raise ApiError(ErrorCode.HOST_NOT_FOUND, host_id)
+    if not install.version:
+        raise bad_request("obproxyInstallParam.version (the OBProxy RPM file name) is required")
+    package = packages.by_file_name(session, install.version, packages.OBPROXY)
+    return package.version
+
+
+def check_parameters(
+    startup: list[tuple[str, str]], runtime: list[tuple[str, str]], version: str | None
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    try:
+        startup = catalog.validate_parameters(
+            startup, startup=True, field="startupParameters", version=version
+        )
+        runtime = catalog.validate_parameters(
+            runtime, startup=False, field="parameters", version=version
+        )
+    except catalog.ParameterError as exc:
+        raise bad_request(str(exc)) from exc
+    for name, _ in startup + runtime:
+        info = catalog.get(name, version)
+        if name in MANAGED or (info is not None and info.secret):
+            raise bad_request(
+                f"'{name}' is managed by obfleet and cannot be given as a "
+                f"parameter: {MANAGED.get(name, SECRET_RULE)}"
+            )
+    return startup, runtime
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+def _record(
+    session: Session,
+    box: SecretBox,
+    request: ClusterIn,
+    linked: list[ObCluster],
+    principal: Principal,
+    startup: list[tuple[str, str]],
+    runtime: list[tuple[str, str]],
+) -> ObproxyCluster:
+    proxysys = credentials.create(
+        session,
+        box,
+        name=f"proxysys_{request.name}",
+        target_type="OBPROXY",
+        auth_type="PASSWORD",
+        username="root@proxysys",
+        secret=generate_password(),
+        description=f"root@proxysys of OBProxy cluster {request.name}",
+    )
+    cluster = ObproxyCluster(
+        name=request.name,
+        address=request.address,
+        port=request.port,
+        work_mode=request.work_mode,
+        proxysys_credential_id=proxysys.id,
+        startup_parameters=[{"name": n, "value": v} for n, v in startup],
+        parameters=[{"name": n, "value": v} for n, v in runtime],
+        creator_id=principal.user_id,
+        creator_name=principal.username,
+        links=[
+            ObproxyLink(ob_cluster_id=c.id, username=link.username)
+            for c, link in zip(linked, request.links, strict=True)
+        ],
+    )
+    session.add(cluster)
+    session.flush()
+    return cluster
+
+
+def create(session: Session, box: SecretBox, request: ClusterIn, principal: Principal) -> int:
+    """Record the cluster and submit its "Install obproxy" task; returns the task id."""
+    _check_name(session, request.name)
+    _check_work_mode(request.work_mode, request.links)
+    linked = resolve_links(session, request.links, "obLinks")
+    version = _check_install(session, request.install)
+    startup, runtime = check_parameters(request.startup_parameters, request.parameters, version)
+    if request.install.host_ids:
+        raise bad_request(
+            "installing obproxies on hosts is not available in this obfleet "
+            "version yet: create the cluster with an empty hostIds"
+        )
+    cluster = _record(session, box, request, linked, principal, startup, runtime)
+    flow = Flow("Install obproxy")
+    flow.set(steps.CLUSTER_ID, str(cluster.id))
+    flow.set(steps.CLUSTER_NAME, cluster.name)
+    flow.set(steps.NEED_DELETE_CLUSTER, "true")
+    flow.set("prohibit_rollback", "false")
+    flow.chain(steps.PrepareObproxyInstall, steps.FinishInstall)
+    return submit(session, flow, creator=principal.username, creator_id=principal.user_id)
+
+
+def update(
+    session: Session, cluster_id: int, *, address: str | None, port: int | None
+) -> ObproxyCluster:
+    cluster = get(session, cluster_id)
+    if port is not None and not 1 <= port <= 65535:
+        raise bad_request(f"port {port} is outside 1-65535")
+    if address is not None:
+        cluster.address = address
+    if port is not None:
+        cluster.port = port
+    session.flush()
+    return cluster
+
+
+def delete(session: Session, cluster_id: int, principal: Principal) -> int:
+    """Submit "Offline obproxy" for the whole cluster; returns the task id."""
+    cluster = get(session, cluster_id)
+    if cluster.obproxies:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            f"OBProxy cluster {cluster.name} still has "
+            f"{len(cluster.obproxies)} obproxies: delete them first",
+        )
+    flow = Flow("Offline obproxy")
+    flow.set(steps.CLUSTER_ID, str(cluster.id))
+    flow.set(steps.CLUSTER_NAME, cluster.name)
+    flow.set(steps.NEED_DELETE_CLUSTER, "true")
+    flow.set("service_type", "OB_PROXY")
+    flow.set("prohibit_rollback", "false")
+    flow.set_list("obproxy_server_ids", [])
+    flow.chain(steps.StartOffline, steps.FinishOffline)
+    return submit(session, flow, creator=principal.username, creator_id=principal.user_id)
+
+
+def add_links(session: Session, cluster_id: int, links: list[LinkIn]) -> None:
+    cluster = get(session, cluster_id)
+    if cluster.work_mode == "RS_LIST":
+        raise ApiError(
+            ErrorCode.TASK_STATE_INVALID,
+            message=(
+                f"OBProxy cluster {cluster.name} works in RS_LIST mode and connects to exactly one "
+                "OceanBase cluster; only CONFIG_URL clusters can add more"
+            ),
+        )
+    if not links:
+        raise bad_request("the body must list at least one ObLink")
+    linked = resolve_links(session, links, "obLinks")
+    existing = {link.ob_cluster_id for link in cluster.links}
+    for ob, link in zip(linked, links, strict=True):
+        if ob.id in existing:
+            raise ApiError(
+                ErrorCode.CONFLICT, f"OBProxy cluster {cluster.name} already connects to {ob.name}"
+            )
+        cluster.links.append(ObproxyLink(ob_cluster_id=ob.id, username=link.username))
+    session.flush()
+
+
+def remove_link(session: Session, cluster_id: int, ob_cluster_name: str) -> None:
+    cluster = get(session, cluster_id)
+    names = link_clusters(session, cluster)
+    link = next(
+        (lk for lk in cluster.links if names[lk.ob_cluster_id].name == ob_cluster_name), None
+    )
+    if link is None:
+        raise ApiError(
+            ErrorCode.OB_CLUSTER_NAME_NOT_FOUND,
+            ob_cluster_name,
+            message=(
+                f"OBProxy cluster {cluster.name} does not connect to a cluster named "
+                f"{ob_cluster_name}"
+            ),
+        )
+    if cluster.work_mode == "RS_LIST":
+        raise ApiError(
+            ErrorCode.TASK_STATE_INVALID,
+            message=(
+                f"OBProxy cluster {cluster.name} works in RS_LIST mode: its only OceanBase cluster "
+                "cannot be removed"
+            ),
+        )
+    cluster.links.remove(link)
+    session.flush()
+
+
+def query(name: str | None) -> Select[Any]:
+    stmt = select(ObproxyCluster)
+    if name:
+        stmt = stmt.where(ObproxyCluster.name.contains(name, autoescape=True))
+    return stmt
+
+
+# --- views --------------------------------------------------------------------------------
+
+
+def link_clusters(session: Session, cluster: ObproxyCluster) -> dict[int, ObCluster]:
+    ids = [link.ob_cluster_id for link in cluster.links]
+    found = session.scalars(select(ObCluster).where(ObCluster.id.in_(ids))).all() if ids else []
+    return {c.id: c for c in found}
+
+
+def server_view(server: ObproxyServer, idc_name: str | None) -> dict[str, Any]:
+    return {
+        "id": server.id,
+        "clusterId": server.cluster_id,
+        "hostId": server.host_id,
+        "idcName": idc_name,
+        "lastActiveTime": iso(server.last_active_time),
+        "parameterVersion": server.parameter_version,
+        "ip": server.ip,
+        "sqlPort": server.sql_port,
+        "exporterPort": server.exporter_port,
+        "version": server.version,
+        "status": server.status,
+        "operateStatus": server.operate_status,
+        "architecture": server.architecture,
+    }
+
+
+def cluster_view(session: Session, cluster: ObproxyCluster, base_url: str) -> dict[str, Any]:
+    obs = link_clusters(session, cluster)
+    hosts = (
+        {
+            h.id: h
+            for h in session.scalars(
+                select(Host).where(Host.id.in_([s.host_id for s in cluster.obproxies]))
+            )
+        }
+        if cluster.obproxies
+        else {}
+    )
+    servers = [
+        server_view(s, hosts[s.host_id].idc_name if s.host_id in hosts else None)
+        for s in cluster.obproxies
+    ]
+    return {
+        "id": cluster.id,
+        "name": cluster.name,
+        "parameterVersion": cluster.parameter_version,
+        "creatorId": cluster.creator_id,
+        "creatorName": cluster.creator_name,
+        "createTime": iso(cluster.create_time),
+        "updateTime": iso(cluster.update_time),
+        "configUrl": config_url(base_url, cluster.name),
+        "address": cluster.address,
+        "port": cluster.port,
+        "workMode": cluster.work_mode,
+        "obLinks": [
+            {
+                "clusterId": link.ob_cluster_id,
+                "clusterName": obs[link.ob_cluster_id].name,
+                "username": link.username,
+                "status": obs[link.ob_cluster_id].status,
+                "connections": 0.0,
+                "obClusterId": obs[link.ob_cluster_id].ob_cluster_id,
+                "clusterType": obs[link.ob_cluster_id].type,
+            }
+            for link in cluster.links
+        ],
+        "versions": [
+            {"version": v, "count": n}
+            for v, n in sorted(Counter(s["version"] for s in servers if s["version"]).items())
+        ],
+        "topo": [
+            {"idcName": i, "count": n}
+            for i, n in sorted(Counter(s["idcName"] for s in servers if s["idcName"]).items())
+        ],
+        "obproxies": servers,
+    }
+
+
+def parameter_values(cluster: ObproxyCluster) -> list[dict[str, Any]]:
+    """The cluster's parameters as OCP's ObproxyClusterParameter: each value with the obproxies
+    it is set on (the configured value on every obproxy of the cluster)."""
+    ips = [s.ip for s in cluster.obproxies]
+    rows = []
+    for item in cluster.startup_parameters + cluster.parameters:
+        info = catalog.get(item["name"])
+        rows.append(
+            {
+                "name": item["name"],
+                "description": info.description if info else "",
+                "needReboot": bool(info and info.need_restart),
+                "values": [{"value": item["value"], "obproxies": ips}],
+                "valueString": item["value"],
+            }
+        )
+    return rows

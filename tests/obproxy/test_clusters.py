@@ -1,0 +1,387 @@
+"""OCP's OBProxy cluster endpoints: create (the doc's own sample), list, get, patch, links,
+parameters, delete; every bad input refused with nothing stored."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ADMIN, wait_task
+
+DOC_SAMPLE = (
+    b'{"obproxyInstallParam":{"hostIds":[]},"obLinks":[{"clusterName":"hooray",'
+    b'"clusterId":1,"username":"proxyro","obClusterId":1}],"name":"OBProxy001",'
+    b'"address":"foo.bar","port":2883,"workMode":"CONFIG_URL"}'
+)
+
+
+def import_ob(client, name="hooray", ob_cluster_id=1, password="Proxyro_pw_1"):
+    r = client.post(
+        "/api/v2/ob/clusters/import",
+        headers=ADMIN,
+        json={
+            "name": name,
+            "obClusterId": ob_cluster_id,
+            "proxyroPassword": password,
+            "rootServers": [
+                {"address": f"198.18.0.{ob_cluster_id + 1}:2882", "role": "LEADER", "sqlPort": 2881}
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def create(client, **fields):
+    body = {
+        "name": "pc1",
+        "workMode": "CONFIG_URL",
+        "obLinks": [{"clusterName": "hooray", "obClusterId": 1, "username": "proxyro"}],
+    }
+    body.update(fields)
+    return client.post("/api/v2/obproxy/clusters", headers=ADMIN, json=body)
+
+
+def clusters(client) -> list[dict]:
+    return client.get("/api/v2/obproxy/clusters", headers=ADMIN).json()["data"]["contents"]
+
+
+def test_doc_sample_request_creates_cluster(engine_client):
+    client = engine_client
+    import_ob(client)
+    r = client.post(
+        "/api/v2/obproxy/clusters",
+        headers={**ADMIN, "content-type": "application/json"},
+        content=DOC_SAMPLE,
+    )
+    assert r.status_code == 200, r.text
+    task = r.json()["data"]
+    assert task["name"] == "Install obproxy" and task["type"] == "MANUAL"
+    assert [s["name"] for s in task["subtasks"]] == ["Prepare obproxy install", "Finish node"]
+    assert [s["status"] for s in task["subtasks"]] in (["READY", "PENDING"], ["RUNNING", "PENDING"])
+    first, finish = task["subtasks"]
+    assert first["downstreams"] == [finish["id"]] and finish["upstreams"] == [first["id"]]
+    assert {"parallelIdx", "seriesId", "className", "timeout", "nodeType"} <= first.keys()
+    string_map = task["context"]["stringMap"]
+    assert string_map["obproxy_cluster_name"] == "OBProxy001"
+    done = wait_task(client, task["id"])
+    assert done["status"] == "SUCCESSFUL", done
+    (cluster,) = clusters(client)
+    assert str(cluster["id"]) == string_map["obproxy_cluster_id"]
+    assert cluster["name"] == "OBProxy001" and cluster["workMode"] == "CONFIG_URL"
+    assert cluster["address"] == "foo.bar" and cluster["port"] == 2883
+    assert cluster["obLinks"] == [
+        {
+            "clusterId": cluster["obLinks"][0]["clusterId"],
+            "clusterName": "hooray",
+            "username": "proxyro",
+            "status": "RUNNING",
+            "connections": 0.0,
+            "obClusterId": 1,
+            "clusterType": "PRIMARY",
+        }
+    ]
+    assert cluster["obproxies"] == [] and cluster["versions"] == [] and cluster["topo"] == []
+    assert "Action=GetObProxyConfig" in cluster["configUrl"]
+    assert "ObproxyClusterName=OBProxy001" in cluster["configUrl"]
+    assert cluster["creatorName"] == "admin"
+
+
+def test_root_proxysys_password_generated_and_hidden(client):
+    import_ob(client)
+    r = create(client)
+    assert r.status_code == 200, r.text
+    creds = client.get("/api/v2/credentials?targetType=OBPROXY", headers=ADMIN).json()["data"]
+    (cred,) = creds["contents"]
+    assert cred["username"] == "root@proxysys" and cred["secret"] == "***"
+
+
+def test_exporter_port_spellings_accepted(client):
+    import_ob(client)
+    for spelling in ("exportPort", "exporterPort"):
+        r = create(
+            client,
+            name=f"pc_{spelling}",
+            obproxyInstallParam={
+                "hostIds": [4242],
+                "sqlPort": 2883,
+                spelling: 2883,
+                "version": "x.rpm",
+            },
+        )
+        assert r.status_code == 400 and "must differ" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "fields, status, words",
+    [
+        ({"name": "1abc"}, 400, "name"),
+        ({"name": "has-dash"}, 400, "name"),
+        ({"workMode": "MAGIC"}, 400, "workMode"),
+        ({"obLinks": []}, 400, "obLinks"),
+        (
+            {
+                "workMode": "RS_LIST",
+                "obLinks": [
+                    {"clusterName": "hooray", "obClusterId": 1},
+                    {"clusterName": "other", "obClusterId": 2},
+                ],
+            },
+            400,
+            "exactly one",
+        ),
+        ({"obLinks": [{"clusterName": "hooray", "obClusterId": 99}]}, 404, "obClusterId 99"),
+        ({"obLinks": [{"clusterName": "wrong", "obClusterId": 1}]}, 400, "'hooray', not 'wrong'"),
+        (
+            {"obLinks": [{"clusterName": "hooray", "obClusterId": 1, "username": "a b"}]},
+            400,
+            "username",
+        ),
+        (
+            {
+                "obproxyInstallParam": {
+                    "hostIds": [1],
+                    "sqlPort": 80,
+                    "exportPort": 2884,
+                    "version": "x",
+                }
+            },
+            400,
+            "sqlPort 80",
+        ),
+        (
+            {
+                "obproxyInstallParam": {
+                    "hostIds": [1],
+                    "sqlPort": 2883,
+                    "exportPort": 70000,
+                    "version": "x",
+                }
+            },
+            400,
+            "exportPort",
+        ),
+        (
+            {
+                "obproxyInstallParam": {
+                    "hostIds": [424242],
+                    "sqlPort": 2883,
+                    "exportPort": 2884,
+                    "version": "x",
+                }
+            },
+            404,
+            "424242",
+        ),
+        ({"startupParameters": [{"name": "no_such_param", "value": "1"}]}, 400, "no_such_param"),
+        ({"parameters": [{"name": "listen_port", "value": "2883"}]}, 400, "startupParameters"),
+        ({"parameters": [{"name": "syslog_level", "value": "LOUD"}]}, 400, "syslog_level"),
+        ({"parameters": [{"name": "observer_sys_password", "value": "x"}]}, 400, "managed"),
+        ({"startupParameters": [{"name": "listen_port", "value": "2883"}]}, 400, "sqlPort"),
+        (
+            {"parameters": [{"name": "client_max_connections", "value": "1,2"}]},
+            400,
+            "client_max_connections",
+        ),
+    ],
+)
+def test_bad_create_refused_nothing_stored(client, fields, status, words):
+    import_ob(client)
+    import_ob(client, name="other", ob_cluster_id=2)
+    r = create(client, **fields)
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]["message"], r.json()["error"]["message"]
+    assert clusters(client) == []
+    assert (
+        client.get("/api/v2/credentials?targetType=OBPROXY", headers=ADMIN).json()["data"][
+            "contents"
+        ]
+        == []
+    )
+    assert client.get("/api/v2/tasks/instances", headers=ADMIN).json()["data"]["contents"] == []
+
+
+def test_unknown_package_7514(client):
+    import_ob(client)
+    ctx = client.app.state.ctx
+    from obfleet.services.credentials import create as create_credential
+    from obfleet.store.models.hosts import Host
+
+    with ctx.db.transaction() as session:
+        cred = create_credential(
+            session,
+            ctx.secrets,
+            name="ssh",
+            target_type="HOST",
+            auth_type="PASSWORD",
+            username="root",
+            secret="pw",
+        )
+        session.add(Host(name="h1", inner_ip_address="198.18.0.10", credential_id=cred.id))
+        session.flush()
+        host_id = session.query(Host).one().id
+    r = create(
+        client,
+        obproxyInstallParam={
+            "hostIds": [host_id],
+            "sqlPort": 2883,
+            "exportPort": 2884,
+            "version": "obproxy-1.9.1.1-1919579.el7.x86_64.rpm",
+        },
+    )
+    assert r.status_code == 404 and r.json()["error"]["code"] == 7514
+
+
+def test_duplicate_name_refused(client):
+    import_ob(client)
+    assert create(client).status_code == 200
+    r = create(client)
+    assert r.status_code == 409 and r.json()["error"]["code"] == 21004
+    assert len(clusters(client)) == 1
+
+
+def test_parameters_validated_normalised_and_shown(client):
+    import_ob(client)
+    r = create(
+        client,
+        startupParameters=[{"name": "enable_metadb_used", "value": "FALSE"}],
+        parameters=[{"name": "syslog_level", "value": "WARN"}],
+    )
+    assert r.status_code == 200, r.text
+    cluster_id = clusters(client)[0]["id"]
+    params = client.get(f"/api/v2/obproxy/clusters/{cluster_id}/parameters", headers=ADMIN).json()[
+        "data"
+    ]["contents"]
+    by_name = {p["name"]: p for p in params}
+    assert by_name["enable_metadb_used"]["valueString"] == "false"
+    assert by_name["enable_metadb_used"]["needReboot"] is True
+    assert by_name["syslog_level"]["values"] == [{"value": "WARN", "obproxies": []}]
+    assert {"name", "description", "needReboot", "values"} <= by_name["syslog_level"].keys()
+
+
+def test_get_patch_and_unknown(client):
+    import_ob(client)
+    create(client)
+    cluster_id = clusters(client)[0]["id"]
+    r = client.patch(
+        f"/api/v2/obproxy/clusters/{cluster_id}",
+        headers=ADMIN,
+        json={"address": "proxy.example", "port": 3306},
+    )
+    assert r.status_code == 200 and r.json()["data"]["port"] == 3306
+    one = client.get(f"/api/v2/obproxy/clusters/{cluster_id}", headers=ADMIN).json()["data"]
+    assert one["address"] == "proxy.example"
+    for method in ("get", "patch", "delete"):
+        r = client.request(
+            method,
+            "/api/v2/obproxy/clusters/999999",
+            headers=ADMIN,
+            json={} if method == "patch" else None,
+        )
+        assert r.status_code == 404 and r.json()["error"]["code"] == 21001
+    listed = client.get("/api/v2/obproxy/clusters?name=pc&page=1&size=10", headers=ADMIN).json()
+    assert listed["data"]["page"]["totalElements"] == 1
+
+
+def test_links_add_remove_rules(client):
+    import_ob(client)
+    import_ob(client, name="second", ob_cluster_id=2)
+    create(client)
+    cid = clusters(client)[0]["id"]
+    body = [{"username": "proxyro", "clusterId": 2, "obClusterId": 2, "clusterName": "second"}]
+    r = client.post(f"/api/v2/obproxy/clusters/{cid}/obLinks/batchAdd", headers=ADMIN, json=body)
+    assert r.status_code == 200 and r.json()["data"] is None
+    names = [link["clusterName"] for link in clusters(client)[0]["obLinks"]]
+    assert names == ["hooray", "second"]
+    again = client.post(
+        f"/api/v2/obproxy/clusters/{cid}/obLinks/batchAdd", headers=ADMIN, json=body
+    )
+    assert again.status_code == 409
+    # An OB cluster that an OBProxy cluster links to cannot be forgotten.
+    ob_id = clusters(client)[0]["obLinks"][1]["clusterId"]
+    assert client.delete(f"/api/v2/ob/clusters/{ob_id}", headers=ADMIN).status_code == 409
+    r = client.delete(f"/api/v2/obproxy/clusters/{cid}/obLinks/second", headers=ADMIN)
+    assert r.status_code == 200
+    assert [lk["clusterName"] for lk in clusters(client)[0]["obLinks"]] == ["hooray"]
+    assert (
+        client.delete(f"/api/v2/obproxy/clusters/{cid}/obLinks/second", headers=ADMIN).status_code
+        == 404
+    )
+    assert client.delete(f"/api/v2/ob/clusters/{ob_id}", headers=ADMIN).status_code == 200
+
+
+def test_rs_list_cluster_refuses_links(client):
+    import_ob(client)
+    import_ob(client, name="second", ob_cluster_id=2)
+    create(client, workMode="RS_LIST")
+    cid = clusters(client)[0]["id"]
+    r = client.post(
+        f"/api/v2/obproxy/clusters/{cid}/obLinks/batchAdd",
+        headers=ADMIN,
+        json=[{"clusterName": "second", "obClusterId": 2}],
+    )
+    assert r.status_code == 409 and "RS_LIST" in r.json()["error"]["message"]
+    r = client.delete(f"/api/v2/obproxy/clusters/{cid}/obLinks/hooray", headers=ADMIN)
+    assert r.status_code == 409
+    assert len(clusters(client)[0]["obLinks"]) == 1
+
+
+def test_delete_empty_cluster_runs_offline_task(engine_client):
+    client = engine_client
+    import_ob(client)
+    wait_task(client, create(client).json()["data"]["id"])
+    cid = clusters(client)[0]["id"]
+    r = client.delete(f"/api/v2/obproxy/clusters/{cid}", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    task = r.json()["data"]
+    assert task["name"] == "Offline obproxy"
+    assert [s["name"] for s in task["subtasks"]] == ["Start node", "Finish node"]
+    assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
+    assert clusters(client) == []
+    assert (
+        client.get("/api/v2/credentials?targetType=OBPROXY", headers=ADMIN).json()["data"][
+            "contents"
+        ]
+        == []
+    )
+
+
+def test_install_task_rollback_forgets_cluster(engine_client):
+    """Rolling back a creation task (here after its last step failed) removes the cluster."""
+    client = engine_client
+    import_ob(client)
+    task = create(client).json()["data"]
+    assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"
+    assert len(clusters(client)) == 1
+    r = client.post(f"/api/v2/tasks/instances/{task['id']}/rollback", headers=ADMIN)
+    # A finished task cannot be rolled back: OCP allows rollback of failed tasks only.
+    assert r.status_code == 409 and r.json()["error"]["code"] == 4007
+    assert len(clusters(client)) == 1
+
+
+def test_parameter_info(client):
+    r = client.get("/api/v2/obproxy/parameterInfo?name=syslog_level", headers=ADMIN)
+    assert {i["name"] for i in r.json()["data"]["contents"]} == {"syslog_level"}
+    r = client.get("/api/v2/obproxy/parameterInfo?name=syslog_level&version=4.2.3.0", headers=ADMIN)
+    (info,) = r.json()["data"]["contents"]
+    assert info["version"] == "4.2.3.0"
+    assert info["name"] == "syslog_level" and info["type"] == "STRING"
+    assert {
+        "id",
+        "version",
+        "allowedStringValues",
+        "maxValue",
+        "minValue",
+        "defaultValue",
+        "needRestart",
+        "readonly",
+        "description",
+        "explanation",
+    } <= info.keys()
+    everything = client.get("/api/v2/obproxy/parameterInfo?version=4.2.3.0", headers=ADMIN).json()[
+        "data"
+    ]["contents"]
+    assert len(everything) > 50
+    assert client.get("/api/v2/obproxy/parameterInfo?version=abc", headers=ADMIN).status_code == 400
+    assert json.dumps(everything).count("observer_sys_password") >= 1
