@@ -5,6 +5,7 @@ set -euo pipefail
 need=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v rpmbuild >/dev/null 2>&1 || need+=(rpm)
+command -v cpio >/dev/null 2>&1 || need+=(cpio)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
