@@ -17,6 +17,8 @@ from obfleet.api.app import create_app
 from obfleet.config import Settings
 from tests.dbfixtures import *  # noqa: F403 - the `database_url` fixtures
 
+pytest_plugins = ["tests.support.hostfixtures"]
+
 ADMIN_PASSWORD = "Admin_pass_1"
 
 

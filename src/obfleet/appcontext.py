@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obfleet.config import Settings
+from obfleet.hosts.ssh import SshPool
 from obfleet.security.secrets import SecretBox, load_or_create_key
 from obfleet.store.db import Database
 
@@ -15,6 +16,8 @@ class AppContext:
     settings: Settings
     db: Database
     secrets: SecretBox
+    # One SSH connection per host, shared by every task that touches it.
+    ssh: SshPool = field(default_factory=SshPool)
     # Set by the service process once the task engine runs (none in CLI-only use).
     engine: Any = None
     extras: dict[str, Any] = field(default_factory=dict)

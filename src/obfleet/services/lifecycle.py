@@ -49,4 +49,5 @@ async def stop_service(ctx: AppContext) -> None:
     if ctx.engine is not None:
         await ctx.engine.stop()
         ctx.engine = None
+    await ctx.ssh.close_all()
     ctx.close()
