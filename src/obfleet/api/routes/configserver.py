@@ -1,0 +1,159 @@
+"""The ob-configserver API at /services (extension): OBProxies in CONFIG_URL mode read their
+clusters from it and observers started with `obconfig_url` register with it. Open, like
+ob-configserver.
+
+HTTP only; the actions live in obfleet.configserver. Every answer, errors included, is
+ob-configserver's envelope `{Code, Message, Success, Data, Trace, Server, Cost}` (not OCP's),
+with `Code` as the HTTP status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from obfleet.api.auth import public
+from obfleet.api.context import current
+from obfleet.api.deps import CtxDep
+from obfleet.api.envelope import SERVER
+from obfleet.configserver import Call, ConfigServerError, answer
+from obfleet.configserver.registrations import MAX_BODY
+
+router = APIRouter(tags=["config server (extension)"], dependencies=[Depends(public)])
+PATH = "/services"
+
+
+class ConfigServerEnvelope(BaseModel):
+    """Documentation only: the answers are written directly."""
+
+    Code: int
+    Message: str
+    Success: bool
+    Data: Any = None
+    Trace: str
+    Server: str
+    Cost: int
+
+
+def _param(name: str, description: str, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+PARAMETERS = [
+    _param("Action", "What to do; see the operation's description.", required=True),
+    _param("ObCluster", "OceanBase cluster name (ObRegion: the old spelling, which wins)."),
+    _param("ObRegion", "OceanBase cluster name, old spelling."),
+    _param("ObClusterId", "OceanBase cluster id (ObRegionId: the old spelling, which wins)."),
+    _param("ObRegionId", "OceanBase cluster id, old spelling."),
+    _param("version", "2: answer every cluster of the name as a list unless an id is given."),
+    _param("VersionOnly", "true: GetObProxyConfig answers only {Version}."),
+    _param("ObproxyClusterName", "GetObProxyConfig: only the clusters linked to it."),
+    _param("ClusterName", "DeleteObRootServiceInfoByClusterName: the name to forget."),
+]
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ConfigServerEnvelope, "description": text}
+    for code, text in (
+        (400, "illegal argument (unknown action, missing or invalid parameter)"),
+        (404, "resource not found (unknown cluster or OBProxy cluster)"),
+        (500, "internal error (also ob-configserver's answer to an unparseable parameter)"),
+    )
+}
+
+
+def _first_values(request: Request) -> dict[str, str]:
+    """Gin's c.Query reads the first value of a repeated parameter; Starlette's the last."""
+    params: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, value)
+    return params
+
+
+async def _body(request: Request) -> bytes:
+    """Read one byte past the limit at most: enough to refuse an oversized body unread."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            break
+    return b"".join(chunks)
+
+
+def _reply(request: Request, code: int, message: str, data: Any, status: int) -> Response:
+    facts = current()
+    server = request.scope.get("server")  # the address this request reached, as ob-configserver
+    body = {
+        "Code": code,
+        "Message": message,
+        "Success": code == 200,
+        "Data": data,
+        "Trace": facts.trace_id,
+        "Server": server[0] if server else SERVER,
+        "Cost": facts.duration_ms(),
+    }
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content, status_code=status, media_type="application/json")
+
+
+async def services(request: Request, ctx: CtxDep) -> Response:
+    base_url = (ctx.settings.advertise_url or str(request.base_url)).rstrip("/")
+    body = await _body(request) if request.method == "POST" else b""
+    call = Call(_first_values(request), base_url, body)
+    try:
+        data = await run_in_threadpool(answer, ctx.db, request.method, call)
+    except ConfigServerError as exc:
+        return _reply(request, exc.code, exc.message, None, exc.http_status)
+    return _reply(request, 200, "successful", data, 200)
+
+
+def _route(method: str, summary: str, description: str) -> None:
+    extra: dict[str, Any] = {"parameters": PARAMETERS}
+    if method == "POST":  # ObRootServiceInfo's registration; the other actions ignore a body
+        extra["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    router.add_api_route(
+        PATH,
+        services,
+        methods=[method],
+        summary=summary,
+        description=description,
+        response_model=ConfigServerEnvelope,
+        responses=RESPONSES,
+        openapi_extra=extra,
+        operation_id=f"configserver_{method.lower()}",
+    )
+
+
+_route(
+    "GET",
+    "ob-configserver queries (extension)",
+    "`Action`: `ObRootServiceInfo` (a cluster's root servers), `GetObProxyConfig` (the clusters "
+    "an OBProxy reads, with `Version`), `GetObRootServiceInfoUrlTemplate`, `ObIDCRegionInfo`.",
+)
+_route(
+    "POST",
+    "ob-configserver registrations (extension)",
+    "`Action`: `ObRootServiceInfo` (an observer registers its root servers: the JSON body "
+    "`{ObCluster, ObClusterId, Type, RsList:[{address, role, sql_port}], ReadonlyRsList, "
+    "timestamp}`), `GetObProxyConfig`, `GetObRootServiceInfoUrlTemplate`, and OCP's "
+    "`ObRootServiceRegister` and `DeleteObRootServiceInfoByClusterName` that OBD sends.",
+)
+_route(
+    "DELETE",
+    "ob-configserver deregistration (extension)",
+    "`Action=ObRootServiceInfo` with `version=2` and `ObClusterId`: forget that registration; "
+    "obfleet's own record of the cluster, if any, answers again.",
+)

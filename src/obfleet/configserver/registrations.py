@@ -1,0 +1,160 @@
+"""Registrations: root-service lists that observers (and OBD) post to the config server.
+
+Observers started with `obconfig_url` POST `Action=ObRootServiceInfo` with their root servers;
+OBD, facing a config server that is not ob-configserver, reserves a name with the OCP-style
+`ObRootServiceRegister` and clears it with `DeleteObRootServiceInfoByClusterName`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from obfleet.configserver.errors import ConfigServerError, illegal_argument, internal
+from obfleet.configserver.rootservice import ClusterQuery, RootServiceInfo
+from obfleet.store.models.configserver import RootServiceRegistration
+from obfleet.timefmt import utcnow
+
+# ob-configserver keeps a registration in a 64 KiB column; a bigger body is not an observer's.
+MAX_BODY = 64 * 1024
+PORT = re.compile(r"[0-9]{1,5}")
+
+
+class _GoJson(BaseModel):
+    """Decoded as Go's encoding/json decodes into a struct: unknown keys ignored, the case of
+    known keys ignored, no coercion between strings and numbers."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _any_case(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = {name.lower(): name for name in cls.model_fields}
+        return {fields.get(str(key).lower(), key): value for key, value in data.items()}
+
+
+class _Server(_GoJson):
+    address: str = ""
+    role: str = ""
+    sql_port: int = 0
+
+
+class _Posted(_GoJson):
+    ObClusterId: int = 0
+    ObRegionId: int = 0
+    ObCluster: str = ""
+    ObRegion: str = ""
+    ReadonlyRsList: list[_Server] | None = None
+    RsList: list[_Server] | None = None
+    Type: str = ""
+    timestamp: int = 0
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def bind(body: bytes) -> _Posted:
+    """The posted ObRootServiceInfo, or ob-configserver's 500 for a body it cannot bind."""
+    if len(body) > MAX_BODY:
+        raise illegal_argument(f"the body is larger than {MAX_BODY} bytes")
+    try:
+        return _Posted.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        cause = str(exc).splitlines()[0]
+        raise internal(f"bind rootservice query parameter: {cause}") from exc
+
+
+def _servers(posted: list[_Server] | None, field: str) -> list[dict[str, Any]]:
+    servers = []
+    for i, server in enumerate(posted or []):
+        host, _, port = server.address.rpartition(":")
+        if not host or not PORT.fullmatch(port) or not 0 < int(port) < 65536:
+            raise illegal_argument(f"{field}[{i}].address {server.address[:80]!r} is not ip:port")
+        if not 0 <= server.sql_port < 65536 or len(server.role) > 16:
+            raise illegal_argument(f"{field}[{i}] has an invalid sql_port or role")
+        servers.append(
+            {"address": server.address, "role": server.role, "sql_port": server.sql_port}
+        )
+    return servers
+
+
+def to_info(posted: _Posted, query: ClusterQuery) -> RootServiceInfo:
+    """ob-configserver's checks (name; Type from version 2), then obfleet's own: the values
+    must fit the registration table, and a cluster id is positive as in its schema."""
+    name = posted.ObCluster or posted.ObRegion  # Fill(): either spelling names the cluster
+    cluster_id = posted.ObClusterId if posted.ObClusterId > 0 else posted.ObRegionId
+    if not name:
+        raise illegal_argument("ob cluster name is required")
+    if query.version > 1 and not posted.Type:
+        raise illegal_argument("ob cluster type is required when version > 1")
+    if len(name) > 128 or not name.isprintable():
+        raise illegal_argument("ob cluster name must be at most 128 printable characters")
+    if cluster_id <= 0:
+        raise illegal_argument("ob cluster id must be a positive integer")
+    if len(posted.Type) > 16:
+        raise illegal_argument("ob cluster type is at most 16 characters")
+    return RootServiceInfo(
+        cluster=name,
+        cluster_id=cluster_id,
+        type=posted.Type,
+        rs_list=_servers(posted.RsList, "RsList"),
+        readonly_rs_list=_servers(posted.ReadonlyRsList, "ReadonlyRsList"),
+        timestamp=posted.timestamp or now_us(),
+    )
+
+
+def save(session: Session, info: RootServiceInfo) -> None:
+    """Insert or replace the registration of (name, cluster id) in one statement, so replicas
+    racing on the same cluster cannot collide on the unique key."""
+    now = utcnow()
+    changes = {
+        "type": info.type,
+        "rs_list": info.rs_list,
+        "readonly_rs_list": info.readonly_rs_list,
+        "timestamp": info.timestamp,
+        "update_time": now,
+    }
+    values = {"name": info.cluster, "ob_cluster_id": info.cluster_id, "create_time": now, **changes}
+    dialect = session.get_bind().dialect.name
+    if dialect == "mysql":
+        stmt: Any = (
+            mysql.insert(RootServiceRegistration).values(values).on_duplicate_key_update(changes)
+        )
+    else:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(RootServiceRegistration)
+            .values(values)
+            .on_conflict_do_update(index_elements=["name", "ob_cluster_id"], set_=changes)
+        )
+    session.execute(stmt)
+
+
+def forget(session: Session, name: str, cluster_id: int | None = None) -> None:
+    """Drop the registrations of a name (only that cluster id's when given); obfleet's own
+    record of the cluster, if any, answers again."""
+    stmt = delete(RootServiceRegistration).where(RootServiceRegistration.name == name)
+    if cluster_id is not None:
+        stmt = stmt.where(RootServiceRegistration.ob_cluster_id == cluster_id)
+    session.execute(stmt)
+
+
+def reserve(session: Session, name: str, cluster_id: int) -> None:
+    """OCP's ObRootServiceRegister: an empty root-service list under a name not yet registered,
+    filled in when the new cluster's observers post theirs."""
+    taken = select(RootServiceRegistration.id).where(RootServiceRegistration.name == name)
+    if session.scalar(taken.limit(1)) is not None:
+        # OBD reads this Code (and retries after DeleteObRootServiceInfoByClusterName when told
+        # to force), but gives up on any HTTP status other than 200.
+        raise ConfigServerError(409, f"conflict: {name} is already registered", http_status=200)
+    save(session, RootServiceInfo(name, cluster_id, "PRIMARY", [], [], now_us()))

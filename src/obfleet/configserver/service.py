@@ -1,0 +1,194 @@
+"""The config server's actions, dispatched per HTTP method on `Action` as ob-configserver does
+(`server/handler.go`), plus the two OCP-style actions OBD uses against config servers that are
+not ob-configserver.
+
+Each action takes a session and the call and returns the `Data` of a successful answer, or
+raises ConfigServerError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from obfleet.configserver import proxyconfig, registrations
+from obfleet.configserver.errors import illegal_argument, not_found
+from obfleet.configserver.rootservice import (
+    ClusterQuery,
+    RootServiceInfo,
+    cluster_query,
+    known,
+    primary,
+)
+from obfleet.store.db import Database
+from obfleet.store.models.ob_clusters import ObCluster
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink
+
+# strconv.ParseBool, which ob-configserver parses VersionOnly with.
+TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+RS_QUERY = "parse rootservice query parameter"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request: its query parameters (the first value of each, as Gin reads them), its body,
+    and the base URL that the URLs in answers start with."""
+
+    params: Mapping[str, str]
+    base_url: str
+    body: bytes = b""
+
+
+def _clusters_named(session: Session, query: ClusterQuery) -> list[RootServiceInfo]:
+    infos = known(session, [query.name], query.cluster_id).get(query.name)
+    if not infos:
+        raise not_found(f"no obcluster found with name {query.name} and id {query.cluster_id}")
+    return infos
+
+
+def get_root_service_info(session: Session, call: Call) -> Any:
+    query = cluster_query(call.params, RS_QUERY)
+    infos = _clusters_named(session, query)
+    if query.wants_list:
+        return [info.to_json() for info in infos]
+    return primary(infos).to_json()
+
+
+def _idc_region(info: RootServiceInfo) -> dict[str, Any]:
+    """ob-configserver answers no IDCs: OBProxy then treats every server as in its own IDC."""
+    return {
+        "ObRegion": info.cluster,
+        "ObRegionId": info.cluster_id,
+        "IDCList": [],
+        "ReadonlyRsList": "",
+    }
+
+
+def get_idc_region_info(session: Session, call: Call) -> Any:
+    query = cluster_query(call.params, "parse ob idc region info query parameter")
+    infos = _clusters_named(session, query)
+    if query.wants_list:
+        return [_idc_region(info) for info in infos]
+    return _idc_region(primary(infos))
+
+
+def post_root_service_info(session: Session, call: Call) -> Any:
+    posted = registrations.bind(call.body)  # the body first, as ob-configserver checks it
+    query = cluster_query(call.params, RS_QUERY)
+    registrations.save(session, registrations.to_info(posted, query))
+    return "successful"
+
+
+def delete_root_service_info(session: Session, call: Call) -> Any:
+    query = cluster_query(call.params, RS_QUERY)
+    if query.version < 2:
+        raise illegal_argument("delete obcluster rs info is only supported when version >= 2")
+    if query.cluster_id == 0:
+        raise illegal_argument("delete obcluster rs info is only supported with obcluster id")
+    registrations.forget(session, query.name, query.cluster_id)
+    return "success"
+
+
+def register(session: Session, call: Call) -> Any:
+    """OCP's ObRootServiceRegister (`ObCluster`, `ObClusterId`), as OBD sends it."""
+    query = cluster_query(call.params, "parse register parameter")
+    if query.cluster_id <= 0:
+        raise illegal_argument("ObClusterId must be a positive integer")
+    registrations.reserve(session, query.name, query.cluster_id)
+    return "successful"
+
+
+def delete_by_cluster_name(session: Session, call: Call) -> Any:
+    """OCP's DeleteObRootServiceInfoByClusterName (`ClusterName`), as OBD sends it."""
+    name = call.params.get("ClusterName", "")
+    if not name:
+        raise illegal_argument("ClusterName is required")
+    registrations.forget(session, name)
+    return "successful"
+
+
+def _version_only(params: Mapping[str, str]) -> bool:
+    text = params.get("VersionOnly")
+    if text is None or text in FALSE:
+        return False
+    if text in TRUE:
+        return True
+    raise illegal_argument(f"invalid parameter, failed to parse versiononly: {text[:40]!r}")
+
+
+def linked_cluster_names(session: Session, obproxy_cluster_name: str) -> list[str]:
+    """The OceanBase clusters an OBProxy cluster links to (one outer-joined query, so that an
+    unknown OBProxy cluster and one without links are told apart)."""
+    rows = session.execute(
+        select(ObproxyCluster.id, ObCluster.name)
+        .outerjoin(ObproxyLink, ObproxyLink.obproxy_cluster_id == ObproxyCluster.id)
+        .outerjoin(ObCluster, ObCluster.id == ObproxyLink.ob_cluster_id)
+        .where(ObproxyCluster.name == obproxy_cluster_name)
+    ).all()
+    if not rows:
+        raise not_found(f"no obproxy cluster named {obproxy_cluster_name}")
+    return [name for _, name in rows if name is not None]
+
+
+def _listed(session: Session, params: Mapping[str, str]) -> dict[str, list[RootServiceInfo]]:
+    """The clusters an OBProxy config lists: those linked to ObproxyClusterName (OCP's
+    configUrl), or, without it, every cluster known, as ob-configserver lists them."""
+    obproxy_cluster_name = params.get("ObproxyClusterName")
+    if not obproxy_cluster_name:
+        return known(session)
+    return known(session, linked_cluster_names(session, obproxy_cluster_name))
+
+
+def get_proxy_config(session: Session, call: Call) -> Any:
+    version_only = _version_only(call.params)
+    config = proxyconfig.proxy_config(call.base_url, _listed(session, call.params))
+    return {"Version": config["Version"]} if version_only else config
+
+
+def get_url_template(session: Session, call: Call) -> Any:
+    version_only = _version_only(call.params)
+    template = proxyconfig.url_template(call.base_url, _listed(session, call.params))
+    return {"Version": template["Version"]} if version_only else template
+
+
+@dataclass(frozen=True)
+class Action:
+    run: Callable[[Session, Call], Any]
+    writes: bool = False
+
+
+ACTIONS: dict[str, dict[str, Action]] = {
+    "GET": {
+        "ObRootServiceInfo": Action(get_root_service_info),
+        "GetObProxyConfig": Action(get_proxy_config),
+        "GetObRootServiceInfoUrlTemplate": Action(get_url_template),
+        "ObIDCRegionInfo": Action(get_idc_region_info),
+    },
+    "POST": {
+        "ObRootServiceInfo": Action(post_root_service_info, writes=True),
+        "GetObProxyConfig": Action(get_proxy_config),
+        "GetObRootServiceInfoUrlTemplate": Action(get_url_template),
+        "ObRootServiceRegister": Action(register, writes=True),
+        "DeleteObRootServiceInfoByClusterName": Action(delete_by_cluster_name, writes=True),
+    },
+    "DELETE": {
+        "ObRootServiceInfo": Action(delete_root_service_info, writes=True),
+    },
+}
+
+
+def answer(db: Database, method: str, call: Call) -> Any:
+    """The `Data` of a successful call; a write action runs in one committed transaction."""
+    action = ACTIONS.get(method, {}).get(call.params.get("Action", ""))
+    if action is None:
+        raise illegal_argument("invalid action")
+    if action.writes:
+        with db.transaction() as session:
+            return action.run(session, call)
+    with db.session() as session:
+        return action.run(session, call)

@@ -1,0 +1,31 @@
+"""Root-service lists registered through the config server (`/services`).
+
+Observers started with `obconfig_url` post their root servers here, and OBD reserves a name
+with `ObRootServiceRegister`. They live apart from obfleet's own `ob_cluster` records so that an
+observer registering never rewrites a record an operator imported: the config server serves a
+registration in place of the record with the same (name, cluster id), and forgets it on DELETE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from obfleet.store.base import Base, IdMixin, TimestampMixin
+
+
+class RootServiceRegistration(IdMixin, TimestampMixin, Base):
+    __tablename__ = "configserver_registration"
+    # ob-configserver upserts on (name, ob_cluster_id): a primary and its standbys share a name.
+    __table_args__ = (UniqueConstraint("name", "ob_cluster_id"),)
+
+    name: Mapped[str] = mapped_column(String(128))
+    ob_cluster_id: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(16))
+    # [{"address": "ip:rpcPort", "role": "LEADER"|"FOLLOWER", "sql_port": 2881}], as posted
+    rs_list: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    readonly_rs_list: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The observer's own clock, in microseconds: ob-configserver prefers the newest one.
+    timestamp: Mapped[int] = mapped_column(BigInteger)
