@@ -1,0 +1,247 @@
+"""OCP's "Prepare host" task: reach a newly added host over SSH, pin its key, read its facts,
+check it has what an OBProxy deploy runs, and mark it ONLINE.
+
+One task per host, three subtasks in a chain (OCP's own chain installs its agents between the
+first and the last; obfleet has no agent):
+
+* "Pre check for create host": connect with the host's credential; at this first contact the
+  key the host offers is pinned on the host row (`host_key`), after which the SSH layer refuses
+  any other key. Then check the tools obfleet's deploys use (below).
+* "Collect host facts": OS name and release (`/etc/os-release`), architecture and host name
+  (`uname`), stored on the host row; the host name becomes the host's `name`, as in OCP.
+* "Update host status": ONLINE.
+
+A step that fails leaves the host OFFLINE, with the reason in its log, and the task FAILED for
+an operator to retry once the host is fixed. Every step is idempotent: connecting again,
+pinning the key it already pinned, reading facts again, setting the same status.
+
+The tools checked are what obfleet runs on hosts, and nothing more: `sha256sum` (every upload
+is verified with it), `mkdir`, `rm` (install and clean up), `kill` and `sleep` (stopping
+processes and timed-out commands); ports are checked by reading `/proc/net/tcp` (so `ss` and
+iproute2 are not required).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
+
+from obfleet.appcontext import AppContext
+from obfleet.engine.context import SubtaskContext
+from obfleet.engine.definition import Subtask
+from obfleet.engine.flow import Flow
+from obfleet.errors import ApiError, ErrorCode
+from obfleet.hosts.shell import command, quote
+from obfleet.hosts.ssh import fingerprint
+from obfleet.services import host_access
+
+T = TypeVar("T")
+
+TASK_NAME = "Prepare host"
+HOST_ID = "host_id"
+REQUIRED_TOOLS = ("sha256sum", "mkdir", "rm", "kill", "sleep")
+PORT_TABLE = "/proc/net/tcp"
+COMMAND_TIMEOUT = 30.0
+OS_RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
+
+
+def build(host_id: int) -> Flow:
+    """The "Prepare host" flow for one recorded host."""
+    flow = Flow(TASK_NAME)
+    flow.set(HOST_ID, str(host_id))
+    flow.chain(PreCheckHost, CollectHostFacts, UpdateHostStatus)
+    return flow
+
+
+# --- what the steps read and write --------------------------------------------------------
+
+
+def _app(ctx: SubtaskContext) -> AppContext:
+    app: AppContext = ctx.resources
+    return app
+
+
+def _host_id(ctx: SubtaskContext) -> int:
+    return int(ctx.require(HOST_ID))
+
+
+async def _write(ctx: SubtaskContext, change: Callable[[Session], T]) -> T:
+    """Run `change` on the metadb in its own transaction, off the event loop."""
+
+    def work() -> T:
+        with _app(ctx).db.transaction() as session:
+            return change(session)
+
+    return await asyncio.to_thread(work)
+
+
+def _set_status(host_id: int, status: str) -> Callable[[Session], None]:
+    def change(session: Session) -> None:
+        host_access.get_host(session, host_id).status = status
+
+    return change
+
+
+def _pin(host_id: int, key: str) -> Callable[[Session], bool]:
+    """Pin `key` unless a key is pinned already; True if this call pinned it.
+
+    A pinned key is never replaced here: the connection that delivered `key` was already
+    checked against it by the SSH layer, so the two can only be equal.
+    """
+
+    def change(session: Session) -> bool:
+        host = host_access.get_host(session, host_id)
+        if host.host_key is not None:
+            return False
+        host.host_key = key
+        return True
+
+    return change
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    hostname: str
+    architecture: str
+    operating_system: str | None
+    operating_system_release: str | None
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    """A value read from a host, made fit to store and show: printable and bounded."""
+    if value is None:
+        return None
+    text = "".join(c for c in value if c.isprintable()).strip()[:limit]
+    return text or None
+
+
+def parse_os_release(text: str) -> tuple[str | None, str | None]:
+    """(NAME, VERSION_ID) from os-release(5) text, whose values use shell quoting."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, raw = line.partition("=")
+        if not sep or key.strip().startswith("#"):
+            continue
+        try:
+            words = shlex.split(raw, comments=False)
+        except ValueError:
+            continue  # a malformed line; the other lines still count
+        values[key.strip()] = " ".join(words)
+    return _clean(values.get("NAME"), 64), _clean(values.get("VERSION_ID"), 64)
+
+
+def _store_facts(host_id: int, facts: HostFacts) -> Callable[[Session], None]:
+    def change(session: Session) -> None:
+        host = host_access.get_host(session, host_id)
+        host.hostname = facts.hostname
+        host.name = facts.hostname
+        host.architecture = facts.architecture
+        host.operating_system = facts.operating_system
+        host.operating_system_release = facts.operating_system_release
+
+    return change
+
+
+def _tools_check() -> str:
+    """A script that names every missing tool (and an unreadable port table) and fails."""
+    tools = " ".join(quote(tool) for tool in REQUIRED_TOOLS)
+    return (
+        f"missing=''; for t in {tools}; do "
+        'command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done; '
+        f'test -r {quote(PORT_TABLE)} || missing="$missing {PORT_TABLE}"; '
+        'if [ -n "$missing" ]; then echo "missing:$missing" >&2; exit 1; fi; '
+        "echo all tools present"
+    )
+
+
+# --- the steps ----------------------------------------------------------------------------
+
+
+class _HostStep(Subtask):
+    """A step that leaves the host OFFLINE when it fails, with the reason in its log."""
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        host_id = _host_id(ctx)
+        try:
+            await self.prepare(ctx, host_id)
+        except Exception as exc:
+            if isinstance(exc, ApiError) and exc.error_code is ErrorCode.HOST_NOT_FOUND:
+                ctx.log(f"host {host_id} was deleted; nothing to prepare")
+            else:
+                ctx.log(f"{self.name} failed, host {host_id} is OFFLINE: {exc}")
+                await _write(ctx, _set_status(host_id, "OFFLINE"))
+            raise
+
+    async def prepare(self, ctx: SubtaskContext, host_id: int) -> None:
+        raise NotImplementedError
+
+
+class PreCheckHost(_HostStep):
+    """Changes nothing on the host, so its rollback does nothing. The pinned key stays: it is
+    what the host said it is, not a change made to it, and forgetting it would let the next
+    contact trust whatever answers. A host that really was reinstalled is deleted and added
+    again. The pooled connection stays open too: other tasks may be using it."""
+
+    name = "Pre check for create host"
+    timeout = 300
+
+    async def prepare(self, ctx: SubtaskContext, host_id: int) -> None:
+        conn = await host_access.connect(_app(ctx), host_id)
+        key = conn.host_key
+        assert key is not None, "a connected SshConnection always knows the host key"
+        ctx.log(f"connected to {conn.label}, host key {fingerprint(key)}")
+        if await _write(ctx, _pin(host_id, key)):
+            ctx.log("first contact: host key pinned; a different key will be refused")
+        else:
+            ctx.log("host key matches the pinned key")
+        await conn.run(_tools_check(), timeout=COMMAND_TIMEOUT, log=ctx.log)
+
+
+class CollectHostFacts(_HostStep):
+    """Reads facts only: there is nothing on the host to roll back, and the stored facts stay
+    true of the host whatever happens to the task."""
+
+    name = "Collect host facts"
+    timeout = 300
+
+    async def prepare(self, ctx: SubtaskContext, host_id: int) -> None:
+        conn = await host_access.connect(_app(ctx), host_id)
+        uname = await conn.run(command("uname", "-n", "-m"), timeout=COMMAND_TIMEOUT, log=ctx.log)
+        nodename, _, machine = uname.stdout.strip().partition(" ")
+        readers = " || ".join(command("cat", path) for path in OS_RELEASE_FILES)
+        release = await conn.run(
+            f"{{ {readers}; }} 2>/dev/null", timeout=COMMAND_TIMEOUT, check=False, log=ctx.log
+        )
+        os_name, os_release = parse_os_release(release.stdout)
+        facts = HostFacts(
+            hostname=_clean(nodename, 255) or "",
+            architecture=_clean(machine, 32) or "",
+            operating_system=os_name,
+            operating_system_release=os_release,
+        )
+        if not facts.hostname or not facts.architecture:
+            raise RuntimeError(f"unexpected `uname -n -m` output: {uname.stdout!r}")
+        await _write(ctx, _store_facts(host_id, facts))
+        ctx.log(
+            f"host name {facts.hostname}, architecture {facts.architecture}, "
+            f"OS {facts.operating_system or 'unknown'} {facts.operating_system_release or ''}"
+        )
+
+
+class UpdateHostStatus(Subtask):
+    name = "Update host status"
+    timeout = 60
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        await _write(ctx, _set_status(_host_id(ctx), "ONLINE"))
+        ctx.log("host is ONLINE")
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        """A rolled-back preparation leaves the host OFFLINE: not usable until prepared."""
+        await _write(ctx, _set_status(_host_id(ctx), "OFFLINE"))
+        ctx.log("host is OFFLINE")
