@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:

@@ -22,6 +22,9 @@ class Settings:
     advertise_url: str | None = None
     max_upload_bytes: int = 2 * 1024**3
     engine_concurrency: int = 16
+    # How long a replica's claim on a running subtask lasts without a heartbeat before another
+    # replica takes the subtask over (after a crash).
+    engine_lease_seconds: float = 30.0
     health_interval_s: float = 30.0
 
     @property
@@ -43,5 +46,6 @@ class Settings:
             advertise_url=env.get("OBFLEET_ADVERTISE_URL") or None,
             max_upload_bytes=int(env.get("OBFLEET_MAX_UPLOAD_BYTES", 2 * 1024**3)),
             engine_concurrency=int(env.get("OBFLEET_ENGINE_CONCURRENCY", 16)),
+            engine_lease_seconds=float(env.get("OBFLEET_ENGINE_LEASE_SECONDS", 30)),
             health_interval_s=float(env.get("OBFLEET_HEALTH_INTERVAL", 30)),
         )

@@ -17,6 +17,7 @@ from obfleet.store.models.tasks import SubtaskInstance, TaskInstance
 from tests.engine.conftest import submit_flow, task_view
 from tests.engine.processes import Worker, wait_until
 from tests.engine.subtasks import AppendLine, WaitForRelease
+from tests.server import ServerProcess
 
 
 def database_url(db: Database) -> str:
@@ -32,27 +33,32 @@ def workers(tmp_path: Path) -> Iterator[list[Worker]]:
         worker.stop()
 
 
-def test_a_killed_server_resumes_its_task_after_restart(
-    database: Database, tmp_path: Path, workers: list[Worker]
-) -> None:
+def test_a_killed_server_resumes_its_task_after_restart(database: Database, tmp_path: Path) -> None:
+    """A real `obfleet serve`, SIGKILLed in the middle of a subtask, then started again."""
     started, release = tmp_path / "started", tmp_path / "release"
     flow = Flow("survive SIGKILL")
     flow.set("started", str(started))
     flow.set("release", str(release))
     flow.chain(WaitForRelease)
     task_id = submit_flow(database, flow)
-    url = database_url(database)
-
-    workers.append(Worker(url, "10.0.0.1", tmp_path).wait_ready())
-    wait_until(started.exists, 30, "the subtask to start")
-    workers[0].kill()  # SIGKILL in the middle of the running subtask
-
-    workers.append(Worker(url, "10.0.0.1", tmp_path).wait_ready())
-    wait_until(lambda: started.read_text() == "2\n", 30, "the subtask to run again")
-    release.touch()
-    wait_until(
-        lambda: task_view(database, task_id)["status"] == "SUCCESSFUL", 30, "the task to finish"
+    server = ServerProcess(
+        tmp_path / "data",
+        database_url=database_url(database),
+        env={"OBFLEET_ADMIN_PASSWORD": "Admin_pass_1", "OBFLEET_ENGINE_LEASE_SECONDS": "2"},
     )
+    try:
+        server.start()
+        wait_until(started.exists, 30, "the subtask to start")
+        server.kill()  # SIGKILL in the middle of the running subtask
+        server.start()
+        wait_until(lambda: started.read_text() == "2\n", 30, "the subtask to run again")
+        release.touch()
+        wait_until(
+            lambda: task_view(database, task_id)["status"] == "SUCCESSFUL", 30, "the task to finish"
+        )
+    finally:
+        release.touch()
+        server.stop()
     sub = task_view(database, task_id)["subtasks"][0]
     assert (sub["status"], sub["runTime"]) == ("SUCCESSFUL", 2)
     with database.session() as session:
