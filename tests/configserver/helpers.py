@@ -96,7 +96,7 @@ def import_cluster(
 
 
 def db_of(client: TestClient) -> Database:
-    db: Database = client.app.state.ctx.db  # type: ignore[attr-defined]
+    db: Database = client.app.state.ctx.db
     return db
 
 

@@ -1,10 +1,9 @@
 """What an OBProxy in CONFIG_URL mode reads first: GetObProxyConfig and its template variant.
 
 Both answer a list of cluster names (with one ObRootServiceInfo URL each, or a URL template) and
-a `Version`. OBProxy polls `VersionOnly=true` and re-reads everything, root-service lists
-included, only when the version changes; so the version digests the root-service lists of the
-clusters listed as well as the answer itself, and a moved root server reaches every OBProxy.
-"""
+a `Version`. OBProxy polls with `VersionOnly=true` and re-reads the config, and the root-service
+lists behind it, when the version changes. So the version digests the listed clusters' root
+services as well as the answer itself: a moved root server then reaches every OBProxy."""
 
 from __future__ import annotations
 
