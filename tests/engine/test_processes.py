@@ -15,7 +15,7 @@ from obfleet.engine.views import subtask_log
 from obfleet.store.db import Database
 from obfleet.store.models.tasks import SubtaskInstance, TaskInstance
 from tests.engine.conftest import submit_flow, task_view
-from tests.engine.processes import Worker, wait_until
+from tests.engine.processes import wait_until
 from tests.engine.subtasks import AppendLine, WaitForRelease
 from tests.server import ServerProcess
 
@@ -25,12 +25,11 @@ def database_url(db: Database) -> str:
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[list[Worker]]:
-    started: list[Worker] = []
+def servers() -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
     yield started
-    for worker in started:
-        worker.kill()
-        worker.stop()
+    for server in started:
+        server.kill()
 
 
 def test_a_killed_server_resumes_its_task_after_restart(database: Database, tmp_path: Path) -> None:
@@ -82,8 +81,9 @@ TASKS, CHAIN = 300, 5
 
 
 def test_three_replicas_share_the_work_and_survive_a_kill(
-    database: Database, tmp_path: Path, workers: list[Worker]
+    database: Database, tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
+    """Three real `obfleet serve` processes on one metadb; one is SIGKILLed mid-run."""
     if database.dialect == "sqlite":
         pytest.skip("replicas share a PostgreSQL or MySQL-compatible metadb")
     out = tmp_path / "lines"
@@ -95,13 +95,23 @@ def test_three_replicas_share_the_work_and_survive_a_kill(
             flow.chain(*[AppendLine] * CHAIN)
             submit(session, flow, creator="admin")
     url = database_url(database)
-    workers.extend(Worker(url, f"10.0.0.{n}", tmp_path).wait_ready() for n in (1, 2, 3))
+    for n in (1, 2, 3):
+        server = ServerProcess(
+            tmp_path / f"data{n}",
+            database_url=url,
+            env={
+                "OBFLEET_ADMIN_PASSWORD": "Admin_pass_1",
+                "OBFLEET_ENGINE_LEASE_SECONDS": "2",
+                "OBFLEET_ADVERTISE_URL": f"http://replica-{n}",
+            },
+        )
+        servers.append(server.start())
 
     def lines() -> list[str]:
         return out.read_text().splitlines() if out.exists() else []
 
     wait_until(lambda: len(lines()) >= TASKS * CHAIN // 3, 60, "a third of the work")
-    workers[0].kill()
+    servers[0].kill()
 
     def finished() -> int:
         with database.session() as session:
@@ -129,5 +139,5 @@ def test_three_replicas_share_the_work_and_survive_a_kill(
         attempts = {a for (s, a) in written if s == subtask_id}
         assert run_time in attempts, f"subtask {subtask_id}: last attempt left no line"
         assert attempts <= set(range(1, run_time + 1))
-    assert executors == {"10.0.0.1", "10.0.0.2", "10.0.0.3"}
+    assert executors == {"http://replica-1", "http://replica-2", "http://replica-3"}
     assert any(run_time > 1 for run_time in run_times.values()), "the kill interrupted nothing"
