@@ -10,68 +10,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from cryptography.fernet import Fernet
-from tests.server import ServerProcess
 
+from bench.harness import drive, report
 from obfleet.security.secrets import SecretBox
 from obfleet.services.ob_clusters import RootServer, import_cluster
 from obfleet.store.db import Database
+from tests.server import ServerProcess
 
 PASSWORD = "Bench_pass_1"
 AUTH = ("admin", PASSWORD)
-
-
-@dataclass
-class Result:
-    name: str
-    count: int
-    seconds: float
-    latencies_ms: list[float]
-
-    @property
-    def rps(self) -> float:
-        return self.count / self.seconds
-
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def drive(
-    name: str,
-    make: Callable[[httpx.AsyncClient, int], object],
-    *,
-    requests: int,
-    concurrency: int,
-    max_seconds: float,
-) -> Result:
-    latencies: list[float] = []
-    counter = iter(range(requests))
-    deadline = time.perf_counter() + max_seconds
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        for i in counter:
-            if time.perf_counter() > deadline:
-                return
-            started = time.perf_counter()
-            response = await make(client, i)  # type: ignore[misc]
-            response.raise_for_status()
-            latencies.append((time.perf_counter() - started) * 1000)
-
-    async with httpx.AsyncClient(timeout=30) as client:
-        await make(client, -1)  # warm up (and fill the login cache)
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return Result(name, len(latencies), elapsed, latencies)
 
 
 def seed(data_dir: Path, clusters: int) -> None:
@@ -109,14 +61,16 @@ async def run(args: argparse.Namespace) -> None:
                 "max_seconds": args.max_seconds,
             }
 
-            def get_time(c: httpx.AsyncClient, _i: int) -> object:
-                return c.get(f"{base}/api/v2/time")
+            async def get_time(c: httpx.AsyncClient, _i: int) -> httpx.Response:
+                return await c.get(f"{base}/api/v2/time")
 
-            def list_clusters(c: httpx.AsyncClient, _i: int) -> object:
-                return c.get(f"{base}/api/v2/ob/clusters?page={_i % 100 + 1}&size=10", auth=AUTH)
+            async def list_clusters(c: httpx.AsyncClient, _i: int) -> httpx.Response:
+                return await c.get(
+                    f"{base}/api/v2/ob/clusters?page={_i % 100 + 1}&size=10", auth=AUTH
+                )
 
-            def post_credential(c: httpx.AsyncClient, i: int) -> object:
-                return c.post(
+            async def post_credential(c: httpx.AsyncClient, i: int) -> httpx.Response:
+                return await c.post(
                     f"{base}/api/v2/credentials",
                     auth=AUTH,
                     json={
@@ -136,20 +90,12 @@ async def run(args: argparse.Namespace) -> None:
                 ),
                 await drive("POST /api/v2/credentials (Basic auth)", post_credential, **opts),
             ]
-    report(results, args)
-
-
-def report(results: list[Result], args: argparse.Namespace) -> None:
-    base = results[0]
-    print(
-        f"obfleet API benchmark: {args.requests} requests per endpoint, "
-        f"{args.concurrency} concurrent clients, SQLite, one server process"
+    report(
+        f"obfleet API benchmark: {args.requests} requests per endpoint, {args.concurrency} "
+        "concurrent clients, SQLite, one server process (rate as a fraction of "
+        "/api/v2/time's; its inverse is the cost ratio)",
+        results,
     )
-    print(f"{'endpoint':48} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cost vs time':>13}")
-    for r in results:
-        ratio = base.rps / r.rps
-        print(f"{r.name:48} {r.rps:8.0f} {r.pct(0.5):8.2f} {r.pct(0.99):8.2f} {ratio:12.2f}x")
-    print(f"(median of all latencies: {statistics.median(base.latencies_ms):.2f} ms baseline)")
 
 
 def main() -> None:
