@@ -25,9 +25,13 @@ def target_for(session: Session, box: SecretBox, host: Host) -> SshTarget:
     secret = credentials.reveal(session, box, host.credential_id)
     key = secret.auth_type == "PRIVATE_KEY"
     return SshTarget(
-        address=host.inner_ip_address, port=host.ssh_port, username=secret.username,
-        password=None if key else secret.secret, private_key=secret.secret if key else None,
-        passphrase=secret.passphrase, host_key=host.host_key,
+        address=host.inner_ip_address,
+        port=host.ssh_port,
+        username=secret.username,
+        password=None if key else secret.secret,
+        private_key=secret.secret if key else None,
+        passphrase=secret.passphrase,
+        host_key=host.host_key,
     )
 
 
