@@ -17,7 +17,8 @@ from obfleet.obproxy import catalog
 from obfleet.obproxy.configurl import config_url
 from obfleet.security.passwords import generate_password
 from obfleet.security.secrets import SecretBox
-from obfleet.services import credentials, packages
+from obfleet.services import credentials
+from obfleet.services import obproxy_instances as instances
 from obfleet.services.obproxy_records import get
 from obfleet.services.users import Principal
 from obfleet.store.models.hosts import Host
@@ -28,7 +29,6 @@ from obfleet.timefmt import iso
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 WORK_MODES = ("CONFIG_URL", "RS_LIST")
-MIN_PORT, MAX_PORT = 1025, 65535
 
 __all__ = ["get"]
 
@@ -86,14 +86,6 @@ def _check_name(session: Session, name: str) -> None:
         raise ApiError(ErrorCode.OBPROXY_CLUSTER_EXISTS, name)
 
 
-def _check_port(value: int | None, field_name: str) -> int:
-    if value is None:
-        raise bad_request(f"{field_name} is required to install obproxies")
-    if not MIN_PORT <= value <= MAX_PORT:
-        raise bad_request(f"{field_name} {value} is outside {MIN_PORT}-{MAX_PORT}")
-    return value
-
-
 def resolve_links(session: Session, links: list[LinkIn], field_name: str) -> list[ObCluster]:
     """The OceanBase clusters the links name; obClusterId and clusterName must agree."""
     found: list[ObCluster] = []
@@ -132,25 +124,6 @@ def _check_work_mode(work_mode: str, links: list[LinkIn]) -> None:
             "obLinks: an RS_LIST cluster connects to exactly one OceanBase "
             f"cluster, {len(links)} given (use CONFIG_URL for several)"
         )
-
-
-def _check_install(session: Session, install: InstallIn) -> str | None:
-    """Validate the install parameters; returns the OBProxy version to validate against."""
-    if not install.host_ids:
-        return None
-    sql_port = _check_port(install.sql_port, "obproxyInstallParam.sqlPort")
-    exporter_port = _check_port(install.exporter_port, "obproxyInstallParam.exportPort")
-    if sql_port == exporter_port:
-        raise bad_request("obproxyInstallParam: sqlPort and exportPort must differ")
-    if len(set(install.host_ids)) != len(install.host_ids):
-        raise bad_request("obproxyInstallParam.hostIds lists a host twice")
-    for host_id in install.host_ids:
-        if session.get(Host, host_id) is None:
-            raise ApiError(ErrorCode.HOST_NOT_FOUND, host_id)
-    if not install.version:
-        raise bad_request("obproxyInstallParam.version (the OBProxy RPM file name) is required")
-    package = packages.by_file_name(session, install.version, packages.OBPROXY)
-    return package.version
 
 
 def check_parameters(
@@ -217,17 +190,40 @@ def _record(
     return cluster
 
 
-def create(session: Session, box: SecretBox, request: ClusterIn, principal: Principal) -> int:
-    """Record the cluster and submit its "Install obproxy" task; returns the task id."""
+def _install(session: Session, install: InstallIn) -> instances.Install | None:
+    if not install.host_ids:
+        return None
+    target = instances.Target(
+        install.host_ids, install.sql_port, install.exporter_port, install.version
+    )
+    return instances.check_target(session, target, instances.CREATE_FIELDS)
+
+
+def create(
+    session: Session,
+    box: SecretBox,
+    request: ClusterIn,
+    principal: Principal,
+    *,
+    advertise_url: str | None = None,
+) -> int:
+    """Record the cluster and submit its "Install obproxy" task; returns the task id.
+
+    `advertise_url` is OBFLEET_ADVERTISE_URL: installing in CONFIG_URL mode needs it."""
     _check_name(session, request.name)
     _check_work_mode(request.work_mode, request.links)
     linked = resolve_links(session, request.links, "obLinks")
-    version = _check_install(session, request.install)
+    install = _install(session, request.install)
+    version = install.package.version if install else None
     startup, runtime = check_parameters(request.startup_parameters, request.parameters, version)
-    if request.install.host_ids:
-        raise bad_request(
-            "installing obproxies on hosts is not available in this obfleet "
-            "version yet: create the cluster with an empty hostIds"
+    if install is not None:
+        instances.check_can_install(
+            session,
+            box,
+            install,
+            work_mode=request.work_mode,
+            linked=linked,
+            advertise_url=advertise_url,
         )
     cluster = _record(session, box, request, linked, principal, startup, runtime)
     flow = Flow("Install obproxy")
@@ -235,7 +231,10 @@ def create(session: Session, box: SecretBox, request: ClusterIn, principal: Prin
     flow.set(steps.CLUSTER_NAME, cluster.name)
     flow.set(steps.NEED_DELETE_CLUSTER, "true")
     flow.set("prohibit_rollback", "false")
-    flow.chain(steps.PrepareObproxyInstall, steps.FinishInstall)
+    if install is None:
+        flow.chain(steps.PrepareObproxyInstall, steps.FinishInstall)
+    else:
+        instances.add_host_branches(flow, install)
     return submit(session, flow, creator=principal.username, creator_id=principal.user_id)
 
 

@@ -1,0 +1,183 @@
+"""OBProxy's start command line, built from what obfleet knows. Pure: no I/O, no database.
+
+The flags are the real binary's (`src/obproxy/ob_proxy_main.cpp`; reference
+obproxy-deployment-facts.md §1.6 and its appendix)::
+
+    cd <home> && LD_LIBRARY_PATH=<home>/lib ./bin/obproxy -p <sqlPort> -l <exporterPort>
+        -n <app name> -o <k=v,...>[,obproxy_config_server_url=<url>],obproxy_sys_password=<sha1 hex>
+        [-r '<ip:sql_port;...>' -c <ob cluster>]
+
+Two layers of parsing see this string, and both must be safe: the host's shell (every argument
+goes through `shell.command`, so no value can run a command) and OBProxy's own `-o` parser, which
+splits on commas and newlines and knows nothing of shell quoting. So every value that goes into
+`-o` must pass `catalog.command_line_safe`; the builder refuses anything else with ValueError
+rather than rely on the callers having validated it.
+
+Passwords: OBProxy takes `obproxy_sys_password` on its command line as SHA1 hex (OBD and the
+docker image do the same), never as typed. The hex is password-equivalent for the MySQL native
+login, so callers treat it as a secret in their logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from obfleet.hosts.shell import command, quote, safe_path
+from obfleet.obproxy.catalog import command_line_safe
+
+__all__ = [
+    "DEFAULTS",
+    "ConfigUrl",
+    "RsList",
+    "StartSpec",
+    "argv",
+    "optstr",
+    "sha1_hex",
+    "start_command",
+    "version_command",
+]
+
+BINARY = "./bin/obproxy"
+MIN_PORT, MAX_PORT = 1025, 65535  # the binary refuses ports <= 1024
+
+# Set on the command line unless the operator set them. obfleet checks and configures every
+# OBProxy as root@proxysys from wherever obfleet runs, which OBProxy refuses from non-private
+# addresses without skip_proxy_sys_private_check; and obfleet's config server hands out only a
+# placeholder metadb (configserver/proxyconfig.py), which OBProxy must not try to use.
+DEFAULTS: tuple[tuple[str, str], ...] = (
+    ("enable_metadb_used", "false"),
+    ("skip_proxy_sys_private_check", "true"),
+)
+
+_PARAMETER_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_RS_ENTRY = re.compile(r"[A-Za-z0-9.:\[\]-]+:[0-9]{1,5}")  # ip:port, host:port, [v6]:port
+# -o items the builder writes itself; a caller's list must not carry them too.
+_OWN_ITEMS = frozenset({"obproxy_sys_password", "obproxy_config_server_url"})
+
+
+@dataclass(frozen=True)
+class RsList:
+    """RS_LIST mode: the OceanBase cluster's root servers (`ip:sql_port`) and its name."""
+
+    cluster_name: str
+    servers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConfigUrl:
+    """CONFIG_URL mode: where OBProxy reads its clusters (the OBProxy cluster's configUrl)."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class StartSpec:
+    """Everything that decides how one OBProxy is started the first time."""
+
+    home: str  # the install path, holding bin/ and lib/
+    sql_port: int
+    exporter_port: int
+    app_name: str  # the OBProxy cluster's name
+    proxysys_password: str = field(repr=False)  # root@proxysys, as typed
+    upstream: RsList | ConfigUrl
+    startup_parameters: Sequence[tuple[str, str]] = ()
+    # Runtime parameters the operator set (applied later with ALTER PROXYCONFIG): a default
+    # they override stays off the command line.
+    runtime_names: frozenset[str] = frozenset()
+
+
+def sha1_hex(password: str) -> str:
+    """The form OBProxy wants passwords in on its command line (and stores them in)."""
+    return hashlib.sha1(password.encode()).hexdigest()
+
+
+def _check_port(value: int, what: str) -> None:
+    if not MIN_PORT <= value <= MAX_PORT:
+        raise ValueError(f"{what} {value} is outside {MIN_PORT}-{MAX_PORT}")
+
+
+def _check_item(name: str, value: str) -> None:
+    if not _PARAMETER_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not an OBProxy parameter name")
+    if not command_line_safe(value):
+        raise ValueError(f"the value of {name} cannot go into OBProxy's -o option")
+
+
+def _items(spec: StartSpec) -> list[tuple[str, str]]:
+    given = {name for name, _ in spec.startup_parameters}
+    if given & _OWN_ITEMS:
+        raise ValueError(f"{sorted(given & _OWN_ITEMS)} are set by obfleet, not as parameters")
+    defaults = [
+        (name, value)
+        for name, value in DEFAULTS
+        if name not in given and name not in spec.runtime_names
+    ]
+    items = [*spec.startup_parameters, *defaults]
+    if isinstance(spec.upstream, ConfigUrl):
+        items.append(("obproxy_config_server_url", spec.upstream.url))
+    # Last, so that masking it in a log line (up to the next blank) hides nothing else.
+    items.append(("obproxy_sys_password", sha1_hex(spec.proxysys_password)))
+    for name, value in items:
+        _check_item(name, value)
+    return items
+
+
+def optstr(spec: StartSpec) -> str:
+    """The `-o` value: the startup parameters, obfleet's defaults, in CONFIG_URL mode the
+    config server URL, and the root@proxysys password (SHA1 hex)."""
+    return ",".join(f"{name}={value}" for name, value in _items(spec))
+
+
+def _upstream_args(upstream: RsList | ConfigUrl) -> list[str]:
+    if isinstance(upstream, ConfigUrl):
+        return []  # the URL travels in -o
+    if not upstream.servers:
+        raise ValueError("RS_LIST mode needs at least one root server")
+    for entry in upstream.servers:
+        if not _RS_ENTRY.fullmatch(entry):
+            raise ValueError(f"root server {entry!r} is not ip:sql_port")
+    if not upstream.cluster_name or not command_line_safe(upstream.cluster_name):
+        raise ValueError(f"cluster name {upstream.cluster_name!r} cannot go on the command line")
+    return ["-r", ";".join(upstream.servers), "-c", upstream.cluster_name]
+
+
+def argv(spec: StartSpec) -> list[str]:
+    """The arguments of the first start, from the install path: `./bin/obproxy -p ... `."""
+    _check_port(spec.sql_port, "sqlPort")
+    _check_port(spec.exporter_port, "exporterPort")
+    if spec.sql_port == spec.exporter_port:
+        raise ValueError("sqlPort and exporterPort must differ")
+    if not spec.app_name or not command_line_safe(spec.app_name):
+        raise ValueError(f"app name {spec.app_name!r} cannot go on the command line")
+    return [
+        BINARY,
+        "-p",
+        str(spec.sql_port),
+        "-l",
+        str(spec.exporter_port),
+        "-n",
+        spec.app_name,
+        "-o",
+        optstr(spec),
+        *_upstream_args(spec.upstream),
+    ]
+
+
+def _in_home(home: str, args: Sequence[str]) -> str:
+    """`cd home && LD_LIBRARY_PATH=home/lib args...`: OBProxy ships its own libraries in lib/
+    (OBD starts it the same way), and it keeps etc/, log/ and run/ under its working directory."""
+    path = safe_path(home)
+    return f"{command('cd', path)} && LD_LIBRARY_PATH={quote(path + '/lib')} {command(*args)}"
+
+
+def start_command(spec: StartSpec) -> str:
+    """The shell command that starts OBProxy the first time (it daemonizes and returns)."""
+    return _in_home(spec.home, argv(spec))
+
+
+def version_command(home: str) -> str:
+    """`obproxy -V` from the install path: proves the binary runs on the host."""
+    return _in_home(home, [BINARY, "-V"])

@@ -1,0 +1,245 @@
+"""Installing OBProxy instances on hosts: a cluster create with hosts, and batchAdd.
+
+Everything an install needs is checked when it is asked for, so a request that cannot work is
+refused with nothing stored, instead of failing on a host minutes later:
+
+* the ports (1025-65535, different), the hosts (known, each once), the package (an uploaded
+  OBPROXY_INSTALL_PACKAGE; 7514 otherwise);
+* the hosts are ONLINE, and no OBProxy recorded on one holds those ports or the install path
+  (/home/admin/obproxy-<version>, one per version and host, as the RPM lays it out);
+* the OceanBase clusters behind the OBProxy cluster all have a proxyro credential, and the same
+  password: OBProxy has a single observer_sys_password for all of them;
+* CONFIG_URL mode: OBFLEET_ADVERTISE_URL is set, since it is where the OBProxies read their
+  clusters from (obfleet's config server).
+
+The task is OCP's "Install obproxy": `Prepare obproxy install` → the per-host chain of
+flows/install_obproxy.py → `Finish node`. A cluster create runs one parallel branch per host in
+one task; batchAdd answers one task per host, as OCP's sample does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from obfleet.engine.flow import Flow, TaskSubject, submit
+from obfleet.errors import ApiError, ErrorCode, bad_request
+from obfleet.flows import install_obproxy as host_steps
+from obfleet.flows import obproxy_cluster as steps
+from obfleet.obproxy import catalog
+from obfleet.security.secrets import SecretBox
+from obfleet.services import packages
+from obfleet.services.obproxy_records import get
+from obfleet.services.users import Principal
+from obfleet.store.models.hosts import Host
+from obfleet.store.models.ob_clusters import ObCluster
+from obfleet.store.models.obproxy import ObproxyCluster
+from obfleet.store.models.packages import SoftwarePackage
+
+MIN_PORT, MAX_PORT = 1025, 65535
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to install, as the request gives it."""
+
+    host_ids: list[int]
+    sql_port: int | None
+    exporter_port: int | None
+    version: str | None  # the RPM file name of an uploaded package
+
+
+@dataclass(frozen=True)
+class Install:
+    """A checked Target."""
+
+    host_ids: list[int]
+    sql_port: int
+    exporter_port: int
+    package: SoftwarePackage
+
+    @property
+    def home(self) -> str:
+        return host_steps.install_path(self.package.version)
+
+
+@dataclass(frozen=True)
+class Fields:
+    """How a request names the install fields, so messages name what the caller sent."""
+
+    where: str  # "obproxyInstallParam" (create) or "" (batchAdd, top level)
+    exporter_port: str  # create's page says exportPort, batchAdd's exporterPort
+
+    def name(self, field: str) -> str:
+        return f"{self.where}.{field}" if self.where else field
+
+
+CREATE_FIELDS = Fields("obproxyInstallParam", "exportPort")
+BATCH_ADD_FIELDS = Fields("", "exporterPort")
+
+
+def _check_port(value: int | None, field_name: str) -> int:
+    if value is None:
+        raise bad_request(f"{field_name} is required to install obproxies")
+    if not MIN_PORT <= value <= MAX_PORT:
+        raise bad_request(f"{field_name} {value} is outside {MIN_PORT}-{MAX_PORT}")
+    return value
+
+
+def check_target(session: Session, target: Target, fields: Fields) -> Install:
+    """Ports, hosts and package of an install; the first problem is refused."""
+    sql_port = _check_port(target.sql_port, fields.name("sqlPort"))
+    exporter_port = _check_port(target.exporter_port, fields.name(fields.exporter_port))
+    if sql_port == exporter_port:
+        both = f"sqlPort and {fields.exporter_port} must differ"
+        raise bad_request(f"{fields.where}: {both}" if fields.where else both)
+    if not target.host_ids:
+        raise bad_request(f"{fields.name('hostIds')}: at least one host is required")
+    if len(set(target.host_ids)) != len(target.host_ids):
+        raise bad_request(f"{fields.name('hostIds')} lists a host twice")
+    for host_id in target.host_ids:
+        if session.get(Host, host_id) is None:
+            raise ApiError(ErrorCode.HOST_NOT_FOUND, host_id)
+    if not target.version:
+        raise bad_request(f"{fields.name('version')} (the OBProxy RPM file name) is required")
+    package = packages.by_file_name(session, target.version, packages.OBPROXY)
+    return Install(list(target.host_ids), sql_port, exporter_port, package)
+
+
+def _check_proxyro(session: Session, box: SecretBox, linked: list[ObCluster]) -> None:
+    if not linked:
+        raise bad_request("the OBProxy cluster connects to no OceanBase cluster: link one first")
+    found = host_steps.proxyro_passwords(session, box, linked)
+    missing = [name for name, password in found.items() if password is None]
+    if missing:
+        raise bad_request(
+            f"OceanBase cluster(s) {', '.join(missing)} have no proxyro credential, which "
+            "OBProxy needs to read their metadata: record one first"
+        )
+    if len(set(found.values())) > 1:
+        raise bad_request(
+            f"the OceanBase clusters {', '.join(found)} have different proxyro passwords, but "
+            "clusters behind one OBProxy must share it (OBProxy has one observer_sys_password)"
+        )
+
+
+def _check_hosts_ready(session: Session, install: Install) -> None:
+    """Each host ONLINE (reached, key pinned: "Prepare host" passed) and not in the way of
+    another recorded OBProxy."""
+    ports = (install.sql_port, install.exporter_port)
+    for host_id in install.host_ids:
+        host = session.get(Host, host_id)
+        if host is not None and host.status != "ONLINE":
+            raise ApiError(
+                ErrorCode.HOST_IN_USE,
+                f"{host_id} ({host.inner_ip_address})",
+                f"It is {host.status}; obproxies are installed on ONLINE hosts only.",
+            )
+        reason = host_steps.clash(session, host_id, ports, install.home)
+        if reason:
+            raise ApiError(ErrorCode.CONFLICT, f"cannot install on host {host_id}: {reason}")
+
+
+def check_can_install(
+    session: Session,
+    box: SecretBox,
+    install: Install,
+    *,
+    work_mode: str,
+    linked: list[ObCluster],
+    advertise_url: str | None,
+) -> None:
+    """What the hosts, the OBProxy cluster and obfleet must offer for the install to work."""
+    _check_proxyro(session, box, linked)
+    _check_hosts_ready(session, install)
+    if work_mode == "CONFIG_URL" and not advertise_url:
+        raise bad_request(
+            "installing obproxies in CONFIG_URL mode needs OBFLEET_ADVERTISE_URL, the obfleet "
+            "address the OBProxies read their clusters from: set it and restart obfleet, "
+            "or use RS_LIST"
+        )
+
+
+def _check_parameters(cluster: ObproxyCluster, install: Install) -> None:
+    """The cluster's parameters were checked against the version it was created with; the
+    package to add may be another version."""
+    version = install.package.version
+    try:
+        for items, startup, field in (
+            (cluster.startup_parameters, True, catalog.STARTUP_FIELD),
+            (cluster.parameters, False, catalog.RUNTIME_FIELD),
+        ):
+            pairs = [(p["name"], p["value"]) for p in items]
+            catalog.validate_parameters(pairs, startup=startup, field=field, version=version)
+    except catalog.ParameterError as exc:
+        raise bad_request(
+            f"OBProxy cluster {cluster.name} cannot run {install.package.file_name}: {exc}"
+        ) from exc
+
+
+def _set_install_context(flow: Flow, install: Install) -> None:
+    package = install.package
+    flow.set(host_steps.SQL_PORT, str(install.sql_port))
+    flow.set(host_steps.EXPORTER_PORT, str(install.exporter_port))
+    flow.set(host_steps.PACKAGE_ID, str(package.id))
+    flow.set(host_steps.PACKAGE_NAME, package.name)
+    flow.set(host_steps.PACKAGE_VERSION, f"{package.version}-{package.build_number}")
+    flow.set(host_steps.INSTALL_PATH, install.home)
+
+
+def add_host_branches(flow: Flow, install: Install) -> None:
+    """A cluster create's install: one parallel branch per host between prepare and finish."""
+    _set_install_context(flow, install)
+    flow.set_list(host_steps.HOST_IDS, install.host_ids)
+    prepare = flow.add(steps.PrepareObproxyInstall)
+    branches = flow.parallel(host_steps.HOST_CHAIN, over=host_steps.HOST_IDS, after=prepare)
+    flow.add(steps.FinishInstall, after=branches)
+
+
+def _submit_one(
+    session: Session,
+    cluster: ObproxyCluster,
+    install: Install,
+    host_id: int,
+    principal: Principal,
+) -> int:
+    flow = Flow("Install obproxy")
+    flow.set(steps.CLUSTER_ID, str(cluster.id))
+    flow.set(steps.CLUSTER_NAME, cluster.name)
+    flow.set(steps.NEED_DELETE_CLUSTER, "false")
+    flow.set("prohibit_rollback", "false")
+    flow.set(host_steps.HOST_ID, str(host_id))
+    _set_install_context(flow, install)
+    flow.chain(steps.PrepareObproxyInstall, *host_steps.HOST_CHAIN, steps.FinishInstall)
+    return submit(
+        session,
+        flow,
+        creator=principal.username,
+        creator_id=principal.user_id,
+        subject=TaskSubject(host_id=host_id),
+    )
+
+
+def batch_add(
+    session: Session,
+    box: SecretBox,
+    cluster_id: int,
+    target: Target,
+    principal: Principal,
+    *,
+    advertise_url: str | None,
+) -> list[int]:
+    """Submit one "Install obproxy" task per host; returns the task ids, in host order."""
+    cluster = get(session, cluster_id)
+    install = check_target(session, target, BATCH_ADD_FIELDS)
+    _check_parameters(cluster, install)
+    check_can_install(
+        session,
+        box,
+        install,
+        work_mode=cluster.work_mode,
+        linked=host_steps.linked_clusters(session, cluster),
+        advertise_url=advertise_url,
+    )
+    return [_submit_one(session, cluster, install, h, principal) for h in install.host_ids]
