@@ -77,10 +77,12 @@ def _safe_member(name: str) -> PurePosixPath:
 
 
 def extract(path: Path, dest: Path) -> Iterator[PayloadFile]:
-    """Extract regular files (and symlinks as files) under dest, mirroring their install paths."""
+    """Extract regular files under dest, mirroring their install paths (symlinks and
+    directories are skipped: the OBProxy RPM ships bin/ and lib/ as plain files)."""
     with rpmfile.open(str(path)) as rpm:
         for member in rpm.getmembers():
-            if not stat.S_ISREG(member.mode):
+            # rpmfile keeps only the permission bits in mode: ask it for the file kind.
+            if member.isdir or member.issymlink:
                 continue
             target_path = _safe_member(member.name)
             target = dest / target_path.relative_to("/")

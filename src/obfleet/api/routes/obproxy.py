@@ -95,7 +95,9 @@ def create_cluster(
         startup_parameters=_pairs(body.startup_parameters),
         parameters=_pairs(body.parameters),
     )
-    task_id = service.create(session, ctx.secrets, request, principal)
+    task_id = service.create(
+        session, ctx.secrets, request, principal, advertise_url=ctx.settings.advertise_url
+    )
     return ok(load_task_view(session, task_id))
 
 
