@@ -145,15 +145,29 @@ def test_package_in_use_refused_7507(client, rpms):
     package = upload(client, rpms["proxy"]).json()["data"]
     ctx = client.app.state.ctx
     with ctx.db.transaction() as session:
-        cred = create_credential(session, ctx.secrets, name="ssh", target_type="HOST",
-                                 auth_type="PASSWORD", username="root", secret="pw")
+        cred = create_credential(
+            session,
+            ctx.secrets,
+            name="ssh",
+            target_type="HOST",
+            auth_type="PASSWORD",
+            username="root",
+            secret="pw",
+        )
         host = Host(name="h1", inner_ip_address="198.18.0.10", credential_id=cred.id)
         cluster = ObproxyCluster(name="pc1")
         session.add_all([host, cluster])
         session.flush()
-        session.add(ObproxyServer(cluster_id=cluster.id, host_id=host.id,
-                                  package_id=package["id"], ip="198.18.0.10", sql_port=2883,
-                                  exporter_port=2884))
+        session.add(
+            ObproxyServer(
+                cluster_id=cluster.id,
+                host_id=host.id,
+                package_id=package["id"],
+                ip="198.18.0.10",
+                sql_port=2883,
+                exporter_port=2884,
+            )
+        )
     r = client.delete(f"/api/v2/software-packages/{package['id']}", headers=ADMIN)
     assert r.status_code == 409 and r.json()["error"]["code"] == 7507
     assert [p["deletable"] for p in listed(client)] == [False]
