@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from obfleet.flows.install_obproxy import _owners_script, parse_listeners
+from obfleet.flows.obproxy_host import _owners_script, parse_listeners
 
 TABLE = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

@@ -27,6 +27,7 @@ from obfleet.engine.flow import Flow, TaskSubject, submit
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows import install_obproxy as host_steps
 from obfleet.flows import obproxy_cluster as steps
+from obfleet.flows import obproxy_host
 from obfleet.obproxy import catalog
 from obfleet.security.secrets import SecretBox
 from obfleet.services import packages
@@ -61,7 +62,7 @@ class Install:
 
     @property
     def home(self) -> str:
-        return host_steps.install_path(self.package.version)
+        return obproxy_host.install_path(self.package.version)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def check_target(session: Session, target: Target, fields: Fields) -> Install:
 def _check_proxyro(session: Session, box: SecretBox, linked: list[ObCluster]) -> None:
     if not linked:
         raise bad_request("the OBProxy cluster connects to no OceanBase cluster: link one first")
-    found = host_steps.proxyro_passwords(session, box, linked)
+    found = obproxy_host.proxyro_passwords(session, box, linked)
     missing = [name for name, password in found.items() if password is None]
     if missing:
         raise bad_request(
@@ -239,7 +240,7 @@ def batch_add(
         box,
         install,
         work_mode=cluster.work_mode,
-        linked=host_steps.linked_clusters(session, cluster),
+        linked=obproxy_host.linked_clusters(session, cluster),
         advertise_url=advertise_url,
     )
     return [_submit_one(session, cluster, install, h, principal) for h in install.host_ids]
