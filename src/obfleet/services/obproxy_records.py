@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from obfleet.errors import ApiError, ErrorCode
+from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.store.models.credentials import Credential
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
 
@@ -39,3 +41,45 @@ def forget(session: Session, cluster_id: int) -> bool:
         if credential is not None:
             session.delete(credential)
     return True
+
+
+MAX_OBPROXY_IDS = 200
+# Statuses an operation may start from; the others are an operation in progress.
+SETTLED = ("RUNNING", "UNAVAILABLE")
+
+
+def parse_ids(text: str) -> list[int]:
+    """The `obproxyIds` of a path: "1,2,3" (OCP's example), each once."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise bad_request(f"obproxyIds must be a comma-separated list of ids, not {text[:100]!r}")
+    ids = [int(p) for p in parts]
+    if len(ids) > MAX_OBPROXY_IDS:
+        raise bad_request(f"obproxyIds: at most {MAX_OBPROXY_IDS} obproxies at once")
+    if len(set(ids)) != len(ids):
+        raise bad_request("obproxyIds lists an obproxy twice")
+    return ids
+
+
+def obproxies_of(
+    session: Session, cluster_id: int, ids: list[int], *, allowed: Collection[str] = SETTLED
+) -> list[ObproxyServer]:
+    """The cluster's obproxies `ids`, in that order, each in one of the `allowed` statuses
+    (21002 for an id the cluster does not have, 21003 for one busy in another operation).
+    The rows are locked for the caller's transaction, so two operations cannot both start."""
+    get(session, cluster_id)
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            select(ObproxyServer)
+            .where(ObproxyServer.id.in_(ids), ObproxyServer.cluster_id == cluster_id)
+            .with_for_update()
+        )
+    }
+    for obproxy_id in ids:
+        row = rows.get(obproxy_id)
+        if row is None:
+            raise ApiError(ErrorCode.OBPROXY_NOT_FOUND, obproxy_id)
+        if row.status not in allowed:
+            raise ApiError(ErrorCode.OBPROXY_STATE_INVALID, obproxy_id, row.status)
+    return [rows[i] for i in ids]
