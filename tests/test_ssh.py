@@ -12,6 +12,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from obfleet.appcontext import AppContext
+from obfleet.config import Settings
 from obfleet.hosts import ssh as sshmod
 from obfleet.hosts.shell import command, quote, safe_path
 from obfleet.hosts.ssh import (
@@ -516,6 +518,47 @@ async def test_cut_link_during_a_command_times_out_then_recovers(
         assert c.connect_count == 2
     finally:
         await c.close()
+
+
+def test_pool_with_timeout_and_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = SshPool.with_timeout(8)
+    # A silent connection is lost after KEEPALIVE_COUNT_MAX + 1 unanswered intervals: 8 s.
+    assert (pool.connect_timeout, pool.keepalive_interval) == (8, 2)
+    with pytest.raises(ValueError):
+        SshPool.with_timeout(0)
+    monkeypatch.setenv("OBFLEET_SSH_TIMEOUT", "4")
+    monkeypatch.setenv("OBFLEET_DATA_DIR", str(tmp_path))
+    ctx = AppContext.open(Settings.from_env())
+    try:
+        assert (ctx.ssh.connect_timeout, ctx.ssh.keepalive_interval) == (4, 1)
+    finally:
+        ctx.close()
+
+
+@hosts
+async def test_a_link_cut_during_a_command_is_a_disconnect_long_before_its_timeout(
+    host_lab: HostLab, test_hosts: list[NetnsHost]
+) -> None:
+    host = test_hosts[1]
+    pool = SshPool.with_timeout(2)
+    try:
+        c = await pool.get("h", root_target(host_lab, host))
+        task = asyncio.create_task(c.run("sleep 317", timeout=600))
+        await wait_until_running(host, r"^sleep 317")
+        host.cut_link()
+        try:
+            # The command's own timeout is far away; the unanswered keepalives end it. (The
+            # bound only keeps a broken keepalive from hanging the suite.)
+            with pytest.raises(SshDisconnected) as info:
+                await asyncio.wait_for(task, 120)
+            assert host.ip in str(info.value) and "connection lost" in str(info.value)
+        finally:
+            host.restore_link()
+        host.run("pkill -f 'sleep 317'")
+        assert (await c.run("echo back", timeout=10)).stdout == "back\n"
+        assert c.connect_count == 2
+    finally:
+        await pool.close_all()
 
 
 @hosts

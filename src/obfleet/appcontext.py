@@ -27,7 +27,10 @@ class AppContext:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         key = load_or_create_key(settings.data_dir, settings.secret_key)
         return cls(
-            settings=settings, db=Database(settings.effective_database_url), secrets=SecretBox(key)
+            settings=settings,
+            db=Database(settings.effective_database_url),
+            secrets=SecretBox(key),
+            ssh=SshPool.with_timeout(settings.ssh_timeout_s),
         )
 
     def close(self) -> None:

@@ -25,6 +25,10 @@ class Settings:
     # How long a replica's claim on a running subtask lasts without a heartbeat before another
     # replica takes the subtask over (after a crash).
     engine_lease_seconds: float = 30.0
+    # How long a silent host is waited for over SSH: to open a connection (TCP, handshake,
+    # login), and on an open connection whose keepalives go unanswered before it is declared
+    # lost (the step using it then fails instead of hanging).
+    ssh_timeout_s: float = 15.0
     health_interval_s: float = 30.0
 
     @property
@@ -47,5 +51,6 @@ class Settings:
             max_upload_bytes=int(env.get("OBFLEET_MAX_UPLOAD_BYTES", 2 * 1024**3)),
             engine_concurrency=int(env.get("OBFLEET_ENGINE_CONCURRENCY", 16)),
             engine_lease_seconds=float(env.get("OBFLEET_ENGINE_LEASE_SECONDS", 30)),
+            ssh_timeout_s=float(env.get("OBFLEET_SSH_TIMEOUT", 15)),
             health_interval_s=float(env.get("OBFLEET_HEALTH_INTERVAL", 30)),
         )

@@ -61,6 +61,9 @@ T = TypeVar("T")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE = 15.0
+# Keepalives left unanswered before an open connection is declared lost: a connection that
+# hears nothing for (KEEPALIVE_COUNT_MAX + 1) keepalive intervals is dropped.
+KEEPALIVE_COUNT_MAX = 3
 DEFAULT_TRANSFER_TIMEOUT = 300.0
 LOG_TAIL = 2000  # characters of stdout/stderr kept in a log line
 ERROR_TAIL = 500  # characters of stderr kept in an exception message
@@ -154,8 +157,10 @@ class HostKeyChanged(SshConnectError):
         super().__init__(
             host,
             f"host key changed: pinned {self.expected_fingerprint}, host offered "
-            f"{self.actual_fingerprint}; refusing to connect (if the host was reinstalled, "
-            "update its pinned key)",
+            f"{self.actual_fingerprint}; refusing to connect, nothing was sent to the host. "
+            "Compare the offered fingerprint with the host's own key (ssh-keygen -lf on the "
+            "host): if the host was reinstalled, remove it from obfleet and add it again to pin "
+            "the new key; if not, someone may be intercepting the connection",
         )
 
 
@@ -450,7 +455,7 @@ class SshConnection:
                     connect_timeout=self.connect_timeout,
                     login_timeout=self.connect_timeout,
                     keepalive_interval=self.keepalive_interval,
-                    keepalive_count_max=3,
+                    keepalive_count_max=KEEPALIVE_COUNT_MAX,
                 )
         except asyncssh.HostKeyNotVerifiable:
             if self._pinned and checker.offered is not None:
@@ -844,6 +849,22 @@ class SshPool:
         self._redact = list(redact)
         self._conns: dict[str, SshConnection] = {}
         self._lock = asyncio.Lock()
+
+    @classmethod
+    def with_timeout(
+        cls, timeout: float, *, log: LogFn | None = None, redact: Iterable[str] = ()
+    ) -> SshPool:
+        """A pool that gives a silent host `timeout` seconds, both to open a connection and,
+        on an open one, to answer its keepalives before the connection is declared lost (so a
+        command on a host whose link died fails in about `timeout`, not at its own timeout)."""
+        if timeout <= 0:
+            raise ValueError(f"the SSH timeout must be positive, not {timeout}")
+        return cls(
+            connect_timeout=timeout,
+            keepalive_interval=timeout / (KEEPALIVE_COUNT_MAX + 1),
+            log=log,
+            redact=redact,
+        )
 
     def __len__(self) -> int:
         return len(self._conns)
