@@ -29,7 +29,10 @@ class Settings:
     # login), and on an open connection whose keepalives go unanswered before it is declared
     # lost (the step using it then fails instead of hanging).
     ssh_timeout_s: float = 15.0
+    # Every recorded OBProxy is checked with a root@proxysys login this often (0: never), each
+    # login given this long to answer (services/obproxy_health.py).
     health_interval_s: float = 30.0
+    health_timeout_s: float = 3.0
 
     @property
     def effective_database_url(self) -> str:
@@ -53,4 +56,5 @@ class Settings:
             engine_lease_seconds=float(env.get("OBFLEET_ENGINE_LEASE_SECONDS", 30)),
             ssh_timeout_s=float(env.get("OBFLEET_SSH_TIMEOUT", 15)),
             health_interval_s=float(env.get("OBFLEET_HEALTH_INTERVAL", 30)),
+            health_timeout_s=float(env.get("OBFLEET_HEALTH_TIMEOUT", 3)),
         )

@@ -44,7 +44,12 @@ class ProxysysClient:
 
     async def ping(self) -> None:
         """Log in and out; raises AdminError when OBProxy does not accept the login."""
-        await asyncio.to_thread(self._execute, None, ())
+        await asyncio.to_thread(self.login)
+
+    def login(self) -> None:
+        """ping() on the calling thread, for a caller that brings its own worker threads (the
+        health checker, so that its many slow logins never queue up behind the flows' calls)."""
+        self._execute(None, ())
 
     async def show_proxyconfig(self, like: str | None = None) -> dict[str, str]:
         """`show proxyconfig [like pattern]` as {name: value}."""

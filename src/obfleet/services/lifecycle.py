@@ -1,4 +1,5 @@
-"""Bringing the service up and down: migrations, the first admin, the task engine."""
+"""Bringing the service up and down: migrations, the first admin, the task engine and the
+OBProxy health checks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 
 from obfleet.appcontext import AppContext
 from obfleet.engine.runner import TaskEngine
+from obfleet.services.obproxy_health import HealthMonitor
 from obfleet.services.users import ensure_admin
 from obfleet.store.migrate import upgrade
 
@@ -42,10 +44,22 @@ async def start_service(ctx: AppContext, *, run_engine: bool) -> None:
         )
         await engine.start()
         ctx.engine = engine
+        if ctx.settings.health_interval_s > 0:
+            health = HealthMonitor(
+                ctx.db,
+                ctx.secrets,
+                interval=ctx.settings.health_interval_s,
+                timeout=ctx.settings.health_timeout_s,
+            )
+            health.start()
+            ctx.extras["health"] = health
     log.info("obfleet is up on %s", ctx.db.dialect)
 
 
 async def stop_service(ctx: AppContext) -> None:
+    health = ctx.extras.pop("health", None)
+    if health is not None:
+        await health.stop()
     if ctx.engine is not None:
         await ctx.engine.stop()
         ctx.engine = None
