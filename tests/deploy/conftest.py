@@ -9,6 +9,7 @@ are recorded through the hosts API ("Prepare host" pins their keys and marks the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import time
@@ -185,29 +186,53 @@ def _setup(api: httpx.Client, rpm: Path) -> None:
     assert r.status_code == 200, r.text
 
 
-@pytest.fixture
-def fleet(lab: HostLab, standin_rpm: Path, tmp_path: Path, database_url: str) -> Iterator[Fleet]:
-    for host in lab.hosts:
-        host.reset()  # undo faults; no process, no file of an earlier test
+def fleet_server(
+    lab: HostLab, data_dir: Path, database_url: str = "", env: dict[str, str] | None = None
+) -> ServerProcess:
+    """A (not yet started) `obfleet serve` on the lab's gateway, advertising its own URL; the
+    caller may still change its env, e.g. OBFLEET_ADVERTISE_URL."""
     server = ServerProcess(
-        tmp_path / "data",
+        data_dir,
         database_url=database_url,
         host=lab.gateway_ip,
-        env={"OBFLEET_ADMIN_PASSWORD": ADMIN_PASSWORD, "OBFLEET_SECRET_KEY": SECRET_KEY},
+        env={
+            "OBFLEET_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "OBFLEET_SECRET_KEY": SECRET_KEY,
+            **(env or {}),
+        },
     )
-    server.env["OBFLEET_ADVERTISE_URL"] = server.url
+    server.env.setdefault("OBFLEET_ADVERTISE_URL", server.url)
+    return server
+
+
+@contextlib.contextmanager
+def running_fleet(
+    server: ServerProcess, lab: HostLab, rpm: Path, database_url: str = ""
+) -> Iterator[Fleet]:
+    """Start `server`, upload `rpm`, import the OceanBase cluster and add every host of the lab
+    (ONLINE); stop the server at the end."""
+    url = database_url or f"sqlite:///{server.data_dir / 'obfleet.db'}"
     with server:
         api = httpx.Client(base_url=server.url, headers=ADMIN, trust_env=False, timeout=30)
-        db = Database(database_url)
+        db = Database(url)
         box = SecretBox(load_or_create_key(server.data_dir, SECRET_KEY))
         fleet = Fleet(server, api, db, box, lab, {})
         try:
-            _setup(api, standin_rpm)
+            _setup(api, rpm)
             _add_hosts(fleet)
             yield fleet
         finally:
             api.close()
             db.dispose()
+
+
+@pytest.fixture
+def fleet(lab: HostLab, standin_rpm: Path, tmp_path: Path, database_url: str) -> Iterator[Fleet]:
+    for host in lab.hosts:
+        host.reset()  # undo faults; no process, no file of an earlier test
+    server = fleet_server(lab, tmp_path / "data", database_url)
+    with running_fleet(server, lab, standin_rpm, database_url) as fleet:
+        yield fleet
     for host in lab.hosts:
         host.reset()  # the stand-ins daemonized: stop them with the test
 

@@ -28,6 +28,7 @@ import posixpath
 import re
 import secrets
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -317,12 +318,16 @@ class _HostKeyCheck(asyncssh.SSHClient):
     def __init__(self, pinned: bool) -> None:
         self.pinned = pinned
         self.offered: asyncssh.SSHKey | None = None
+        self.lost: Exception | None = None  # why the connection closed, once it did
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
     ) -> bool:
         self.offered = key
         return not self.pinned
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
 
 
 @dataclass
@@ -360,6 +365,9 @@ class SshConnection:
         self._redact = Redactor([*redact, *target.secrets()])
         self._pinned = _openssh(_import_key(target.host_key)) if target.host_key else None
         self._conn: asyncssh.SSHClientConnection | None = None
+        # The client object of each open connection, which learns why it closed.
+        self._clients: weakref.WeakKeyDictionary[asyncssh.SSHClientConnection, _HostKeyCheck]
+        self._clients = weakref.WeakKeyDictionary()
         self._lock = asyncio.Lock()
         self.connect_count = 0  # how many times a TCP/SSH connection was opened
 
@@ -471,6 +479,7 @@ class SshConnection:
             ) from None
         except (OSError, asyncssh.Error) as exc:
             raise SshConnectError(self.label, f"cannot connect: {_reason(exc)}") from None
+        self._clients[conn] = checker
         server_key = conn.get_server_host_key()
         if self._pinned is None and server_key is not None:
             self._pinned = _openssh(server_key)
@@ -597,8 +606,10 @@ class SshConnection:
         process.stdin.write_eof()
         stdout, stderr = await process.communicate()
         if process.exit_status is None and process.exit_signal is None:
+            client = self._clients.get(running.conn) if running.conn is not None else None
+            why = _reason(client.lost) if client is not None and client.lost else "closed"
             self._drop(running.conn)
-            raise SshDisconnected(self.label, "connection lost before the command finished")
+            raise SshDisconnected(self.label, f"connection lost before the command finished: {why}")
         status = process.returncode
         return CommandResult(
             exit_status=-1 if status is None else status,
@@ -798,6 +809,8 @@ async def _replace(sftp: asyncssh.SFTPClient, tmp: str, remote: str) -> None:
 def _reason(exc: BaseException) -> str:
     """A short, credential-free description of a library or OS error."""
     if isinstance(exc, asyncssh.Error):
+        if "not responding to keepalive" in exc.reason:
+            return "the host stopped answering (no reply to SSH keepalives): down or unreachable"
         return exc.reason or type(exc).__name__
     if isinstance(exc, OSError) and exc.errno:
         return os.strerror(exc.errno)  # asyncio's own text names only the address
