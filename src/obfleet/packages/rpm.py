@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import rpmfile
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 
 
 class RpmError(ValueError):

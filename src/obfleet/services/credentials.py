@@ -17,8 +17,8 @@ from obfleet.store.refs import referencing_tables
 
 TargetType = Literal["HOST", "OB_CLUSTER", "OBPROXY"]
 AuthType = Literal["PASSWORD", "PRIVATE_KEY"]
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$")
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
+USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\Z")
 
 
 @dataclass(frozen=True)

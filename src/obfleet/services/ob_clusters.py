@@ -16,10 +16,10 @@ from obfleet.services import credentials
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.refs import referencing_tables
 
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
 HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    r"^(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z"
 )
 
 

@@ -26,8 +26,8 @@ from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
 from obfleet.timefmt import iso
 
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
-USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
+USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
 WORK_MODES = ("CONFIG_URL", "RS_LIST")
 
 __all__ = ["get"]
