@@ -253,14 +253,14 @@ def update(
 
 
 def delete(session: Session, cluster_id: int, principal: Principal) -> int:
-    """Submit "Offline obproxy" for the whole cluster; returns the task id."""
+    """Submit "Offline obproxy" for the whole cluster; returns the task id. A cluster with
+    obproxies gets the full task (stop, uninstall and forget each, then the cluster); an empty
+    one only Start node -> Finish node, as OCP's sample."""
     cluster = get(session, cluster_id)
     if cluster.obproxies:
-        raise ApiError(
-            ErrorCode.CONFLICT,
-            f"OBProxy cluster {cluster.name} still has "
-            f"{len(cluster.obproxies)} obproxies: delete them first",
-        )
+        from obfleet.services import obproxy_offline
+
+        return obproxy_offline.offline_cluster(session, cluster, principal)
     flow = Flow("Offline obproxy")
     flow.set(steps.CLUSTER_ID, str(cluster.id))
     flow.set(steps.CLUSTER_NAME, cluster.name)
