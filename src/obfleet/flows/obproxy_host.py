@@ -307,10 +307,19 @@ def _owners_script(inodes: Iterable[int]) -> str:
     )
 
 
-async def port_holders(
+@dataclass(frozen=True)
+class PortOwner:
+    """A process holding a listening socket: its pid and its command line (NULs as blanks)."""
+
+    pid: int
+    args: str
+
+
+async def port_owners(
     conn: SshConnection, ctx: SubtaskContext, ports: Collection[int]
-) -> dict[int, list[str]]:
-    """For each port something listens on: who holds it (`pid 12 (cmdline)`)."""
+) -> dict[int, list[PortOwner]]:
+    """For each port something listens on: the processes holding it, by pid (an empty list when
+    the socket belongs to a process obfleet cannot see, e.g. another user's without root)."""
     table = await conn.run(
         "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true", timeout=COMMAND_TIMEOUT_S
     )
@@ -319,16 +328,27 @@ async def port_holders(
         return {}
     port_of = {inode: port for port, inodes in listening.items() for inode in inodes}
     owners = await conn.run(_owners_script(port_of), timeout=COMMAND_TIMEOUT_S, log=ctx.log)
-    holders: dict[int, set[str]] = {port: set() for port in listening}
+    found: dict[int, dict[int, PortOwner]] = {port: {} for port in listening}
     for line in owners.stdout.splitlines():
         link, _, rest = line.partition(" ")
         if not link.startswith("socket:["):
             continue
         pid, _, args = rest.partition(" ")
         inode = int(link.removeprefix("socket:[").removesuffix("]"))
-        holders[port_of[inode]].add(f"pid {pid} ({args.strip()[:200]})")
+        if pid.isdigit():
+            found[port_of[inode]][int(pid)] = PortOwner(int(pid), args.strip())
+    return {port: sorted(by_pid.values(), key=lambda o: o.pid) for port, by_pid in found.items()}
+
+
+async def port_holders(
+    conn: SshConnection, ctx: SubtaskContext, ports: Collection[int]
+) -> dict[int, list[str]]:
+    """For each port something listens on: who holds it (`pid 12 (cmdline)`)."""
+    owners = await port_owners(conn, ctx, ports)
     return {
-        port: sorted(found) or ["a process obfleet cannot see"] for port, found in holders.items()
+        port: sorted(f"pid {o.pid} ({o.args[:200]})" for o in found)
+        or ["a process obfleet cannot see"]
+        for port, found in owners.items()
     }
 
 

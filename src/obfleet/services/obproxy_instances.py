@@ -80,7 +80,7 @@ CREATE_FIELDS = Fields("obproxyInstallParam", "exportPort")
 BATCH_ADD_FIELDS = Fields("", "exporterPort")
 
 
-def _check_port(value: int | None, field_name: str) -> int:
+def check_port(value: int | None, field_name: str) -> int:
     if value is None:
         raise bad_request(f"{field_name} is required to install obproxies")
     if not MIN_PORT <= value <= MAX_PORT:
@@ -90,8 +90,8 @@ def _check_port(value: int | None, field_name: str) -> int:
 
 def check_target(session: Session, target: Target, fields: Fields) -> Install:
     """Ports, hosts and package of an install; the first problem is refused."""
-    sql_port = _check_port(target.sql_port, fields.name("sqlPort"))
-    exporter_port = _check_port(target.exporter_port, fields.name(fields.exporter_port))
+    sql_port = check_port(target.sql_port, fields.name("sqlPort"))
+    exporter_port = check_port(target.exporter_port, fields.name(fields.exporter_port))
     if sql_port == exporter_port:
         both = f"sqlPort and {fields.exporter_port} must differ"
         raise bad_request(f"{fields.where}: {both}" if fields.where else both)
@@ -108,7 +108,7 @@ def check_target(session: Session, target: Target, fields: Fields) -> Install:
     return Install(list(target.host_ids), sql_port, exporter_port, package)
 
 
-def _check_proxyro(session: Session, box: SecretBox, linked: list[ObCluster]) -> None:
+def check_proxyro(session: Session, box: SecretBox, linked: list[ObCluster]) -> None:
     if not linked:
         raise bad_request("the OBProxy cluster connects to no OceanBase cluster: link one first")
     found = obproxy_host.proxyro_passwords(session, box, linked)
@@ -125,18 +125,25 @@ def _check_proxyro(session: Session, box: SecretBox, linked: list[ObCluster]) ->
         )
 
 
+def check_host_online(session: Session, host_id: int, *, doing: str = "installed") -> Host:
+    """The host, known and ONLINE (reached, key pinned: "Prepare host" passed); 7005, 7004."""
+    host = session.get(Host, host_id)
+    if host is None:
+        raise ApiError(ErrorCode.HOST_NOT_FOUND, host_id)
+    if host.status != "ONLINE":
+        raise ApiError(
+            ErrorCode.HOST_IN_USE,
+            f"{host_id} ({host.inner_ip_address})",
+            f"It is {host.status}; obproxies are {doing} on ONLINE hosts only.",
+        )
+    return host
+
+
 def _check_hosts_ready(session: Session, install: Install) -> None:
-    """Each host ONLINE (reached, key pinned: "Prepare host" passed) and not in the way of
-    another recorded OBProxy."""
+    """Each host ONLINE and not in the way of another recorded OBProxy."""
     ports = (install.sql_port, install.exporter_port)
     for host_id in install.host_ids:
-        host = session.get(Host, host_id)
-        if host is not None and host.status != "ONLINE":
-            raise ApiError(
-                ErrorCode.HOST_IN_USE,
-                f"{host_id} ({host.inner_ip_address})",
-                f"It is {host.status}; obproxies are installed on ONLINE hosts only.",
-            )
+        check_host_online(session, host_id)
         reason = host_steps.clash(session, host_id, ports, install.home)
         if reason:
             raise ApiError(ErrorCode.CONFLICT, f"cannot install on host {host_id}: {reason}")
@@ -152,7 +159,7 @@ def check_can_install(
     advertise_url: str | None,
 ) -> None:
     """What the hosts, the OBProxy cluster and obfleet must offer for the install to work."""
-    _check_proxyro(session, box, linked)
+    check_proxyro(session, box, linked)
     _check_hosts_ready(session, install)
     if work_mode == "CONFIG_URL" and not advertise_url:
         raise bad_request(
@@ -162,10 +169,10 @@ def check_can_install(
         )
 
 
-def _check_parameters(cluster: ObproxyCluster, install: Install) -> None:
+def check_parameters(cluster: ObproxyCluster, package: SoftwarePackage) -> None:
     """The cluster's parameters were checked against the version it was created with; the
-    package to add may be another version."""
-    version = install.package.version
+    package to add (or upgrade to) may be another version."""
+    version = package.version
     try:
         for items, startup, field in (
             (cluster.startup_parameters, True, catalog.STARTUP_FIELD),
@@ -175,7 +182,7 @@ def _check_parameters(cluster: ObproxyCluster, install: Install) -> None:
             catalog.validate_parameters(pairs, startup=startup, field=field, version=version)
     except catalog.ParameterError as exc:
         raise bad_request(
-            f"OBProxy cluster {cluster.name} cannot run {install.package.file_name}: {exc}"
+            f"OBProxy cluster {cluster.name} cannot run {package.file_name}: {exc}"
         ) from exc
 
 
@@ -234,7 +241,7 @@ def batch_add(
     """Submit one "Install obproxy" task per host; returns the task ids, in host order."""
     cluster = get(session, cluster_id)
     install = check_target(session, target, BATCH_ADD_FIELDS)
-    _check_parameters(cluster, install)
+    check_parameters(cluster, install.package)
     check_can_install(
         session,
         box,
