@@ -1,0 +1,121 @@
+"""Taking over OBProxies that already run on hosts: found, checked and recorded; nothing is
+installed or restarted.
+
+`POST .../clusters/{id}/takeOver` with `hosts[{hostId, sqlPort}]` answers one "Take over
+obproxy" task per host in `data.contents`, as batchAdd does (OCP's sample for this page is a
+copy of batchAdd's; the name is obfleet's). The steps are in flows/takeover_obproxy.py.
+
+Refused with nothing stored: an unknown cluster (21001) or host (7005), a host that is not
+ONLINE (7004), a sqlPort outside 1025-65535 or listed twice, a (host, port) where an obproxy
+is already recorded or that another recorded obproxy uses as its exporter port (409), OceanBase
+clusters behind the OBProxy cluster without one shared proxyro password (400), and an
+extension `proxysysCredentialId` that is not an OBPROXY credential (7601 / 400).
+
+root@proxysys: obfleet logs in with the cluster's password; a taken-over OBProxy may have
+another one. The task then tries the password of the OBPROXY credential the request gives for
+that host (extension, `hosts[].proxysysCredentialId`: the secret never travels in the task),
+then an empty one (OBProxy's default), and once the OBProxy is recorded gives it the cluster's
+password (`alter proxyconfig set obproxy_sys_password`), so that it is managed like every other
+obproxy of the cluster. A rollback sets the old one back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from obfleet.engine.flow import Flow, TaskSubject, submit
+from obfleet.errors import ApiError, ErrorCode, bad_request
+from obfleet.flows import install_obproxy as install_steps
+from obfleet.flows import obproxy_cluster as cluster_steps
+from obfleet.flows import obproxy_host
+from obfleet.flows import takeover_obproxy as steps
+from obfleet.security.secrets import SecretBox
+from obfleet.services import credentials
+from obfleet.services import obproxy_instances as instances
+from obfleet.services import obproxy_records as records
+from obfleet.services.users import Principal
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+
+TASK_NAME = "Take over obproxy"
+
+
+@dataclass(frozen=True)
+class TakeOverHost:
+    host_id: int
+    sql_port: int
+    # Extension: an OBPROXY credential holding the OBProxy's current root@proxysys password.
+    proxysys_credential_id: int | None = None
+
+
+def _check(session: Session, hosts: list[TakeOverHost]) -> None:
+    seen: set[tuple[int, int]] = set()
+    for index, entry in enumerate(hosts):
+        field = f"hosts[{index}]"
+        instances.check_port(entry.sql_port, f"{field}.sqlPort")
+        if (entry.host_id, entry.sql_port) in seen:
+            raise bad_request(
+                f"{field}: host {entry.host_id} port {entry.sql_port} is listed twice"
+            )
+        seen.add((entry.host_id, entry.sql_port))
+        host = instances.check_host_online(session, entry.host_id, doing="taken over")
+        taken = session.scalar(
+            select(ObproxyServer).where(
+                ObproxyServer.host_id == entry.host_id,
+                or_(
+                    ObproxyServer.sql_port == entry.sql_port,
+                    ObproxyServer.exporter_port == entry.sql_port,
+                ),
+            )
+        )
+        if taken is not None:
+            cluster = session.get(ObproxyCluster, taken.cluster_id)
+            what = "SQL" if taken.sql_port == entry.sql_port else "exporter"
+            raise ApiError(
+                ErrorCode.CONFLICT,
+                f"{field}: port {entry.sql_port} on {host.inner_ip_address} is the {what} port "
+                f"of obproxy {taken.id} of OBProxy cluster "
+                f"{cluster.name if cluster else taken.cluster_id}, already recorded",
+            )
+        if entry.proxysys_credential_id is not None:
+            credentials.get(session, entry.proxysys_credential_id, "OBPROXY")
+
+
+def _submit_one(
+    session: Session, cluster: ObproxyCluster, entry: TakeOverHost, principal: Principal
+) -> int:
+    flow = Flow(TASK_NAME)
+    flow.set(cluster_steps.CLUSTER_ID, str(cluster.id))
+    flow.set(cluster_steps.CLUSTER_NAME, cluster.name)
+    flow.set(cluster_steps.NEED_DELETE_CLUSTER, "false")
+    flow.set("prohibit_rollback", "false")
+    flow.set(install_steps.HOST_ID, str(entry.host_id))
+    flow.set(install_steps.SQL_PORT, str(entry.sql_port))
+    if entry.proxysys_credential_id is not None:
+        flow.set(steps.PROXYSYS_CREDENTIAL_ID, str(entry.proxysys_credential_id))
+    flow.chain(*steps.TAKE_OVER_CHAIN)
+    return submit(
+        session,
+        flow,
+        creator=principal.username,
+        creator_id=principal.user_id,
+        subject=TaskSubject(host_id=entry.host_id),
+    )
+
+
+def take_over(
+    session: Session,
+    box: SecretBox,
+    cluster_id: int,
+    hosts: list[TakeOverHost],
+    principal: Principal,
+) -> list[int]:
+    """Submit one "Take over obproxy" task per host entry; returns the task ids, in order."""
+    cluster = records.get(session, cluster_id)
+    if not hosts:
+        raise bad_request("hosts: at least one host is required")
+    _check(session, hosts)
+    instances.check_proxyro(session, box, obproxy_host.linked_clusters(session, cluster))
+    return [_submit_one(session, cluster, entry, principal) for entry in hosts]
