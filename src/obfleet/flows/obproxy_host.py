@@ -178,8 +178,27 @@ def upstream(
     return cmdline.ConfigUrl(config_url(settings.advertise_url, cluster.name))
 
 
-def start_spec(session: Session, obfleet: AppContext, placement: Placement) -> cmdline.StartSpec:
+@dataclass(frozen=True)
+class StartParameters:
+    """The parameters a start puts on the command line, when they are not the cluster's
+    recorded ones (a parameter change and its rollback start with the lists they apply)."""
+
+    startup: tuple[tuple[str, str], ...]
+    runtime_names: frozenset[str]
+
+
+def start_spec(
+    session: Session,
+    obfleet: AppContext,
+    placement: Placement,
+    parameters: StartParameters | None = None,
+) -> cmdline.StartSpec:
     cluster = records.get(session, placement.cluster_id)
+    if parameters is None:
+        parameters = StartParameters(
+            tuple((p["name"], p["value"]) for p in cluster.startup_parameters),
+            frozenset(p["name"] for p in cluster.parameters),
+        )
     return cmdline.StartSpec(
         home=placement.home,
         sql_port=placement.sql_port,
@@ -187,8 +206,8 @@ def start_spec(session: Session, obfleet: AppContext, placement: Placement) -> c
         app_name=cluster.name,
         proxysys_password=proxysys(session, obfleet.secrets, placement).password,
         upstream=upstream(session, obfleet.settings, cluster),
-        startup_parameters=[(p["name"], p["value"]) for p in cluster.startup_parameters],
-        runtime_names=frozenset(p["name"] for p in cluster.parameters),
+        startup_parameters=parameters.startup,
+        runtime_names=parameters.runtime_names,
     )
 
 
@@ -461,11 +480,14 @@ async def remove_home(ctx: SubtaskContext, placement: Placement) -> None:
     ctx.log(f"{placement.home} removed from {placement.ip}")
 
 
-async def start_process(ctx: SubtaskContext, placement: Placement) -> None:
+async def start_process(
+    ctx: SubtaskContext, placement: Placement, parameters: StartParameters | None = None
+) -> None:
     """Starts OBProxy from the install path with its real command line (it daemonizes and the
-    command returns); nothing happens when one already runs from there."""
+    command returns); nothing happens when one already runs from there. The command line
+    carries the cluster's recorded startup parameters unless `parameters` says otherwise."""
     obfleet = app(ctx)
-    spec = await read(ctx, lambda s: start_spec(s, obfleet, placement))
+    spec = await read(ctx, lambda s: start_spec(s, obfleet, placement, parameters))
     hashed = ctx.secret(cmdline.sha1_hex(ctx.secret(spec.proxysys_password)))
     conn = await connect(ctx, placement)
     running = await pids_in(conn, placement.home)
