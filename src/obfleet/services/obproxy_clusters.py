@@ -408,20 +408,10 @@ def cluster_view(session: Session, cluster: ObproxyCluster, base_url: str) -> di
     }
 
 
-def parameter_values(cluster: ObproxyCluster) -> list[dict[str, Any]]:
+def parameter_values(cluster: ObproxyCluster, box: SecretBox | None = None) -> list[dict[str, Any]]:
     """The cluster's parameters as OCP's ObproxyClusterParameter: each value with the obproxies
-    it is set on (the configured value on every obproxy of the cluster)."""
-    ips = [s.ip for s in cluster.obproxies]
-    rows = []
-    for item in cluster.startup_parameters + cluster.parameters:
-        info = catalog.get(item["name"])
-        rows.append(
-            {
-                "name": item["name"],
-                "description": info.description if info else "",
-                "needReboot": bool(info and info.need_restart),
-                "values": [{"value": item["value"], "obproxies": ips}],
-                "valueString": item["value"],
-            }
-        )
-    return rows
+    whose own `show proxyconfig` shows it, so drift shows as a second value (read with the
+    secret box, which holds root@proxysys; services/obproxy_parameters.py)."""
+    from obfleet.services import obproxy_parameters  # it builds on this module
+
+    return obproxy_parameters.cluster_parameters(cluster, box)
