@@ -1,4 +1,5 @@
-"""OCP's OBProxy instance endpoints: adding OBProxies to a cluster on more hosts (batchAdd)."""
+"""OCP's OBProxy instance endpoints: add (batchAdd), adopt (takeOver), delete, restart and
+upgrade the OBProxies of a cluster. Each answers with the task that does it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from obfleet.api.schema import ApiModel
 from obfleet.engine.views import load_task_view
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_instances as service
+from obfleet.services import (
+    obproxy_offline,
+    obproxy_restart,
+    obproxy_takeover,
+    obproxy_upgrade,
+)
+from obfleet.services.obproxy_records import parse_ids
 from obfleet.services.users import Principal
 
 router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])
@@ -52,3 +60,88 @@ def batch_add(
         advertise_url=ctx.settings.advertise_url,
     )
     return ok({"contents": [load_task_view(session, task_id) for task_id in task_ids]})
+
+
+class TakeOverHostIn(ApiModel):
+    host_id: int
+    sql_port: int
+    # Extension: an OBPROXY credential with the OBProxy's current root@proxysys password, when
+    # it is neither the cluster's nor empty.
+    proxysys_credential_id: int | None = None
+
+
+class TakeOverIn(ApiModel):
+    hosts: list[TakeOverHostIn] = Field(min_length=1, max_length=200)
+
+
+class UpgradeIn(ApiModel):
+    # V4.2's body: name-version-buildNumber, e.g. obproxy-ce-4.2.3.0-3; no body (V3.1) = the
+    # newest uploaded OBProxy package.
+    short_rpm_name: str | None = Field(None, max_length=255)
+
+
+@router.post(
+    "/clusters/{cluster_id}/takeOver",
+    response_model=Envelope[dict[str, Any]],
+    summary="Take over OBProxies already running on hosts (one task per host)",
+)
+def take_over(
+    cluster_id: int,
+    body: TakeOverIn,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: Principal = Depends(WRITE),
+) -> EnvelopeResponse:
+    hosts = [
+        obproxy_takeover.TakeOverHost(h.host_id, h.sql_port, h.proxysys_credential_id)
+        for h in body.hosts
+    ]
+    task_ids = obproxy_takeover.take_over(session, ctx.secrets, cluster_id, hosts, principal)
+    return ok({"contents": [load_task_view(session, task_id) for task_id in task_ids]})
+
+
+@router.delete(
+    "/clusters/{cluster_id}/obproxies/{obproxy_ids}",
+    response_model=Envelope[dict[str, Any]],
+    summary="Delete OBProxies: stop, uninstall and forget them (task Offline obproxy)",
+)
+def delete_obproxies(
+    cluster_id: int,
+    obproxy_ids: str,
+    session: SessionDep,
+    principal: Principal = Depends(WRITE),
+) -> EnvelopeResponse:
+    task_id = obproxy_offline.offline(session, cluster_id, parse_ids(obproxy_ids), principal)
+    return ok(load_task_view(session, task_id))
+
+
+@router.post(
+    "/clusters/{cluster_id}/obproxies/{obproxy_ids}/restart",
+    response_model=Envelope[dict[str, Any]],
+    summary="Restart OBProxies, one at a time",
+)
+def restart_obproxies(
+    cluster_id: int,
+    obproxy_ids: str,
+    session: SessionDep,
+    principal: Principal = Depends(WRITE),
+) -> EnvelopeResponse:
+    task_id = obproxy_restart.restart(session, cluster_id, parse_ids(obproxy_ids), principal)
+    return ok(load_task_view(session, task_id))
+
+
+@router.post(
+    "/clusters/{cluster_id}/obproxies/{obproxy_ids}/upgrade",
+    response_model=Envelope[dict[str, Any]],
+    summary="Upgrade OBProxies to another uploaded package (rollback: the old one runs again)",
+)
+def upgrade_obproxies(
+    cluster_id: int,
+    obproxy_ids: str,
+    session: SessionDep,
+    body: UpgradeIn | None = None,
+    principal: Principal = Depends(WRITE),
+) -> EnvelopeResponse:
+    rpm = body.short_rpm_name if body else None
+    task_id = obproxy_upgrade.upgrade(session, cluster_id, parse_ids(obproxy_ids), rpm, principal)
+    return ok(load_task_view(session, task_id))
