@@ -5,7 +5,9 @@ whole task run where the host must be left alone (a failed install's row)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -365,3 +367,19 @@ def test_rollback_of_a_failed_prepare_restores_the_status(
     rolled_back = wait_task(engine_client, failed["id"])
     assert (rolled_back["status"], rolled_back["operation"]) == ("SUCCESSFUL", "ROLLBACK")
     assert rows.statuses() == {broken: ("UNAVAILABLE", "NORMAL")}
+
+
+def test_concurrent_deletes_of_one_obproxy_start_one_task(client: TestClient, rows: Rows) -> None:
+    cluster = rows.cluster("pc_race")
+    target = rows.obproxy(cluster, rows.host("198.18.0.21"))
+    before = rows.task_count()
+    start = threading.Barrier(8)
+
+    def one(_: int) -> int:
+        start.wait()
+        return delete(client, f"{cluster}/obproxies/{target}")[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = sorted(pool.map(one, range(8)))
+    assert answers == [200] + [409] * 7
+    assert rows.task_count() == before + 1

@@ -89,6 +89,8 @@ def _submit(
 
 
 def _refuse_worked_on(session: Session, rows: list[ObproxyServer]) -> None:
+    # Read after the rows' lock: a concurrent delete that marked them DELETING has committed
+    # its task by then (READ COMMITTED on the servers, one writer at a time on SQLite).
     running = session.execute(
         select(TaskInstance.id, TaskInstance.name, TaskInstance.context).where(
             TaskInstance.status == "RUNNING"
