@@ -139,6 +139,7 @@ def test_upgrade_installs_beside_the_old_version_and_keeps_the_configuration(
     assert [s["name"] for s in task["subtasks"]] == [
         "Prepare upgrade obproxy",
         *CHAIN * 2,
+        "Remove old obproxy install",
         "Finish node",
     ]
     done = fleet.succeeded(task["id"])
@@ -146,9 +147,8 @@ def test_upgrade_installs_beside_the_old_version_and_keeps_the_configuration(
     for host, old_pid in zip(hosts, old_pids, strict=True):
         assert_serves(host, password, "pc_up", NEW_HOME, NEW_VERSION)
         assert running_from(host, NEW_HOME)[0] != old_pid
-        # The old version stays installed (for a later rollback), and nothing runs from it.
-        assert host.file_exists(f"{HOME}/bin/obproxy")
-        assert not host.file_exists(f"{HOME}/run/obproxy.pid")
+        # Once every obproxy runs the new version, the old install is removed.
+        assert not host.file_exists(HOME)
     assert proxyconfig(hosts[0], password)["prometheus_sync_interval"] == "30s"
     assert versions(fleet, "pc_up") == {h.ip: ("4.3.0.0-1", "RUNNING", "NORMAL") for h in hosts}
     assert cluster_named(fleet, "pc_up")["versions"] == [{"version": "4.3.0.0-1", "count": 2}]

@@ -178,8 +178,13 @@ def test_upgrade_by_short_rpm_name_marks_rows_and_runs_one_obproxy_after_the_oth
     assert task["name"] == "Upgrade obproxy" and task["status"] == "RUNNING"
     subtasks = task["subtasks"]
     names = [s["name"] for s in subtasks]
-    assert names == ["Prepare upgrade obproxy", *UPGRADE_CHAIN * 2, "Finish node"]
-    assert [s["parallelIdx"] for s in subtasks] == [-1, *[0] * 9, *[1] * 9, -1]
+    assert names == [
+        "Prepare upgrade obproxy",
+        *UPGRADE_CHAIN * 2,
+        "Remove old obproxy install",
+        "Finish node",
+    ]
+    assert [s["parallelIdx"] for s in subtasks] == [-1, *[0] * 9, *[1] * 9, -1, -1]
     # A chain: each subtask waits for the one before it, so the second obproxy starts its
     # upgrade only once the first one runs the new version.
     for before, after in itertools.pairwise(subtasks):

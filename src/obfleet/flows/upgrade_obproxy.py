@@ -13,10 +13,14 @@ the other, and a rollback brings the old version back.
       Set obproxy user and password for connect observer_sys_password = the proxyro password
       Sync obproxy parameter                    the cluster's runtime parameters
       Update obproxy status                     new version, package and install path; RUNNING
+    Remove old obproxy install                  every old install path no obproxy uses any more
     Finish node
 
-The new version lives beside the old one: /home/admin/obproxy-<new version>. The old install is
-kept after a successful upgrade, so a later rollback (or a downgrade) has it at hand.
+The new version lives beside the old one (/home/admin/obproxy-<new version>) until every
+obproxy of the task runs it: until then a rollback starts the old one again from its own files.
+Only then are the old install paths removed, so hosts keep one install per obproxy and a later
+delete leaves them clean; from that step on the upgrade is done and cannot be rolled back (the
+way back is an upgrade to the old package).
 
 Which obproxy a branch works on is `ctx.item(obproxy_server_ids)`; its old install path,
 version and package are the same position in `old_install_paths`, `old_versions` and
@@ -361,6 +365,33 @@ class UpdateUpgradedStatus(Subtask):
         move = await _move(ctx)
         await host.write(ctx, lambda s: _record_old(s, move))
         ctx.log(f"{move.label} is recorded on {move.old_version} in {move.old.home} again")
+
+
+class RemoveOldInstall(Subtask):
+    """The old install paths, once every obproxy of the task runs the new version; a path that
+    a recorded obproxy still uses (or that a process still runs from) stays."""
+
+    name = "Remove old obproxy install"
+    timeout = 1800
+    prohibit_rollback = True  # the old files are gone: nothing to go back to
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        def plan(session: Session) -> list[tuple[Placement, list[int]]]:
+            moves = [_move_of(session, ctx, i) for i in range(len(ctx.get_list(OBPROXY_IDS)))]
+            return [
+                (m.old, _home_users(session, m.old.host_id, m.old.home))
+                for m in moves
+                if m.old.home != m.new.home
+            ]
+
+        for old, users in await host.read(ctx, plan):
+            if users:
+                ctx.log(
+                    f"{old.home} on {old.ip} is the install path of obproxy "
+                    f"{', '.join(map(str, users))}; leaving it"
+                )
+                continue
+            await host.remove_home(ctx, old)
 
 
 class FinishUpgrade(Subtask):

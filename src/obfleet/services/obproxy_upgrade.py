@@ -167,7 +167,8 @@ def _flow(
     for index in range(len(rows)):
         # One obproxy after the other: the next starts once this one runs the new version.
         previous = flow.chain(*steps.OBPROXY_CHAIN, after=previous, parallel_idx=index)
-    flow.add(steps.FinishUpgrade, after=previous)
+    cleanup = flow.add(steps.RemoveOldInstall, after=previous)
+    flow.add(steps.FinishUpgrade, after=cleanup)
     return flow
 
 
