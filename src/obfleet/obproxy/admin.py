@@ -14,7 +14,9 @@ to its log's redactor first.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+import ssl
 from dataclasses import dataclass, field
 
 import pymysql
@@ -67,7 +69,7 @@ class ProxysysClient:
 
     def _execute(self, sql: str | None, args: tuple[str, ...]) -> list[tuple[object, ...]]:
         try:
-            connection = pymysql.connect(
+            connection = _Connection(
                 host=self.ip,
                 port=self.port,
                 user=PROXYSYS_USER,
@@ -88,6 +90,29 @@ class ProxysysClient:
             raise AdminError(f"{self.label}: {_reason(exc)}") from None
         finally:
             connection.close()
+
+
+@functools.cache
+def preferred_tls() -> ssl.SSLContext:
+    """The TLS context of PyMySQL's default "preferred" mode (TLS when OBProxy offers it,
+    certificate not checked), made once for every login."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _Connection(pymysql.connections.Connection):
+    """PyMySQL's connection, with the preferred-mode TLS context shared: PyMySQL builds one per
+    connection with ssl.create_default_context(), which loads the system's CA certificates
+    (about 60 ms of CPU) only for a context that never checks a certificate, and obfleet logs
+    in on every step and every health check of every OBProxy."""
+
+    def _create_ssl_ctx(self, sslp: object) -> ssl.SSLContext:
+        if sslp == {}:  # no TLS option given: the preferred mode
+            return preferred_tls()
+        context: ssl.SSLContext = super()._create_ssl_ctx(sslp)
+        return context
 
 
 def _reason(exc: pymysql.MySQLError) -> str:
