@@ -166,7 +166,7 @@ def _add_hosts(fleet: Fleet) -> None:
     )["contents"]
     for task in tasks:
         fleet.succeeded(task["id"])
-    hosts = fleet.get("/api/v2/compute/hosts")["contents"]
+    hosts = fleet.get("/api/v2/compute/hosts?size=2000")["contents"]
     fleet.host_ids.update({h["innerIpAddress"]: h["id"] for h in hosts})
 
 
@@ -240,10 +240,10 @@ def fleet(lab: HostLab, standin_rpm: Path, tmp_path: Path, database_url: str) ->
 # --- what is on a host ---------------------------------------------------------------------
 
 
-def obproxy_argv(host: NetnsHost) -> list[str]:
+def obproxy_argv(host: NetnsHost, home: str = HOME) -> list[str]:
     """The running OBProxy's arguments from its own /proc/<pid>/cmdline, from ./bin/obproxy on
     (the stand-in runs under python3, which comes first)."""
-    pid = host.run(f"cat {HOME}/run/obproxy.pid", check=True).stdout.strip()
+    pid = host.run(f"cat {home}/run/obproxy.pid", check=True).stdout.strip()
     raw = host.run(f"cat /proc/{int(pid)}/cmdline", check=True).stdout
     argv = raw.split("\0")[:-1]
     return argv[argv.index("./bin/obproxy") :]
