@@ -490,7 +490,8 @@ class SshConnection:
         if self._pinned is None and server_key is not None:
             self._pinned = _openssh(server_key)
         self.connect_count += 1
-        emit(f"{self.label} connected (host key {self.host_key_fingerprint})")
+        cipher = conn.get_extra_info("send_cipher")
+        emit(f"{self.label} connected (host key {self.host_key_fingerprint}, cipher {cipher})")
         return conn
 
     def _drop(self, conn: asyncssh.SSHClientConnection | None) -> None:
