@@ -3,11 +3,13 @@
 not ob-configserver.
 
 Each action takes a session and the call and returns the `Data` of a successful answer, or
-raises ConfigServerError.
+raises ConfigServerError. `answer` encodes either as an Outcome; the read actions' outcomes are
+kept per process (obfleet.configserver.cache) while the metadb's config-server generation stands.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.configserver import proxyconfig, registrations
-from obfleet.configserver.errors import illegal_argument, not_found
+from obfleet.configserver.cache import Outcome, cache_for
+from obfleet.configserver.errors import ConfigServerError, illegal_argument, not_found
 from obfleet.configserver.rootservice import (
     ClusterQuery,
     RootServiceInfo,
@@ -25,6 +28,7 @@ from obfleet.configserver.rootservice import (
     primary,
 )
 from obfleet.store.db import Database
+from obfleet.store.models.configserver import GENERATION
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink
 
@@ -182,13 +186,51 @@ ACTIONS: dict[str, dict[str, Action]] = {
 }
 
 
-def answer(db: Database, method: str, call: Call) -> Any:
-    """The `Data` of a successful call; a write action runs in one committed transaction."""
+def _encode(data: Any) -> Outcome:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Outcome(200, "successful", 200, text.encode())
+
+
+def _failed(exc: ConfigServerError) -> Outcome:
+    return Outcome(exc.code, exc.message, exc.http_status, b"null")
+
+
+def _read(db: Database, action: Action, call: Call) -> Outcome:
+    """A read action's answer, from the process's cache when the metadb's config-server
+    generation is the one it was computed under. The generation is read first (on a bare
+    connection: the cheapest query obfleet makes), the data after it, so an answer is never
+    older than the generation it is kept under."""
+    cache = cache_for(db)
+    key = cache.key(call.base_url, call.params)
+    with db.engine.connect() as conn:
+        generation = GENERATION.read(conn)
+    if generation is None:
+        cache.stats.uncached += 1
+    else:
+        cached = cache.get(key, generation)
+        if cached is not None:
+            return cached
+    with db.session() as session:
+        try:
+            outcome = _encode(action.run(session, call))
+        except ConfigServerError as exc:
+            outcome = _failed(exc)
+    if generation is not None:
+        cache.put(key, generation, outcome)
+    return outcome
+
+
+def answer(db: Database, method: str, call: Call) -> Outcome:
+    """The answer to a call, errors included; a write action runs in one committed transaction
+    (which moves the config-server generation when it changes anything), a read action is
+    served from the cache while the generation stands."""
     action = ACTIONS.get(method, {}).get(call.params.get("Action", ""))
     if action is None:
-        raise illegal_argument("invalid action")
-    if action.writes:
+        return _failed(illegal_argument("invalid action"))
+    if not action.writes:
+        return _read(db, action, call)
+    try:
         with db.transaction() as session:
-            return action.run(session, call)
-    with db.session() as session:
-        return action.run(session, call)
+            return _encode(action.run(session, call))
+    except ConfigServerError as exc:
+        return _failed(exc)

@@ -21,7 +21,8 @@ from obfleet.api.auth import public
 from obfleet.api.context import current
 from obfleet.api.deps import CtxDep
 from obfleet.api.envelope import SERVER
-from obfleet.configserver import Call, ConfigServerError, answer
+from obfleet.configserver import Call, answer
+from obfleet.configserver.cache import Outcome
 from obfleet.configserver.registrations import MAX_BODY
 
 router = APIRouter(tags=["config server (extension)"], dependencies=[Depends(public)])
@@ -90,31 +91,38 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _reply(request: Request, code: int, message: str, data: Any, status: int) -> Response:
+def _reply(request: Request, outcome: Outcome) -> Response:
+    """The envelope around an answer whose `Data` is already JSON (and may have been encoded
+    for an earlier request): only Trace, Server and Cost are this request's."""
     facts = current()
     server = request.scope.get("server")  # the address this request reached, as ob-configserver
-    body = {
-        "Code": code,
-        "Message": message,
-        "Success": code == 200,
-        "Data": data,
+    head = {"Code": outcome.code, "Message": outcome.message, "Success": outcome.code == 200}
+    tail = {
         "Trace": facts.trace_id,
         "Server": server[0] if server else SERVER,
         "Cost": facts.duration_ms(),
     }
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content, status_code=status, media_type="application/json")
+    content = b"".join(
+        (
+            _dumps(head)[:-1],
+            b',"Data":',
+            outcome.data,
+            b",",
+            _dumps(tail)[1:],
+        )
+    )
+    return Response(content, status_code=outcome.http_status, media_type="application/json")
+
+
+def _dumps(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def services(request: Request, ctx: CtxDep) -> Response:
     base_url = (ctx.settings.advertise_url or str(request.base_url)).rstrip("/")
     body = await _body(request) if request.method == "POST" else b""
     call = Call(_first_values(request), base_url, body)
-    try:
-        data = await run_in_threadpool(answer, ctx.db, request.method, call)
-    except ConfigServerError as exc:
-        return _reply(request, exc.code, exc.message, None, exc.http_status)
-    return _reply(request, 200, "successful", data, 200)
+    return _reply(request, await run_in_threadpool(answer, ctx.db, request.method, call))
 
 
 def _route(method: str, summary: str, description: str) -> None:

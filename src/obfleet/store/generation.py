@@ -1,0 +1,98 @@
+"""Generation counters: a one-row table whose value goes up, in the same transaction, whenever
+a commit changes any of a set of watched tables.
+
+A reader that keeps something computed from those tables (the config server's answers) reads
+the counter, a single primary-key lookup, and reuses what it computed under the same value.
+Since the counter lives in the metadb and is bumped by the very transaction that makes the
+change, every replica sees a change as soon as it is committed, and never an answer older than
+the counter it read: read the counter first, then the data, in the same session.
+
+The bump is made by session events, so no writer has to remember it:
+- every ORM insert, update (with a net change) and delete of a watched table's rows, including
+  cascades and delete-orphans (mapper events, `propagate=True` on the declarative base);
+- every INSERT / UPDATE / DELETE statement on a watched table run through `Session.execute`
+  (`do_orm_execute`), as the config server's own upserts are.
+The change marks the session; `before_commit` flushes, then bumps once, as the last statement
+of the transaction, so the counter row is locked only for the commit itself and always after the
+rows of the change (no lock-order deadlock between writers). Statements run on a bare
+`Connection` (bypassing the Session) are not seen: don't write watched tables that way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, event, select, update
+from sqlalchemy.orm import ORMExecuteState, Session, object_session
+
+from obfleet.store.base import Base
+
+
+@dataclass(frozen=True)
+class Counter:
+    table: Table  # columns `id` (primary key) and `value`
+    row_id: int
+    watched: frozenset[str]  # table names
+
+    @property
+    def mark(self) -> str:
+        return f"obfleet.generation.{self.table.name}.{self.row_id}"
+
+    def read(self, reader: Session | Connection) -> int | None:
+        """The current value; None when the row is missing (then nothing may be reused).
+        A bare Connection is the cheapest way to ask."""
+        value = reader.scalar(select(self.table.c.value).where(self.table.c.id == self.row_id))
+        return None if value is None else int(value)
+
+
+def _dml_table(state: ORMExecuteState) -> str | None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return None
+    table = getattr(state.statement, "table", None)
+    return getattr(table, "name", None)
+
+
+def watch(table: Table, watched: Collection[str], row_id: int = 1) -> Counter:
+    """Bump `table`'s row `row_id` in every transaction that changes a table in `watched`."""
+    counter = Counter(table, row_id, frozenset(watched))
+
+    def mark(session: Session | None) -> None:
+        if session is not None:
+            session.info[counter.mark] = True
+
+    def on_row(_mapper: Any, _connection: Any, target: Any) -> None:
+        if _mapper.local_table.name in counter.watched:
+            mark(object_session(target))
+
+    def on_update(_mapper: Any, _connection: Any, target: Any) -> None:
+        session = object_session(target)
+        if (
+            _mapper.local_table.name in counter.watched
+            and session is not None
+            and session.is_modified(target, include_collections=False)
+        ):
+            mark(session)
+
+    def on_execute(state: ORMExecuteState) -> None:
+        if _dml_table(state) in counter.watched:
+            mark(state.session)
+
+    def before_commit(session: Session) -> None:
+        session.flush()
+        if session.info.pop(counter.mark, False):
+            session.execute(
+                update(table).where(table.c.id == row_id).values(value=table.c.value + 1)
+            )
+
+    def forget(session: Session, *_args: Any) -> None:
+        session.info.pop(counter.mark, None)
+
+    event.listen(Base, "after_insert", on_row, propagate=True)
+    event.listen(Base, "after_delete", on_row, propagate=True)
+    event.listen(Base, "after_update", on_update, propagate=True)
+    event.listen(Session, "do_orm_execute", on_execute)
+    event.listen(Session, "before_commit", before_commit)
+    event.listen(Session, "after_rollback", forget)
+    return counter

@@ -1,0 +1,126 @@
+"""Two real `obfleet serve` replicas on one PostgreSQL / MariaDB metadb: a change made through
+one is in the other's config-server answers at the very next request, although each had its
+answers cached (asked twice before the change). No waiting: the request right after the
+change's own answer must see it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from obfleet.store.db import Database
+from tests.configserver.helpers import OBSERVER_BODY, servers
+from tests.conftest import ADMIN, ADMIN_PASSWORD
+from tests.server import ServerProcess
+
+ADVERTISE = "http://198.18.0.1:8080"
+
+
+@pytest.fixture
+def replicas(database: Database, tmp_path: Path) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    if database.dialect == "sqlite":
+        pytest.skip("replicas share a PostgreSQL or MySQL-compatible metadb")
+    url = database.engine.url.render_as_string(hide_password=False)
+    started = []
+    try:
+        for name in ("a", "b"):
+            server = ServerProcess(
+                tmp_path / f"data-{name}",
+                database_url=url,
+                # One address for both, as behind a load balancer: the same answers everywhere.
+                env={"OBFLEET_ADMIN_PASSWORD": ADMIN_PASSWORD, "OBFLEET_ADVERTISE_URL": ADVERTISE},
+            )
+            started.append(server.start())
+        with (
+            httpx.Client(base_url=started[0].url, headers=ADMIN, timeout=30) as a,
+            httpx.Client(base_url=started[1].url, headers=ADMIN, timeout=30) as b,
+        ):
+            yield a, b
+    finally:
+        for server in started:
+            server.stop()
+
+
+def api(client: httpx.Client, method: str, path: str, json: Any = None) -> Any:
+    r = client.request(method, path, json=json)
+    assert r.status_code == 200 and r.json()["successful"], r.text
+    return r.json()["data"]
+
+
+def services(client: httpx.Client, method: str = "GET", body: Any = None, **params: Any) -> Any:
+    r = client.request(method, "/services", params=params, json=body)
+    assert r.status_code == 200 and r.json()["Code"] == 200, r.text
+    return r.json()["Data"]
+
+
+def config(client: httpx.Client) -> tuple[list[str], str]:
+    """The clusters proxy1's OBProxies are told of, and the Version they poll; asked twice, so
+    the second answer comes from the replica's cache."""
+    first = services(client, Action="GetObProxyConfig", ObproxyClusterName="proxy1")
+    assert services(client, Action="GetObProxyConfig", ObproxyClusterName="proxy1") == first
+    return [e["ObRegion"] for e in first["ObRootServiceInfoUrlList"]], first["Version"]
+
+
+def rs_list(client: httpx.Client, name: str = "obcluster") -> list[str]:
+    first = services(client, Action="ObRootServiceInfo", ObCluster=name)
+    assert services(client, Action="ObRootServiceInfo", ObCluster=name) == first
+    return [s["address"] for s in first["RsList"]]
+
+
+def import_ob(client: httpx.Client, name: str, ob_cluster_id: int, ip: str) -> None:
+    api(
+        client,
+        "POST",
+        "/api/v2/ob/clusters/import",
+        {"name": name, "obClusterId": ob_cluster_id, "rootServers": servers((ip, 2881))},
+    )
+
+
+def test_a_change_through_one_replica_is_seen_by_the_other_at_once(
+    replicas: tuple[httpx.Client, httpx.Client],
+) -> None:
+    a, b = replicas
+    import_ob(a, "obcluster", 1, "198.18.0.2")
+    import_ob(a, "other", 2, "198.18.0.3")
+    link = {"clusterName": "obcluster", "obClusterId": 1, "username": "proxyro"}
+    api(a, "POST", "/api/v2/obproxy/clusters", {"name": "proxy1", "obLinks": [link]})
+    proxy = api(b, "GET", "/api/v2/obproxy/clusters?name=proxy1")["contents"][0]["id"]
+
+    names, start = config(b)
+    assert names == ["obcluster"] and config(a) == (names, start)
+    assert rs_list(a) == rs_list(b) == ["198.18.0.2:2882"]
+
+    # obLinks added through A: B's OBProxies see a new version and the new cluster.
+    other = [{"clusterName": "other", "obClusterId": 2, "username": "proxyro"}]
+    api(a, "POST", f"/api/v2/obproxy/clusters/{proxy}/obLinks/batchAdd", other)
+    names, linked = config(b)
+    assert names == ["obcluster", "other"] and linked != start
+
+    # An observer registering through B: A's answer moves with it.
+    services(b, "POST", OBSERVER_BODY, Action="ObRootServiceInfo", ObCluster="obcluster")
+    assert rs_list(a) == ["1.1.1.1:2882"]
+    names, registered = config(a)
+    assert names == ["obcluster", "other"] and registered not in (start, linked)
+    assert config(b) == (names, registered)
+
+    # Deregistered through A: B answers from obfleet's own record again.
+    deregister = {"ObCluster": "obcluster", "version": 2, "ObClusterId": 1}
+    services(a, "DELETE", Action="ObRootServiceInfo", **deregister)
+    assert rs_list(b) == ["198.18.0.2:2882"]
+    assert config(b) == (["obcluster", "other"], linked), "a digest: same content, same version"
+
+    # The link removed through B, the cluster record forgotten through A.
+    api(b, "DELETE", f"/api/v2/obproxy/clusters/{proxy}/obLinks/other")
+    assert config(a) == (["obcluster"], start)
+    other_id = next(
+        c["id"] for c in api(a, "GET", "/api/v2/ob/clusters")["contents"] if c["name"] == "other"
+    )
+    everything = services(b, Action="GetObProxyConfig")
+    assert services(b, Action="GetObProxyConfig") == everything
+    api(a, "DELETE", f"/api/v2/ob/clusters/{other_id}")
+    listed = services(b, Action="GetObProxyConfig")["ObRootServiceInfoUrlList"]
+    assert [e["ObRegion"] for e in listed] == ["obcluster"]
