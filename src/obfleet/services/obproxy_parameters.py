@@ -71,7 +71,11 @@ def update(
     principal: Principal,
 ) -> int:
     """Record the new lists and submit "Update obproxy parameter"; returns the task id."""
-    cluster = records.get(session, cluster_id)
+    records.get(session, cluster_id)
+    # Locked: two changes of one cluster (with no obproxies to lock) must not both start from
+    # the same version.
+    cluster = session.get(ObproxyCluster, cluster_id, with_for_update=True, populate_existing=True)
+    assert cluster is not None
     if startup is None and runtime is None:
         raise bad_request("give parameters, startupParameters or both")
     rows = records.obproxies_of(session, cluster_id, [row.id for row in cluster.obproxies])
