@@ -62,6 +62,9 @@ class ObClusterOut(ApiModel):
     tenant_count: int = 0
     zones: list[dict[str, Any]] = Field(default_factory=list)
     standby_clusters: list[dict[str, Any]] = Field(default_factory=list)
+    alarm_summaries: list[dict[str, Any]] = Field(
+        default_factory=list, description="OCP's alarm summaries: obfleet raises none, always []."
+    )
     create_time: OcpTime
     update_time: OcpTime
 
