@@ -180,7 +180,10 @@ def test_runtime_and_startup_changes_reach_every_obproxy_and_a_failed_one_rolls_
     # A startup change that fails half-way (the second obproxy crashed and its exporter port is
     # taken), rolled back: every obproxy runs the command line from before again, with the
     # runtime values from before, and the record is as it was.
-    first, middle, last = hosts
+    # The obproxies restart in the order of their ids.
+    by_ip = {h.ip: h for h in hosts}
+    order = sorted(cluster_named(fleet, NAME)["obproxies"], key=lambda s: s["id"])
+    first, middle, last = (by_ip[s["ip"]] for s in order)
     kill_obproxy(middle)
     with middle.occupy_port(EXPORTER_PORT):
         task = put(
