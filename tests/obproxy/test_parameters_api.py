@@ -7,6 +7,7 @@ nothing else, so its task runs here end to end."""
 from __future__ import annotations
 
 import itertools
+import socketserver
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +24,45 @@ from tests.server import free_port
 from tests.standin import obproxy as standin
 
 VERSION = "4.2.3.0-3"
+HOST_NUMBERS = itertools.count(20000)
 STARTUP = [{"name": "enable_strict_kernel_release", "value": "false"}]
 RUNTIME = [
     {"name": "syslog_level", "value": "WARN"},
     {"name": "proxy_mem_limited", "value": "1GB"},
 ]
+
+
+class Silent(socketserver.ThreadingTCPServer):
+    """Accepts connections and never says a word; counts how many are open at once."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open = self.most = 0
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                with outer.lock:
+                    outer.open += 1
+                    outer.most = max(outer.most, outer.open)
+                try:
+                    while self.request.recv(1024):
+                        pass
+                except OSError:
+                    pass
+                finally:
+                    with outer.lock:
+                        outer.open -= 1
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.port = int(self.server_address[1])
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
 
 
 class StandinSql:
@@ -94,20 +129,21 @@ def add_obproxy(
 ) -> int:
     """An obproxy row on a host of its own at 127.0.0.1:port."""
     ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    host_number = next(HOST_NUMBERS)  # hosts are unique by (address, SSH port)
     with ctx.db.transaction() as session:
         credential = credentials.create(
             session,
             ctx.secrets,
-            name=f"ssh_{port}",
+            name=f"ssh_{host_number}",
             target_type="HOST",
             auth_type="PASSWORD",
             username="root",
             secret="unused",
         )
         host = Host(
-            name=f"h{port}",
+            name=f"h{host_number}",
             inner_ip_address="127.0.0.1",
-            ssh_port=port,
+            ssh_port=host_number,
             credential_id=credential.id,
             status="ONLINE",
         )
@@ -467,3 +503,19 @@ def test_an_unreachable_obproxy_is_shown_and_fails_only_its_branch_and_rollback_
         "syslog_level": "WARN",
         "proxy_mem_limited": "1GB",
     }
+
+
+def test_get_reads_every_obproxy_at_once_and_gives_up_on_a_silent_one(client):
+    cluster_id = create_cluster(client)
+    silent = Silent()
+    try:
+        for _ in range(3):
+            add_obproxy(client, cluster_id, silent.port)  # three hosts, one silent listener
+        values = shown(client, cluster_id)["syslog_level"]["values"]
+    finally:
+        silent.close()
+    assert silent.most == 3, "the three were read at the same time"
+    assert len(values) == 3
+    for entry in values:
+        assert entry["value"] is None and entry["obproxies"] == [f"127.0.0.1:{silent.port}"]
+        assert "cannot log in" in entry["error"] and "timed out" in entry["error"]
