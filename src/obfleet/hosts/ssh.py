@@ -78,6 +78,10 @@ MAX_READ = 64 * 1024 * 1024
 _PGID_MARK = b"obfleet-pgid:"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _logger = logging.getLogger(__name__)
+# asyncssh logs every command it runs at INFO, unredacted, and obfleet's commands can carry
+# password equivalents (OBProxy's obproxy_sys_password SHA1 on its start command line); this
+# module logs what it runs itself, with its secrets redacted.
+logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,10 +34,6 @@ def node_address(ctx: AppContext) -> str:
 
 
 async def start_service(ctx: AppContext, *, run_engine: bool) -> None:
-    # asyncssh logs every command it runs at INFO, unredacted, and obfleet's commands can carry
-    # password equivalents (OBProxy's obproxy_sys_password SHA1 on its start command line);
-    # hosts/ssh.py logs what it runs itself, with its secrets redacted.
-    logging.getLogger("asyncssh").setLevel(logging.WARNING)
     prepare(ctx)
     if run_engine:
         engine = TaskEngine(

@@ -202,5 +202,5 @@ def parameter_info(
     dependencies=[READ],
     summary="Query the parameters of an OBProxy cluster",
 )
-def cluster_parameters(cluster_id: int, session: SessionDep) -> EnvelopeResponse:
-    return ok({"contents": service.parameter_values(service.get(session, cluster_id))})
+def cluster_parameters(cluster_id: int, ctx: CtxDep, session: SessionDep) -> EnvelopeResponse:
+    return ok({"contents": service.parameter_values(service.get(session, cluster_id), ctx.secrets)})
