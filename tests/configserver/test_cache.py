@@ -161,6 +161,34 @@ def test_a_rolled_back_change_does_not_count(client: TestClient) -> None:
     assert generation(db) == before
 
 
+def test_savepoints_leave_the_bump_to_the_commit(client: TestClient) -> None:
+    """A change, then a savepoint rolled back, then the commit: bumped once, at the commit; a
+    change inside a savepoint released counts as well."""
+    db = db_of(client)
+    import_cluster(client, "obcluster", 1)
+    before = generation(db)
+    with db.transaction() as session:
+        session.scalars(select(ObCluster)).one().type = "STANDBY"
+        session.flush()
+        nested = session.begin_nested()
+        session.add(
+            Credential(
+                name="x",
+                target_type="HOST",
+                auth_type="PASSWORD",
+                username="u",
+                secret_encrypted="",
+            )
+        )
+        session.flush()
+        nested.rollback()
+        assert generation(db) == before  # nothing committed yet
+    assert generation(db) == before + 1
+    with db.transaction() as session, session.begin_nested():
+        session.scalars(select(ObCluster)).one().type = "PRIMARY"
+    assert generation(db) == before + 2
+
+
 # --- every kind of change ------------------------------------------------------------------
 
 

@@ -5,17 +5,18 @@ A reader that keeps something computed from those tables (the config server's an
 the counter, a single primary-key lookup, and reuses what it computed under the same value.
 Since the counter lives in the metadb and is bumped by the very transaction that makes the
 change, every replica sees a change as soon as it is committed, and never an answer older than
-the counter it read: read the counter first, then the data, in the same session.
+the counter it read, provided it reads the counter first and the data after it.
 
 The bump is made by session events, so no writer has to remember it:
 - every ORM insert, update (with a net change) and delete of a watched table's rows, including
   cascades and delete-orphans (mapper events, `propagate=True` on the declarative base);
 - every INSERT / UPDATE / DELETE statement on a watched table run through `Session.execute`
   (`do_orm_execute`), as the config server's own upserts are.
-The change marks the session; `before_commit` flushes, then bumps once, as the last statement
-of the transaction, so the counter row is locked only for the commit itself and always after the
-rows of the change (no lock-order deadlock between writers). Statements run on a bare
-`Connection` (bypassing the Session) are not seen: don't write watched tables that way.
+The change marks the session; `before_commit` of the outermost transaction flushes, then bumps
+once, as the last statement of the transaction, so the counter row is locked only for the
+commit itself and always after the rows of the change (no lock-order deadlock between writers).
+Statements run on a bare `Connection` (bypassing the Session) are not seen: don't write watched
+tables that way.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table, event, select, update
-from sqlalchemy.orm import ORMExecuteState, Session, object_session
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, object_session
 
 from obfleet.store.base import Base
 
@@ -80,19 +81,24 @@ def watch(table: Table, watched: Collection[str], row_id: int = 1) -> Counter:
             mark(state.session)
 
     def before_commit(session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint: the mark waits for the real commit
         session.flush()
         if session.info.pop(counter.mark, False):
             session.execute(
                 update(table).where(table.c.id == row_id).values(value=table.c.value + 1)
             )
 
-    def forget(session: Session, *_args: Any) -> None:
-        session.info.pop(counter.mark, None)
+    def forget(session: Session, transaction: SessionTransaction) -> None:
+        # Only at the end of the outermost transaction: a savepoint rolled back must not drop
+        # the mark of the changes made before it (its own changes then cost a spare bump).
+        if transaction.parent is None:
+            session.info.pop(counter.mark, None)
 
     event.listen(Base, "after_insert", on_row, propagate=True)
     event.listen(Base, "after_delete", on_row, propagate=True)
     event.listen(Base, "after_update", on_update, propagate=True)
     event.listen(Session, "do_orm_execute", on_execute)
     event.listen(Session, "before_commit", before_commit)
-    event.listen(Session, "after_rollback", forget)
+    event.listen(Session, "after_transaction_end", forget)
     return counter
