@@ -46,7 +46,6 @@ from obfleet.services import host_access
 from obfleet.services import obproxy_records as records
 from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.packages import SoftwarePackage
-from obfleet.timefmt import utcnow
 
 # Task context keys (stringMap unless noted); OCP's install samples use the same names.
 HOST_IDS = "host_ids"  # listMap: one parallel branch per host (cluster create)
@@ -134,15 +133,11 @@ def _record_running(session: Session, placement: Placement, version: str) -> int
     row = _own_row(session, placement)
     if row is None:
         raise HostStepError(f"obproxy on {placement.ip}:{placement.sql_port} is no longer recorded")
-    cluster = records.get(session, placement.cluster_id)
     host = host_access.get_host(session, placement.host_id)
     package = session.get(SoftwarePackage, row.package_id) if row.package_id else None
     row.version = version
-    row.status = "RUNNING"
-    row.operate_status = "NORMAL"
-    row.parameter_version = cluster.parameter_version
     row.architecture = host.architecture or (package.architecture if package else None)
-    row.last_active_time = utcnow()
+    records.record_alive(session, row)
     return row.id
 
 
@@ -150,8 +145,7 @@ def _mark_deleting(session: Session, placement: Placement) -> int | None:
     row = _own_row(session, placement)
     if row is None:
         return None
-    row.status = "DELETING"
-    row.operate_status = "OPERATING"
+    records.set_status(row, "DELETING")
     return row.id
 
 

@@ -185,26 +185,21 @@ def _record_running(session: Session, cluster_id: int, server_id: int) -> int:
     row = session.get(ObproxyServer, server_id)
     if row is None or row.cluster_id != cluster_id:
         raise HostStepError(f"obproxy {server_id} is no longer recorded")
-    row.status = RUNNING
-    row.operate_status = "NORMAL"
-    row.last_active_time = utcnow()
-    row.parameter_version = records.get(session, cluster_id).parameter_version
+    records.record_alive(session, row)
     return row.parameter_version
 
 
 def _mark(session: Session, server_id: int, status: str) -> None:
     row = session.get(ObproxyServer, server_id)
     if row is not None:
-        row.status = status
-        row.operate_status = "OPERATING"
+        records.set_status(row, status)
 
 
 def _settle_row(session: Session, server_id: int, marked: str, alive: bool) -> bool:
     row = session.get(ObproxyServer, server_id)
     if row is None or row.status != marked:
         return False
-    row.status = RUNNING if alive else UNAVAILABLE
-    row.operate_status = "NORMAL"
+    records.set_status(row, RUNNING if alive else UNAVAILABLE)
     if alive:
         row.last_active_time = utcnow()
     return True

@@ -75,7 +75,6 @@ from obfleet.services import obproxy_records as records
 from obfleet.services.ob_clusters import root_servers
 from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.packages import SoftwarePackage
-from obfleet.timefmt import utcnow
 
 # Task context (stringMap unless noted), besides install_obproxy's host, port and package keys.
 PROXYSYS_CREDENTIAL_ID = "proxysys_credential_id"  # request (extension): its current password
@@ -770,12 +769,8 @@ def _record_running(session: Session, placement: Placement) -> int:
     row = _own_row(session, placement)
     if row is None:
         raise HostStepError(f"obproxy on {placement.ip}:{placement.sql_port} is no longer recorded")
-    cluster = records.get(session, placement.cluster_id)
-    row.status = "RUNNING"
-    row.operate_status = "NORMAL"
-    row.parameter_version = cluster.parameter_version
     row.architecture = host_access.get_host(session, placement.host_id).architecture
-    row.last_active_time = utcnow()
+    records.record_alive(session, row)
     return row.id
 
 
@@ -783,8 +778,7 @@ def _back_to_taking_over(session: Session, placement: Placement) -> int | None:
     row = _own_row(session, placement)
     if row is None:
         return None
-    row.status = "TAKINGOVER"
-    row.operate_status = "OPERATING"
+    records.set_status(row, "TAKINGOVER")
     return row.id
 
 

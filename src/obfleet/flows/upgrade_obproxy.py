@@ -50,7 +50,6 @@ from obfleet.hosts.shell import command, quote, safe_path
 from obfleet.services import obproxy_records as records
 from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.packages import SoftwarePackage
-from obfleet.timefmt import utcnow
 
 # Task context (listMap, one element per obproxy, in branch order). OCP's Offline obproxy
 # sample names the first two.
@@ -111,14 +110,10 @@ async def _move(ctx: SubtaskContext) -> Move:
 
 def _record_new(session: Session, move: Move, package_id: int, version: str) -> None:
     row = _row(session, move.new.cluster_id, move.obproxy_id)
-    cluster = records.get(session, move.new.cluster_id)
     row.version = version
     row.package_id = package_id if session.get(SoftwarePackage, package_id) else None
     row.install_path = move.new.home
-    row.status = "RUNNING"
-    row.operate_status = "NORMAL"
-    row.parameter_version = cluster.parameter_version
-    row.last_active_time = utcnow()
+    records.record_alive(session, row)
 
 
 def _record_old(session: Session, move: Move) -> None:
@@ -129,8 +124,7 @@ def _record_old(session: Session, move: Move) -> None:
     kept = old is not None and session.get(SoftwarePackage, old) is not None
     row.package_id = old if kept else None
     row.install_path = move.old.home
-    row.status = "UPGRADING"
-    row.operate_status = "OPERATING"
+    records.set_status(row, "UPGRADING")
 
 
 def _settle_rows(session: Session, cluster_id: int, ids: list[int]) -> list[int]:
@@ -143,8 +137,7 @@ def _settle_rows(session: Session, cluster_id: int, ids: list[int]) -> list[int]
         )
     ).all()
     for row in rows:
-        row.status = "RUNNING"
-        row.operate_status = "NORMAL"
+        records.set_status(row, "RUNNING")
     return [row.id for row in rows]
 
 

@@ -69,8 +69,7 @@ def _submit(
     _refuse_worked_on(session, rows)
     obproxies = [(row.id, row.host_id, row.status) for row in rows]
     for row in rows:
-        row.status = steps.DELETING
-        row.operate_status = "OPERATING"
+        records.set_status(row, steps.DELETING)
     session.flush()
     flow = steps.offline_flow(
         cluster_id=cluster.id,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.store.models.credentials import Credential
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.timefmt import utcnow
 
 
 def get(session: Session, cluster_id: int) -> ObproxyCluster:
@@ -83,3 +84,16 @@ def obproxies_of(
         if row.status not in allowed:
             raise ApiError(ErrorCode.OBPROXY_STATE_INVALID, obproxy_id, row.status)
     return [rows[i] for i in ids]
+
+
+def set_status(row: ObproxyServer, status: str) -> None:
+    """The status and its operateStatus: NORMAL when settled, OPERATING during an operation."""
+    row.status = status
+    row.operate_status = "NORMAL" if status in SETTLED else "OPERATING"
+
+
+def record_alive(session: Session, row: ObproxyServer) -> None:
+    """RUNNING, seen now, with the cluster's current parameters."""
+    set_status(row, "RUNNING")
+    row.parameter_version = get(session, row.cluster_id).parameter_version
+    row.last_active_time = utcnow()

@@ -33,8 +33,7 @@ def begin(flow: Flow, cluster: ObproxyCluster, rows: Sequence[ObproxyServer], st
     flow.set_list(steps.HOST_IDS, [row.host_id for row in rows])
     flow.set_list(steps.PREVIOUS_STATUSES, [row.status for row in rows])
     for row in rows:
-        row.status = status
-        row.operate_status = "OPERATING"
+        records.set_status(row, status)
 
 
 def add_rolling(flow: Flow, chain: Sequence[type[Subtask]], *, after: Node) -> Node:

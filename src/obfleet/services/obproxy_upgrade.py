@@ -187,8 +187,7 @@ def upgrade(
     _check_rows(session, rows, package, home)
     instances.check_parameters(cluster, package)
     for row in rows:
-        row.status = "UPGRADING"
-        row.operate_status = "OPERATING"
+        records.set_status(row, "UPGRADING")
     session.flush()
     return submit(
         session,
