@@ -20,7 +20,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
@@ -567,18 +567,25 @@ async def set_proxyro_password(ctx: SubtaskContext, placement: Placement) -> Non
 
 async def sync_parameters(ctx: SubtaskContext, placement: Placement) -> None:
     """The cluster's runtime parameters, set where `show proxyconfig` differs."""
-    client = await admin_client(ctx, placement)
     wanted = await read(
         ctx,
         lambda s: [
             (p["name"], p["value"]) for p in records.get(s, placement.cluster_id).parameters
         ],
     )
-    if not wanted:
-        ctx.log("the cluster has no runtime parameters to set")
+    await set_parameters(ctx, placement, wanted)
+
+
+async def set_parameters(
+    ctx: SubtaskContext, placement: Placement, items: Sequence[tuple[str, str]]
+) -> None:
+    """`alter proxyconfig set` each item whose value `show proxyconfig` shows differently."""
+    client = await admin_client(ctx, placement)
+    if not items:
+        ctx.log(f"no runtime parameter to set on {client.label}")
         return
     current = await client.show_proxyconfig()
-    for name, value in wanted:
+    for name, value in items:
         if current.get(name) == value:
             ctx.log(f"{name} is already {value}")
             continue

@@ -33,8 +33,6 @@ statuses as a restart's rollback does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy.orm import Session
 
 from obfleet.engine.context import SubtaskContext
@@ -42,7 +40,7 @@ from obfleet.engine.definition import Subtask
 from obfleet.flows import obproxy_host as host
 from obfleet.flows import restart_obproxy as restart
 from obfleet.flows.obproxy_cluster import CLUSTER_ID, CLUSTER_NAME
-from obfleet.flows.obproxy_host import HostStepError, Placement
+from obfleet.flows.obproxy_host import HostStepError
 from obfleet.flows.restart_obproxy import ParameterLists
 from obfleet.services import obproxy_records as records
 from obfleet.store.models.obproxy import ObproxyServer
@@ -72,23 +70,6 @@ def _describe(before: ParameterLists, after: ParameterLists) -> list[str]:
                 lines.append(f"{what} parameter {name}: {old[name]} -> {value}")
         lines += [f"{what} parameter {n} removed: back to its default" for n in old if n not in new]
     return lines or ["no parameter changes: every obproxy gets the recorded values again"]
-
-
-async def set_parameters(
-    ctx: SubtaskContext, placement: Placement, items: Sequence[tuple[str, str]]
-) -> None:
-    """`alter proxyconfig set` each item whose value `show proxyconfig` shows differently."""
-    client = await host.admin_client(ctx, placement)
-    if not items:
-        ctx.log(f"no runtime parameter to set on {client.label}")
-        return
-    current = await client.show_proxyconfig()
-    for name, value in items:
-        if current.get(name) == value:
-            ctx.log(f"{name} is already {value}")
-            continue
-        await client.alter_proxyconfig(name, value)
-        ctx.log(f"alter proxyconfig set {name} = {value}")
 
 
 def _restore(
@@ -159,13 +140,13 @@ class UpdateObproxyParameter(Subtask):
         before, after = _change(ctx)
         found = await restart.target(ctx)
         items = restart.with_defaults(after.runtime, before.runtime, found.version)
-        await set_parameters(ctx, found.placement, items)
+        await host.set_parameters(ctx, found.placement, items)
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         before, after = _change(ctx)
         found = await restart.target(ctx)
         items = restart.with_defaults(before.runtime, after.runtime, found.version)
-        await set_parameters(ctx, found.placement, items)
+        await host.set_parameters(ctx, found.placement, items)
 
 
 class FinishUpdateParameter(Subtask):
