@@ -20,14 +20,31 @@ echo "== lint and types"
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy
 
-echo "== tests on SQLite (the whole suite)"
-"$PY" -m pytest -q "$@"
-
-# The metadb-facing tests again on each database server (the host tests, the stand-in and
-# the SSH layer do not touch the metadb, so once is enough for them).
+# The whole suite on SQLite, and the metadb-facing tests again on each database server (the
+# host tests, the stand-in and the SSH layer do not touch the metadb, so once is enough for
+# them): three independent runs, at once, each into its own log, printed in turn.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+names=(sqlite)
+"$PY" -m pytest -q "$@" >"$logs/sqlite.log" 2>&1 &
+pids=($!)
 for url in "$PG_URL" "$MARIADB_URL"; do
-  echo "== metadb tests on ${url%%:*}"
+  name=${url%%:*}
+  names+=("$name")
   OBFLEET_TEST_DATABASE_URL="$url" "$PY" -m pytest -q -m "not hosts" \
     --ignore=tests/test_standin.py --ignore=tests/test_ssh.py --ignore=tests/test_testhosts.py \
-    "$@"
+    "$@" >"$logs/$name.log" 2>&1 &
+  pids+=($!)
 done
+failed=()
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || failed+=("${names[$i]}")
+done
+for name in "${names[@]}"; do
+  echo "== tests on $name"
+  cat "$logs/$name.log"
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "== FAILED on: ${failed[*]}"
+  exit 1
+fi

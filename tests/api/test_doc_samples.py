@@ -40,7 +40,7 @@ from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.timefmt import utcnow
 from tests.api.doc_samples import API, DOCS, SAMPLES, key_paths, parse_page, vendored
 from tests.conftest import ADMIN, ADMIN_PASSWORD
-from tests.dbfixtures import empty_database
+from tests.dbfixtures import MigratedDatabase
 from tests.server import ServerProcess, free_port
 from tests.standin.rpm import build_standin_rpm
 
@@ -689,12 +689,13 @@ class Fields(dict[str, Any]):
 
 @pytest.fixture(scope="module")
 def fleet(
-    tmp_path_factory: pytest.TempPathFactory, server_database_url: str | None
+    tmp_path_factory: pytest.TempPathFactory, server_database: MigratedDatabase | None
 ) -> Iterator[Fleet]:
     tmp = tmp_path_factory.mktemp("doc-samples")
-    url = server_database_url or f"sqlite:///{tmp / 'metadb.sqlite'}"
-    if server_database_url:
-        empty_database(server_database_url)
+    url = f"sqlite:///{tmp / 'metadb.sqlite'}"
+    if server_database:
+        server_database.reset()
+        url = server_database.url
     server = ServerProcess(tmp / "data", database_url=url)
     server.env.update(
         {
