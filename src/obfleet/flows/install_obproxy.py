@@ -90,11 +90,7 @@ def clash(session: Session, host_id: int, ports: Collection[int], home: str) -> 
 
 
 def _own_row(session: Session, placement: Placement) -> ObproxyServer | None:
-    row = session.scalar(
-        select(ObproxyServer).where(
-            ObproxyServer.host_id == placement.host_id, ObproxyServer.sql_port == placement.sql_port
-        )
-    )
+    row = host.recorded_at(session, placement)
     return row if row is not None and row.cluster_id == placement.cluster_id else None
 
 

@@ -92,6 +92,15 @@ class Placement:
         return cls(row.cluster_id, row.host_id, row.ip, row.sql_port, row.exporter_port, where)
 
 
+def recorded_at(session: Session, placement: Placement) -> ObproxyServer | None:
+    """The obproxy recorded on the placement's host and SQL port (unique), of any cluster."""
+    return session.scalar(
+        select(ObproxyServer).where(
+            ObproxyServer.host_id == placement.host_id, ObproxyServer.sql_port == placement.sql_port
+        )
+    )
+
+
 def app(ctx: SubtaskContext) -> AppContext:
     resources: AppContext = ctx.resources
     return resources

@@ -357,11 +357,7 @@ async def _placement(ctx: SubtaskContext) -> Placement:
 
 
 def _own_row(session: Session, placement: Placement) -> ObproxyServer | None:
-    row = session.scalar(
-        select(ObproxyServer).where(
-            ObproxyServer.host_id == placement.host_id, ObproxyServer.sql_port == placement.sql_port
-        )
-    )
+    row = host.recorded_at(session, placement)
     if row is not None and row.cluster_id != placement.cluster_id:
         raise HostStepError(
             f"{placement.ip}:{placement.sql_port} is recorded as obproxy {row.id} of another "
