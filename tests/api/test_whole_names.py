@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from obfleet.errors import ApiError, ErrorCode
 from obfleet.packages.rpm import NAME as RPM_NAME_PART
+from obfleet.services.users import create_user
+from obfleet.store.db import Database
 from tests.conftest import ADMIN
 
 ROOT_SERVER = {"address": "198.18.0.1:2882", "role": "LEADER", "sqlPort": 2881}
@@ -65,3 +68,12 @@ def test_a_trailing_newline_is_refused(client: TestClient, case: str) -> None:
 def test_rpm_header_fields_are_matched_whole() -> None:
     assert RPM_NAME_PART.match("4.2.3.0")
     assert not RPM_NAME_PART.match("4.2.3.0\n")
+
+
+def test_obfleet_user_names_are_matched_whole(database: Database) -> None:
+    with database.transaction() as session:
+        for bad in ("alice\n", "alice\n;touch /tmp/x"):
+            with pytest.raises(ApiError) as refused:
+                create_user(session, bad, "Alice_pass_1", ["ADMIN"])
+            assert refused.value.error_code is ErrorCode.BAD_REQUEST
+        assert create_user(session, "alice", "Alice_pass_1", ["ADMIN"]).username == "alice"

@@ -17,7 +17,7 @@ from obfleet.security.roles import ROLES, Permission, permissions_of
 from obfleet.security.secrets import SecretBox
 from obfleet.store.models.iam import AccessKey, User, UserRole
 
-USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{1,63}$")
+USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{1,63}\Z")
 MIN_PASSWORD = 8
 
 
