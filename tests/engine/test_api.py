@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -14,7 +14,7 @@ from obfleet.engine import Flow, TaskSubject
 from obfleet.store.db import Database
 from obfleet.store.models.tasks import SubtaskInstance, TaskInstance
 from tests.conftest import ADMIN
-from tests.engine.conftest import StartEngine, status_is, submit_flow, subtask, wait_for
+from tests.engine.conftest import StartEngine, status_is, submit_flow, wait_for
 from tests.engine.subtasks import A, B, Journal, Patient
 
 BASE = "/api/v2/tasks/instances"
@@ -217,9 +217,9 @@ async def test_a_running_subtasks_log_grows(
 
 
 def events_of(
-    client: TestClient, task_id: int, opened: threading.Event
+    client: TestClient, task_id: int, events: list[tuple[str, dict[str, Any]]]
 ) -> list[tuple[str, dict[str, Any]]]:
-    events: list[tuple[str, dict[str, Any]]] = []
+    """Read the task's event stream to its end, appending each event to `events` as it arrives."""
     with client.stream("GET", f"{BASE}/{task_id}/events", headers=ADMIN) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         name = ""
@@ -228,8 +228,18 @@ def events_of(
                 name = line[len("event: ") :]
             elif line.startswith("data: "):
                 events.append((name, json.loads(line[len("data: ") :])))
-                opened.set()
     return events
+
+
+def subtask_changes(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
+    return [(e["name"], e["status"]) for kind, e in list(events) if kind == "subtask"]
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.02)
 
 
 async def test_event_stream_follows_a_task_to_its_end(
@@ -239,16 +249,17 @@ async def test_event_stream_follows_a_task_to_its_end(
     flow = Flow("watched")
     flow.chain(Patient, A)
     task_id = submit_flow(db, flow)
-    opened = threading.Event()
-    stream = asyncio.create_task(asyncio.to_thread(events_of, client, task_id, opened))
-    assert await asyncio.to_thread(opened.wait, 10), "the stream never opened"
+    events: list[tuple[str, dict[str, Any]]] = []
+    stream = asyncio.create_task(asyncio.to_thread(events_of, client, task_id, events))
+    await until(lambda: bool(events), "the stream never opened")
     await start_engine()
-    await wait_for(db, task_id, lambda v: subtask(v, "Patient")["status"] == "RUNNING")
+    # Patient waits for the test: it is released only once the stream has reported it
+    # running, so the stream's coalescing of quick changes cannot hide that state.
+    await until(lambda: ("Patient", "RUNNING") in subtask_changes(events), "no Patient RUNNING")
     journal.release.set()
-    events = await asyncio.wait_for(stream, 20)
+    await asyncio.wait_for(stream, 20)
 
     assert events[0][0] == "task" and events[0][1]["id"] == task_id
     assert events[-1] == ("end", {"id": task_id, "status": "SUCCESSFUL", "operation": "EXECUTE"})
-    changes = [(e["name"], e["status"]) for kind, e in events if kind == "subtask"]
-    assert ("Patient", "RUNNING") in changes
+    changes = subtask_changes(events)
     assert changes[-1] == ("A", "SUCCESSFUL")
