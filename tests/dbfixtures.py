@@ -1,15 +1,17 @@
 """The metadb under test, chosen by OBFLEET_TEST_DATABASE_URL.
 
-Unset: a fresh SQLite file per test. A PostgreSQL or MySQL-compatible server URL: one fresh
-database per test run (created here, dropped at the end), migrated once, and brought back to
-"just migrated" before every test by deleting every row and putting back the rows the
-migrations wrote (with ids counting from 1 again). Running the migrations for every test cost
-~0.5 s of DDL a test on PostgreSQL; a test that changes the schema gets it rebuilt.
+Unset: a fresh SQLite file per test, copied from one migrated at the start of the run. A
+PostgreSQL or MySQL-compatible server URL: one fresh database per test run (created here,
+dropped at the end), migrated once, and brought back to "just migrated" before every test by
+deleting every row and putting back the rows the migrations wrote (with ids counting from 1
+again). Running the migrations for every test cost ~0.5 s of DDL a test on PostgreSQL; a test
+that changes the schema gets it rebuilt.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,10 +150,24 @@ def server_database() -> Iterator[MigratedDatabase | None]:
     _drop_run_database(SERVER_URL, run_url)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite metadb migrated once per run, copied for each test that wants one."""
+    path = tmp_path_factory.mktemp("template") / "metadb.sqlite"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()  # the last connection closed: the WAL is folded in, the file stands alone
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, server_database: MigratedDatabase | None) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, server_database: MigratedDatabase | None
+) -> str:
     if server_database is None:
-        return f"sqlite:///{tmp_path / 'metadb.sqlite'}"
+        path = tmp_path / "metadb.sqlite"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        return f"sqlite:///{path}"
     server_database.reset()
     return server_database.url
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from obfleet.appcontext import AppContext
 from obfleet.config import Settings
 from obfleet.errors import ApiError
+from obfleet.security.passwords import hash_password
 from obfleet.security.roles import ROLES
 from obfleet.services import users
 from obfleet.services.lifecycle import prepare
@@ -20,8 +21,8 @@ from obfleet.store.migrate import upgrade
 app = typer.Typer(
     help="obfleet: OBProxy fleet manager for OceanBase with an OCP-compatible REST API.\n\n"
     "Configuration comes from the environment: OBFLEET_DATA_DIR (default ~/.obfleet), "
-    "OBFLEET_DATABASE_URL (default SQLite in the data dir), OBFLEET_ADMIN_PASSWORD, "
-    "OBFLEET_SECRET_KEY, OBFLEET_ADVERTISE_URL.",
+    "OBFLEET_DATABASE_URL (default SQLite in the data dir), OBFLEET_ADMIN_PASSWORD (or "
+    "OBFLEET_ADMIN_PASSWORD_HASH), OBFLEET_SECRET_KEY, OBFLEET_ADVERTISE_URL.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -39,7 +40,12 @@ err = Console(stderr=True)
 
 def _context() -> AppContext:
     ctx = AppContext.open(Settings.from_env())
-    prepare(ctx)
+    try:
+        prepare(ctx)
+    except ValueError as exc:  # a setting that cannot be used, e.g. a bad admin password hash
+        ctx.close()
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
     return ctx
 
 
@@ -76,6 +82,20 @@ def migrate() -> None:
     finally:
         ctx.close()
     console.print(f"metadb is up to date ({ctx.db.dialect})")
+
+
+@app.command("hash-password")
+def hash_password_command(
+    password: Annotated[
+        str | None, typer.Option(help="The password (asked for when not given).")
+    ] = None,
+) -> None:
+    """Print the argon2 hash of a password, for OBFLEET_ADMIN_PASSWORD_HASH: the first admin
+    then gets that password without it ever being in the service's environment. Only the hash
+    goes to stdout (prompts go to stderr), so `obfleet hash-password > admin.hash` works."""
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    console.print(hash_password(password), highlight=False, soft_wrap=True)
 
 
 def _roles_option(roles: str) -> list[str]:

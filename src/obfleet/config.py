@@ -18,6 +18,9 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     database_url: str = ""
     admin_password: str | None = None
+    # The first admin's password given as an argon2 hash (`obfleet hash-password`), so the
+    # plain password need not sit in the service's environment. Wins over admin_password.
+    admin_password_hash: str | None = None
     secret_key: str | None = None
     advertise_url: str | None = None
     max_upload_bytes: int = 2 * 1024**3
@@ -49,6 +52,7 @@ class Settings:
             data_dir=_default_data_dir(),
             database_url=env.get("OBFLEET_DATABASE_URL", ""),
             admin_password=env.get("OBFLEET_ADMIN_PASSWORD") or None,
+            admin_password_hash=env.get("OBFLEET_ADMIN_PASSWORD_HASH") or None,
             secret_key=env.get("OBFLEET_SECRET_KEY") or None,
             advertise_url=env.get("OBFLEET_ADVERTISE_URL") or None,
             max_upload_bytes=int(env.get("OBFLEET_MAX_UPLOAD_BYTES", 2 * 1024**3)),

@@ -8,13 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
+from obfleet.security.passwords import verify_password
 from obfleet.store.db import Database
+from obfleet.store.models.iam import User
 
 
 def run(
-    data_dir: Path, database_url: str, *args: str, input: str | None = None
+    data_dir: Path,
+    database_url: str,
+    *args: str,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -22,6 +28,7 @@ def run(
         "OBFLEET_DATABASE_URL": database_url,
         "OBFLEET_ADMIN_PASSWORD": "Admin_pass_1",
         "COLUMNS": "200",
+        **(env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "obfleet", *args],
@@ -35,7 +42,9 @@ def run(
 
 @pytest.fixture
 def cli(tmp_path, database_url):
-    return lambda *args, input=None: run(tmp_path / "data", database_url, *args, input=input)
+    return lambda *args, input=None, env=None: run(
+        tmp_path / "data", database_url, *args, input=input, env=env
+    )
 
 
 def test_migrate_creates_schema(cli, database_url):
@@ -86,3 +95,32 @@ def test_help_teaches(cli):
     assert r.returncode == 0
     for word in ("serve", "migrate", "user", "accesskey", "OBFLEET_DATA_DIR"):
         assert word in r.stdout
+
+
+def test_first_admin_from_a_password_hash(cli, database_url):
+    made = cli("hash-password", input="Hashed_pass_9\nHashed_pass_9\n")
+    assert made.returncode == 0, made.stderr
+    password_hash = made.stdout.strip()
+    assert "Hashed_pass_9" not in made.stdout + made.stderr
+    assert verify_password(password_hash, "Hashed_pass_9")
+
+    env = {"OBFLEET_ADMIN_PASSWORD": "", "OBFLEET_ADMIN_PASSWORD_HASH": password_hash}
+    r = cli("user", "list", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "with password" not in r.stderr, "nothing generated when a hash is given"
+    db = Database(database_url)
+    with db.session() as session:
+        stored = session.scalars(select(User.password_hash).where(User.username == "admin"))
+        assert stored.one() == password_hash
+    db.dispose()
+
+
+def test_a_bad_password_hash_is_refused_with_what_to_do(cli, database_url):
+    env = {"OBFLEET_ADMIN_PASSWORD_HASH": "Admin_pass_1"}  # a password where a hash belongs
+    r = cli("user", "list", env=env)
+    assert r.returncode == 1
+    assert "not an argon2 hash" in r.stderr and "obfleet hash-password" in r.stderr
+    db = Database(database_url)
+    with db.session() as session:
+        assert session.scalars(select(User.username)).all() == []
+    db.dispose()

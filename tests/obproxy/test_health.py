@@ -28,7 +28,7 @@ from obfleet.store.db import Database
 from obfleet.store.models.credentials import Credential
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, admin_password_hash
 from tests.server import free_port
 from tests.standin import obproxy as standin
 
@@ -378,7 +378,7 @@ def test_the_service_runs_the_checks_and_the_api_shows_them(
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
-        admin_password="Admin_pass_1",
+        admin_password_hash=admin_password_hash(),
         secret_key="test-secret-key",
         health_interval_s=0.1,
         health_timeout_s=2,
@@ -411,7 +411,7 @@ def test_interval_zero_turns_the_checks_off(tmp_path: Path, database_url: str) -
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
-        admin_password="Admin_pass_1",
+        admin_password_hash=admin_password_hash(),
         health_interval_s=0,
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
@@ -12,6 +12,15 @@ _hasher = PasswordHasher()
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def is_password_hash(text: str) -> bool:
+    """Whether `text` is an argon2 hash that passwords can be checked against."""
+    try:
+        extract_parameters(text)
+    except InvalidHashError:
+        return False
+    return True
 
 
 def verify_password(password_hash: str, password: str) -> bool:

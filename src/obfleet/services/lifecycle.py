@@ -20,7 +20,9 @@ def prepare(ctx: AppContext) -> None:
     """Migrate the metadb and make sure user admin exists (printing a generated password once)."""
     upgrade(ctx.db)
     with ctx.db.transaction() as session:
-        generated = ensure_admin(session, ctx.settings.admin_password)
+        generated = ensure_admin(
+            session, ctx.settings.admin_password, ctx.settings.admin_password_hash
+        )
     if generated:
         # Printed, not logged: logs are kept, this line is meant to be read once and forgotten.
         print(

@@ -6,13 +6,19 @@ import hashlib
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.errors import ApiError, ErrorCode, bad_request
-from obfleet.security.passwords import generate_password, hash_password, verify_password
+from obfleet.security.passwords import (
+    generate_password,
+    hash_password,
+    is_password_hash,
+    verify_password,
+)
 from obfleet.security.roles import ROLES, Permission, permissions_of
 from obfleet.security.secrets import SecretBox
 from obfleet.store.models.iam import AccessKey, User, UserRole
@@ -46,18 +52,25 @@ def _check_password(password: str) -> None:
 
 
 def create_user(session: Session, username: str, password: str, roles: list[str]) -> User:
+    _check_password(password)
+    return _add_user(session, username, lambda: hash_password(password), roles)
+
+
+def _add_user(
+    session: Session, username: str, password_hash: Callable[[], str], roles: list[str]
+) -> User:
+    """Add a user after checking name and roles; the hash is made only once both pass."""
     if not USERNAME.match(username):
         raise bad_request(
             f"username '{username}' must start with a letter and use letters, "
             "digits, '_', '.' or '-' (2-64 characters)"
         )
-    _check_password(password)
     _check_roles(roles)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise ApiError(ErrorCode.USER_EXISTS, username)
     user = User(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=password_hash(),
         roles=[UserRole(role=r) for r in sorted(set(roles))],
     )
     session.add(user)
@@ -78,9 +91,20 @@ def set_password(session: Session, username: str, password: str) -> None:
     PASSWORD_CACHE.clear()
 
 
-def ensure_admin(session: Session, password: str | None) -> str | None:
-    """Create user admin on first start; return the generated password when one was made."""
+def ensure_admin(
+    session: Session, password: str | None, password_hash: str | None = None
+) -> str | None:
+    """Create user admin on first start from the configured password hash or password (else a
+    generated one); return the generated password when one was made."""
     if session.scalar(select(User.id).where(User.username == "admin")) is not None:
+        return None
+    if password_hash:
+        if not is_password_hash(password_hash):
+            raise ValueError(
+                "OBFLEET_ADMIN_PASSWORD_HASH is not an argon2 hash: "
+                "make one with `obfleet hash-password`"
+            )
+        _add_user(session, "admin", lambda: password_hash, ["ADMIN"])
         return None
     generated = None if password else generate_password()
     create_user(session, "admin", password or generated or "", ["ADMIN"])
