@@ -362,8 +362,7 @@ async def test_detached_daemons_survive_the_command(
     host = test_hosts[0]
     await conn.run("setsid sleep 315 > /dev/null 2>&1 < /dev/null &", timeout=10)
     try:
-        await asyncio.sleep(0.3)
-        assert host.pgrep(r"^sleep 315")
+        await wait_until_running(host, r"^sleep 315")
     finally:
         host.run("pkill -f 'sleep 315'")
 
@@ -518,7 +517,7 @@ async def test_cut_link_during_a_command_times_out_then_recovers(
             started = time.monotonic()
             with pytest.raises(CommandTimeout):
                 await c.run("echo hi", timeout=2)
-            assert time.monotonic() - started < 2 + sshmod.KILL_TIMEOUT + 3
+            assert time.monotonic() - started < 2 + sshmod.KILL_TIMEOUT + 10
         finally:
             host.restore_link()
         assert (await c.run("echo back", timeout=10)).stdout == "back\n"
@@ -620,7 +619,10 @@ async def test_pool_reuses_one_connection_and_reconnects_after_sshd_restart(
         assert c1.connect_count == 2
         h1.kill_sshd()
         h1.start_sshd()
-        await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 30
+        while c1.connected:  # asyncssh has yet to read the end of the old connection
+            assert time.monotonic() < deadline, "the killed sshd's connection never ended"
+            await asyncio.sleep(0.05)
         assert await pool.get("h1", t1) is c1
         assert c1.connected and c1.connect_count == 3
 

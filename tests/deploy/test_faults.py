@@ -35,9 +35,9 @@ from tests.support.testhosts import HostLab
 
 pytestmark = pytest.mark.hosts
 
-# A silent host is given 5 s over SSH (connect, keepalives), so a cut link fails its step in
+# A silent host is given 8 s over SSH (connect, keepalives), so a cut link fails its step in
 # seconds instead of the default 15; long enough that a busy machine drops no healthy connection.
-SSH_TIMEOUT = "5"
+SSH_TIMEOUT = "8"
 DRIP_INTERVAL = 0.5  # the stand-in gives up on a config server that is silent for 3 s
 
 

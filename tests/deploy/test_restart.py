@@ -69,8 +69,9 @@ def can_log_in(ip: str, password: str) -> bool:
             port=SQL_PORT,
             user="root@proxysys",
             password=password,
-            connect_timeout=2,
-            read_timeout=2,
+            # A host that is down refuses at once; a live one on a busy machine may be slow.
+            connect_timeout=10,
+            read_timeout=10,
         ).close()
     except pymysql.MySQLError:
         return False

@@ -203,11 +203,11 @@ async def test_a_running_subtasks_log_grows(
         data = await asyncio.to_thread(get, client, path)
         return str(data["log"])
 
-    for _ in range(200):  # the running subtask's line arrives with the next log flush
-        if "waiting for the test" in await log():
-            break
+    deadline = asyncio.get_running_loop().time() + 30
+    # The running subtask's line arrives with the next log flush.
+    while "waiting for the test" not in (running_log := await log()):
+        assert asyncio.get_running_loop().time() < deadline, "the line never reached the log"
         await asyncio.sleep(0.02)
-    running_log = await log()
     assert running_log.startswith("############{EXECUTE}{")
     assert "waiting for the test" in running_log and "new state" not in running_log
     journal.release.set()

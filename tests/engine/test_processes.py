@@ -89,13 +89,6 @@ def test_three_replicas_share_the_work_and_survive_a_kill(
     if database.dialect == "sqlite":
         pytest.skip("replicas share a PostgreSQL or MySQL-compatible metadb")
     out = tmp_path / "lines"
-    with database.transaction() as session:
-        for i in range(TASKS):
-            flow = Flow(f"append {i}")
-            flow.set("out", str(out))
-            flow.set("pause", "0.005")
-            flow.chain(*[AppendLine] * CHAIN)
-            submit(session, flow, creator="admin")
     url = database_url(database)
     for n in (1, 2, 3):
         server = ServerProcess(
@@ -108,6 +101,15 @@ def test_three_replicas_share_the_work_and_survive_a_kill(
             },
         )
         servers.append(server.start())
+    # Submitted once all three are up (each starts in turn), so all three share the work
+    # from the first task on.
+    with database.transaction() as session:
+        for i in range(TASKS):
+            flow = Flow(f"append {i}")
+            flow.set("out", str(out))
+            flow.set("pause", "0.005")
+            flow.chain(*[AppendLine] * CHAIN)
+            submit(session, flow, creator="admin")
 
     def lines() -> list[str]:
         return out.read_text().splitlines() if out.exists() else []

@@ -8,7 +8,7 @@ import platform
 
 import pytest
 
-from obfleet.hosts.ssh import HostKeyChanged
+from obfleet.hosts.ssh import DEFAULT_CONNECT_TIMEOUT, HostKeyChanged
 from obfleet.services import host_access
 from obfleet.store.models.hosts import Host
 from tests.conftest import ADMIN, wait_task
@@ -124,6 +124,10 @@ def test_unreachable_host_fails_offline_and_a_retry_brings_it_online(
     assert view["status"] == "OFFLINE" and view["hostKeyFingerprint"] is None
 
     lab.heal()  # the link is back, sshd runs again
+    # The retry logs in for real: give it the usual timeout, not the one meant for the fault.
+    ssh = client.app.state.ctx.ssh
+    ssh.connect_timeout = DEFAULT_CONNECT_TIMEOUT
+    client.portal.call(ssh.close_all)  # the pooled connection keeps the timeout it was made with
     r = client.post(f"/api/v2/tasks/instances/{task['id']}/retry", headers=ADMIN)
     assert r.status_code == 200, r.text
     assert wait_task(client, task["id"])["status"] == "SUCCESSFUL"

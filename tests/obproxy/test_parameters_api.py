@@ -7,7 +7,6 @@ nothing else, so its task runs here end to end."""
 from __future__ import annotations
 
 import itertools
-import socketserver
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
 from tests.conftest import ADMIN, wait_task
 from tests.server import free_port
 from tests.standin import obproxy as standin
+from tests.support.silent import Silent
 
 VERSION = "4.2.3.0-3"
 HOST_NUMBERS = itertools.count(20000)
@@ -30,39 +30,6 @@ RUNTIME = [
     {"name": "syslog_level", "value": "WARN"},
     {"name": "proxy_mem_limited", "value": "1GB"},
 ]
-
-
-class Silent(socketserver.ThreadingTCPServer):
-    """Accepts connections and never says a word; counts how many are open at once."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.open = self.most = 0
-        outer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                with outer.lock:
-                    outer.open += 1
-                    outer.most = max(outer.most, outer.open)
-                try:
-                    while self.request.recv(1024):
-                        pass
-                except OSError:
-                    pass
-                finally:
-                    with outer.lock:
-                        outer.open -= 1
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.port = int(self.server_address[1])
-        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
 
 
 class StandinSql:
