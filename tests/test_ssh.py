@@ -413,6 +413,24 @@ async def test_checksum_mismatch_is_refused_and_cleaned_up(
 
 
 @hosts
+async def test_an_upload_removes_what_an_interrupted_one_left(
+    conn: SshConnection, test_hosts: list[NetnsHost], log_lines: list[str]
+) -> None:
+    host = test_hosts[0]
+    stale = "/home/admin/leftover/obproxy.obfleet-tmp-0123456789ab"
+    other = "/home/admin/leftover/obproxyd.sh.obfleet-tmp-0123456789ab"  # another file's
+    host.run(f"mkdir -p /home/admin/leftover && echo half > {stale} && echo x > {other}")
+    try:
+        await conn.put_bytes(b"whole", "/home/admin/leftover/obproxy")
+        listed = host.run("ls -A /home/admin/leftover").stdout.split()
+        assert sorted(listed) == ["obproxy", "obproxyd.sh.obfleet-tmp-0123456789ab"]
+        assert host.read_file("/home/admin/leftover/obproxy") == "whole"
+        assert any(f"removing {stale}" in line for line in log_lines), log_lines
+    finally:
+        host.run("rm -rf /home/admin/leftover")
+
+
+@hosts
 async def test_put_bytes_read_text_exists(conn: SshConnection, test_hosts: list[NetnsHost]) -> None:
     host = test_hosts[0]
     await conn.put_bytes(b"name=obproxy\n", "/home/admin/etc/x.conf")

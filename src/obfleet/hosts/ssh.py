@@ -75,6 +75,8 @@ LOG_TAIL = 2000  # characters of stdout/stderr kept in a log line
 ERROR_TAIL = 500  # characters of stderr kept in an exception message
 KILL_TIMEOUT = 5.0  # how long stopping a timed-out command may take
 MAX_READ = 64 * 1024 * 1024
+# An upload goes to `<file><TMP_MARK><random>` and is renamed once its checksum is verified.
+TMP_MARK = ".obfleet-tmp-"
 _PGID_MARK = b"obfleet-pgid:"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _logger = logging.getLogger(__name__)
@@ -732,7 +734,7 @@ class SshConnection:
     ) -> None:
         remote = safe_path(remote_path)
         emit = self._emitter(log, ())
-        tmp = f"{remote}.obfleet-tmp-{secrets.token_hex(6)}"
+        tmp = f"{remote}{TMP_MARK}{secrets.token_hex(6)}"
         emit(f"{self.label} put {source} -> {remote} ({size} bytes, mode {mode:04o})")
         try:
             async with asyncio.timeout(timeout):
@@ -741,6 +743,7 @@ class SshConnection:
                     try:
                         if parents:
                             await sftp.makedirs(posixpath.dirname(remote), exist_ok=True)
+                        await _remove_stale_temps(sftp, remote, emit)
                         await write(sftp, tmp)
                         await sftp.chmod(tmp, mode)
                         actual = await self.sha256(tmp, timeout=timeout, log=log)
@@ -926,6 +929,21 @@ class SshPool:
         async with self._lock:
             conns, self._conns = list(self._conns.values()), {}
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+async def _remove_stale_temps(sftp: asyncssh.SFTPClient, remote: str, emit: LogFn) -> None:
+    """Temporary files an interrupted upload of `remote` left behind (a link that died before
+    they could be removed): the next upload of the same file removes them."""
+    directory, name = posixpath.split(remote)
+    try:
+        entries = await sftp.listdir(directory or "/")
+    except asyncssh.SFTPNoSuchFile:
+        return
+    for entry in entries:
+        if entry.startswith(name + TMP_MARK):
+            stale = posixpath.join(directory, entry)
+            emit(f"removing {stale}, left by an interrupted upload")
+            await sftp.remove(stale)
 
 
 def _compatible(conn: SshConnection, target: SshTarget) -> bool:
