@@ -45,7 +45,6 @@ from obfleet.hosts.shell import safe_path
 from obfleet.services import host_access
 from obfleet.services import obproxy_records as records
 from obfleet.store.models.obproxy import ObproxyServer
-from obfleet.store.models.packages import SoftwarePackage
 
 # Task context keys (stringMap unless noted); OCP's install samples use the same names.
 HOST_IDS = "host_ids"  # listMap: one parallel branch per host (cluster create)
@@ -127,14 +126,9 @@ def _delete_row(session: Session, placement: Placement) -> int | None:
 
 def _record_running(session: Session, placement: Placement, version: str) -> int:
     row = _own_row(session, placement)
-    if row is None:
-        raise HostStepError(f"obproxy on {placement.ip}:{placement.sql_port} is no longer recorded")
-    host = host_access.get_host(session, placement.host_id)
-    package = session.get(SoftwarePackage, row.package_id) if row.package_id else None
-    row.version = version
-    row.architecture = host.architecture or (package.architecture if package else None)
-    records.record_alive(session, row)
-    return row.id
+    if row is not None:
+        row.version = version
+    return host.record_running(session, row, placement)
 
 
 def _mark_deleting(session: Session, placement: Placement) -> int | None:

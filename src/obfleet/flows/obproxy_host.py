@@ -101,6 +101,18 @@ def recorded_at(session: Session, placement: Placement) -> ObproxyServer | None:
     )
 
 
+def record_running(session: Session, row: ObproxyServer | None, placement: Placement) -> int:
+    """The obproxy's row RUNNING/NORMAL and alive now, with the architecture it runs on (the
+    host's, else its package's); the row gone in the meantime is an error."""
+    if row is None:
+        raise HostStepError(f"obproxy on {placement.ip}:{placement.sql_port} is no longer recorded")
+    architecture = host_access.get_host(session, placement.host_id).architecture
+    package = session.get(SoftwarePackage, row.package_id) if row.package_id else None
+    row.architecture = architecture or (package.architecture if package else None)
+    records.record_alive(session, row)
+    return row.id
+
+
 def app(ctx: SubtaskContext) -> AppContext:
     resources: AppContext = ctx.resources
     return resources

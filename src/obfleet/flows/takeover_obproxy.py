@@ -761,15 +761,6 @@ class SyncTakenOverParameters(Subtask):
             ctx.log(f"alter proxyconfig set {name} = {value} (as it was)")
 
 
-def _record_running(session: Session, placement: Placement) -> int:
-    row = _own_row(session, placement)
-    if row is None:
-        raise HostStepError(f"obproxy on {placement.ip}:{placement.sql_port} is no longer recorded")
-    row.architecture = host_access.get_host(session, placement.host_id).architecture
-    records.record_alive(session, row)
-    return row.id
-
-
 def _back_to_taking_over(session: Session, placement: Placement) -> int | None:
     row = _own_row(session, placement)
     if row is None:
@@ -797,7 +788,9 @@ class UpdateTakenOverStatus(Subtask):
             )
         if found not in map(str, pids):
             ctx.log(f"NOTE: pid {host.pids_text(pids)} holds the port now, not pid {found}")
-        server_id = await host.write(ctx, lambda s: _record_running(s, where))
+        server_id = await host.write(
+            ctx, lambda s: host.record_running(s, _own_row(s, where), where)
+        )
         ctx.log(
             f"obproxy {server_id} ({ctx.require(PACKAGE_VERSION)}) on {where.ip}:{where.sql_port} "
             "is taken over: RUNNING"
