@@ -250,3 +250,51 @@ def test_a_failed_start_then_retry_then_a_rolled_back_restart(fleet: Fleet) -> N
     # ...and a restart brings it back.
     fleet.succeeded(restart(fleet, cluster_id, [ids[middle.ip]])["id"])
     assert_serving(middle, password, launches[middle.ip])
+
+
+def test_an_obproxy_that_exits_before_its_login_fails_the_wait_then_and_there(
+    fleet: Fleet,
+) -> None:
+    host = fleet.hosts[0]
+    fleet.succeeded(create(fleet, "pc_exit", "RS_LIST", [host])["id"])
+    cluster = cluster_named(fleet, "pc_exit")
+    (server,) = cluster["obproxies"]
+    password = fleet.proxysys_password("pc_exit")
+    launch = kill_obproxy(host)
+    wait_for_obproxy(fleet, "pc_exit", host.ip, "UNAVAILABLE")
+    with host.occupy_port(EXPORTER_PORT):  # the restart's start fails: the task stops there
+        task = restart(fleet, cluster["id"], [server["id"]])
+        assert fleet.wait(task["id"])["status"] == "FAILED"
+
+    # A process runs from the install path, never listens and exits after a while: to the
+    # retried start it is the OBProxy already running; the login wait sees it go.
+    doomed = host.spawn(["/bin/bash", "-c", f"cd {HOME} && exec -a obproxy-doomed sleep 12"])
+    try:
+        deadline = time.monotonic() + 30
+        while not host.pgrep("^obproxy-doomed"):
+            assert time.monotonic() < deadline, "the doomed process never started"
+            time.sleep(0.05)
+        fleet.post(f"/api/v2/tasks/instances/{task['id']}/retry")
+        # Well inside the login wait's own 240 s: the wait ends when the process does.
+        failed = fleet.wait(task["id"], timeout=120)
+    finally:
+        host.run("pkill -KILL -f '^obproxy-doomed'")
+        doomed.wait(timeout=10)
+    assert failed["status"] == "FAILED"
+    steps = {s["name"]: s for s in failed["subtasks"]}
+    assert steps["Start obproxy process"]["status"] == "SUCCESSFUL"
+    assert steps["Wait for obproxy login"]["status"] == "FAILED"
+    logs = fleet.logs(failed)
+    assert "OBProxy already runs from" in logs[steps["Start obproxy process"]["id"]]
+    wait_log = logs[steps["Wait for obproxy login"]["id"]]
+    assert (
+        f"OBProxy exited before root@proxysys could log in; see {HOME}/log/obproxy.log on {host.ip}"
+    ) in wait_log, wait_log
+    assert password not in wait_log and sha1hex(password) not in wait_log
+
+    # A retry would wait again for what is gone; rolled back, then a new restart starts it.
+    fleet.post(f"/api/v2/tasks/instances/{task['id']}/rollback")
+    assert fleet.wait(task["id"])["status"] == "SUCCESSFUL"
+    fleet.succeeded(restart(fleet, cluster["id"], [server["id"]])["id"])
+    assert_serving(host, password, launch)
+    assert statuses(fleet, "pc_exit") == {host.ip: ("RUNNING", "NORMAL")}

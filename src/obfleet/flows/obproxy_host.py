@@ -52,6 +52,7 @@ HOME_DIRS = ("bin", "lib", "etc", "log", "run")
 SHIPPED_DIRS = ("bin", "lib")  # what OBD's file_map ships; OBProxy creates the rest itself
 START_TIMEOUT_S = 120.0  # the daemon's parent returns once it listens (or gives up)
 LOGIN_WAIT_S = 240.0  # below the subtask's timeout, so the failure says what it waited for
+LIVENESS_EVERY_S = 5.0  # how often a login wait looks for the process on the host
 STOP_WAIT_S = (("TERM", 10.0), ("KILL", 5.0))
 POLL_S = 0.3
 COMMAND_TIMEOUT_S = 60.0
@@ -525,16 +526,29 @@ async def start_process(
     )
     running = await pids_in(conn, placement.home)
     if not running:
-        log_file = f"{placement.home}/log/obproxy.log"
-        await conn.run(
-            command("tail", "-n", "20", "--", log_file),
-            check=False,
-            timeout=COMMAND_TIMEOUT_S,
-            log=ctx.log,
-            redact=[hashed],
-        )
-        raise HostStepError(f"OBProxy exited right after it started; see {log_file}")
+        raise await _exited(conn, ctx, placement, "right after it started")
     ctx.log(f"OBProxy runs from {placement.home} on {placement.ip} (pid {pids_text(running)})")
+
+
+async def _exited(
+    conn: SshConnection, ctx: SubtaskContext, placement: Placement, when: str
+) -> HostStepError:
+    """The error for an OBProxy that is gone, after the tail of its log went to the task log
+    (redacted by the subtask's secrets: passwords, and their SHA1 as the command line has it)."""
+    log_file = f"{placement.home}/log/obproxy.log"
+    await conn.run(
+        command("tail", "-n", "20", "--", log_file),
+        check=False,
+        timeout=COMMAND_TIMEOUT_S,
+        log=ctx.log,
+    )
+    return HostStepError(f"OBProxy exited {when}; see {log_file} on {placement.ip}")
+
+
+async def _still_running(ctx: SubtaskContext, placement: Placement) -> None:
+    conn = await connect(ctx, placement)
+    if not await pids_in(conn, placement.home):
+        raise await _exited(conn, ctx, placement, "before root@proxysys could log in")
 
 
 async def stop_process(ctx: SubtaskContext, placement: Placement) -> None:
@@ -551,21 +565,29 @@ async def admin_client(ctx: SubtaskContext, placement: Placement) -> ProxysysCli
 
 
 async def wait_login(ctx: SubtaskContext, placement: Placement) -> None:
-    """OBProxy is up when root@proxysys can log in on its SQL port (OBD's and obshell's check)."""
+    """OBProxy is up when root@proxysys can log in on its SQL port (OBD's and obshell's check).
+    While it cannot, the host is asked every LIVENESS_EVERY_S whether OBProxy still runs: one
+    that exited (or a host that stopped answering) fails the step then, not at LOGIN_WAIT_S."""
     client = await admin_client(ctx, placement)
-    deadline = time.monotonic() + LOGIN_WAIT_S
+    ctx.secret(cmdline.sha1_hex(client.password))  # how its command line and log carry it
+    started = time.monotonic()
+    looked = started
     tries = 0
     while True:
         tries += 1
         try:
             await client.ping()
         except AdminError as exc:
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now - started > LOGIN_WAIT_S:
                 raise HostStepError(
                     f"{client.label} did not log in within {LOGIN_WAIT_S:g}s: {exc}"
                 ) from None
             if tries == 1 or tries % 10 == 0:
                 ctx.log(f"not yet: {exc}")
+            if now - looked >= LIVENESS_EVERY_S:
+                looked = now
+                await _still_running(ctx, placement)
             await asyncio.sleep(1)
             continue
         ctx.log(f"{client.label} logged in (try {tries})")
