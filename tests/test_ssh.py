@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -397,15 +398,58 @@ async def test_put_file_verifies_and_sets_mode(
 
 
 @hosts
+async def test_put_files_checks_all_at_once_and_places_none_unless_all_arrived(
+    conn: SshConnection,
+    test_hosts: list[NetnsHost],
+    tmp_path: Path,
+    log_lines: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = test_hosts[0]
+    home = "/home/admin/multi"
+    alpha, beta = tmp_path / "alpha", tmp_path / "beta"
+    alpha.write_bytes(b"alpha 1")
+    beta.write_bytes(b"beta 1")
+    files = [(alpha, f"{home}/bin/alpha", 0o755), (beta, f"{home}/lib/beta", 0o644)]
+    try:
+        digests = await conn.put_files(files)
+        assert digests == [hashlib.sha256(d).hexdigest() for d in (b"alpha 1", b"beta 1")]
+        assert host.read_file(f"{home}/bin/alpha") == "alpha 1"
+        assert host.read_file(f"{home}/lib/beta") == "beta 1"
+        assert host.run(["stat", "-c", "%a", f"{home}/bin/alpha"]).stdout.strip() == "755"
+        checks = [line for line in log_lines if "sha256sum --" in line]
+        assert len(checks) == 1 and "alpha" in checks[0] and "beta" in checks[0], log_lines
+
+        # The second file arrives damaged: neither new version takes the old ones' place.
+        alpha.write_bytes(b"alpha 2")
+        beta.write_bytes(b"beta 2")
+        check = conn.sha256_many
+
+        async def second_damaged(paths: list[str], **kwargs: Any) -> dict[str, str]:
+            found = await check(paths, **kwargs)
+            return {p: "0" * 64 if "/beta" in p else d for p, d in found.items()}
+
+        monkeypatch.setattr(conn, "sha256_many", second_damaged)
+        with pytest.raises(TransferError, match=f"{home}/lib/beta: checksum mismatch"):
+            await conn.put_files(files)
+        assert host.read_file(f"{home}/bin/alpha") == "alpha 1"
+        assert host.read_file(f"{home}/lib/beta") == "beta 1"
+        leftovers = host.run(f"find {home} -name '*.obfleet-tmp-*'").stdout
+        assert leftovers == "", leftovers
+    finally:
+        host.run(f"rm -rf {home}")
+
+
+@hosts
 async def test_checksum_mismatch_is_refused_and_cleaned_up(
     conn: SshConnection, test_hosts: list[NetnsHost], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     host = test_hosts[0]
 
-    async def corrupted(path: str, **kwargs: object) -> str:
-        return "0" * 64
+    async def corrupted(paths: list[str], **kwargs: object) -> dict[str, str]:
+        return dict.fromkeys(paths, "0" * 64)
 
-    monkeypatch.setattr(conn, "sha256", corrupted)
+    monkeypatch.setattr(conn, "sha256_many", corrupted)
     with pytest.raises(TransferError, match="checksum mismatch"):
         await conn.put_bytes(b"payload", "/home/admin/corrupt/file.conf")
     assert host.run("ls -A /home/admin/corrupt").stdout == ""

@@ -438,17 +438,9 @@ async def remote_digests(
     conn: SshConnection, ctx: SubtaskContext, home: str, files: Iterable[PayloadFile]
 ) -> dict[str, str]:
     """sha256 of the payload files already on the host, by relative path."""
-    paths = [safe_path(f"{home}/{f.path}") for f in files]
-    result = await conn.run(
-        command("sha256sum", "--", *paths) + " 2>/dev/null; true",
-        timeout=COMMAND_TIMEOUT_S,
-        log=ctx.log,
-    )
-    digests = {}
-    for line in result.stdout.splitlines():
-        digest, _, path = line.partition("  ")
-        digests[path.removeprefix(home + "/")] = digest
-    return digests
+    paths = [f"{home}/{f.path}" for f in files]
+    digests = await conn.sha256_many(paths, missing_ok=True, timeout=COMMAND_TIMEOUT_S, log=ctx.log)
+    return {path.removeprefix(home + "/"): digest for path, digest in digests.items()}
 
 
 async def verify_binary(conn: SshConnection, ctx: SubtaskContext, placement: Placement) -> None:
@@ -478,11 +470,12 @@ async def ship_package(ctx: SubtaskContext, placement: Placement, package_id: in
     await conn.run(command("mkdir", "-p", "--", *dirs), timeout=COMMAND_TIMEOUT_S, log=ctx.log)
     present = await remote_digests(conn, ctx, placement.home, payload.files)
     missing = [f for f in payload.files if present.get(f.path) != f.sha256]
-    for f in missing:
-        # put_file writes a temporary name, checks its sha256 on the host, then renames.
-        await conn.put_file(
-            payload.root / f.path, f"{placement.home}/{f.path}", f.mode, log=ctx.log
-        )
+    # Over one SFTP session: each file goes to a temporary name, all are checked with sha256sum
+    # on the host, then renamed into place.
+    await conn.put_files(
+        [(payload.root / f.path, f"{placement.home}/{f.path}", f.mode) for f in missing],
+        log=ctx.log,
+    )
     ctx.log(
         f"{package.file_name}: {len(missing)} file(s) sent, "
         f"{len(payload.files) - len(missing)} already in place under {placement.home}"

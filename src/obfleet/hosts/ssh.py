@@ -29,7 +29,7 @@ import re
 import secrets
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -669,9 +669,29 @@ class SshConnection:
         self, remote_path: str, *, timeout: float = 120.0, log: LogFn | None = None
     ) -> str:
         """sha256 of a remote file, computed on the host (needs coreutils' sha256sum)."""
-        path = safe_path(remote_path)
-        result = await self.run(command("sha256sum", "--", path), timeout=timeout, log=log)
-        return result.stdout.split()[0]
+        digests = await self.sha256_many([remote_path], timeout=timeout, log=log)
+        return digests[safe_path(remote_path)]
+
+    async def sha256_many(
+        self,
+        remote_paths: Sequence[str],
+        *,
+        missing_ok: bool = False,
+        timeout: float = 120.0,
+        log: LogFn | None = None,
+    ) -> dict[str, str]:
+        """sha256 of remote files by path, in one command; with `missing_ok`, files that do not
+        exist (or cannot be read) are left out instead of failing the command."""
+        paths = [safe_path(p) for p in remote_paths]
+        script = command("sha256sum", "--", *paths)
+        if missing_ok:
+            script += " 2>/dev/null; true"
+        result = await self.run(script, timeout=timeout, log=log)
+        digests = {}
+        for line in result.stdout.splitlines():
+            digest, _, path = line.partition("  ")
+            digests[path] = digest
+        return digests
 
     async def put_file(
         self,
@@ -689,14 +709,31 @@ class SshConnection:
         the host, then renamed over the target, so the target is either the old file or the
         complete new one. `parents` creates missing directories.
         """
-        local = os.fspath(local_path)
-        digest, size = await asyncio.to_thread(_sha256_file, local)
-
-        async def write(sftp: asyncssh.SFTPClient, tmp: str) -> None:
-            await sftp.put(local, tmp)
-
-        await self._upload(remote_path, mode, write, digest, size, local, timeout, parents, log)
+        (digest,) = await self.put_files(
+            [(local_path, remote_path, mode)], timeout=timeout, parents=parents, log=log
+        )
         return digest
+
+    async def put_files(
+        self,
+        files: Sequence[tuple[str | os.PathLike[str], str, int]],
+        *,
+        timeout: float = DEFAULT_TRANSFER_TIMEOUT,
+        parents: bool = True,
+        log: LogFn | None = None,
+    ) -> list[str]:
+        """Upload (local path, remote path, mode) files like put_file, over one SFTP session
+        and with one `sha256sum` for them all; return their sha256s. Each target is renamed
+        into place once every file arrived intact; none is when one did not."""
+        uploads = []
+        for local_path, remote_path, mode in files:
+            local = os.fspath(local_path)
+            digest, size = await asyncio.to_thread(_sha256_file, local)
+            remote = safe_path(remote_path)
+            uploads.append(_Upload(remote, mode, _put_local(local), digest, size, local))
+        if uploads:
+            await self._upload(uploads, timeout, parents, log)
+        return [u.digest for u in uploads]
 
     async def put_bytes(
         self,
@@ -715,48 +752,43 @@ class SshConnection:
             async with sftp.open(tmp, "wb") as f:
                 await f.write(data)
 
-        await self._upload(
-            remote_path, mode, write, digest, len(data), "<data>", timeout, parents, log
-        )
+        upload = _Upload(safe_path(remote_path), mode, write, digest, len(data), "<data>")
+        await self._upload([upload], timeout, parents, log)
         return digest
 
     async def _upload(
-        self,
-        remote_path: str,
-        mode: int,
-        write: Callable[[asyncssh.SFTPClient, str], Awaitable[None]],
-        digest: str,
-        size: int,
-        source: str,
-        timeout: float,
-        parents: bool,
-        log: LogFn | None,
+        self, uploads: Sequence[_Upload], timeout: float, parents: bool, log: LogFn | None
     ) -> None:
-        remote = safe_path(remote_path)
         emit = self._emitter(log, ())
-        tmp = f"{remote}{TMP_MARK}{secrets.token_hex(6)}"
-        emit(f"{self.label} put {source} -> {remote} ({size} bytes, mode {mode:04o})")
+        token = secrets.token_hex(6)
+        tmps = [f"{u.remote}{TMP_MARK}{token}" for u in uploads]
+        for u in uploads:
+            emit(f"{self.label} put {u.source} -> {u.remote} ({u.size} bytes, mode {u.mode:04o})")
+        remote = uploads[0].remote if len(uploads) == 1 else f"{len(uploads)} files"
         try:
             async with asyncio.timeout(timeout):
                 sftp = await self._open(lambda conn: conn.start_sftp_client())
                 async with sftp:
                     try:
-                        if parents:
-                            await sftp.makedirs(posixpath.dirname(remote), exist_ok=True)
-                        await _remove_stale_temps(sftp, remote, emit)
-                        await write(sftp, tmp)
-                        await sftp.chmod(tmp, mode)
-                        actual = await self.sha256(tmp, timeout=timeout, log=log)
-                        if actual != digest:
-                            raise TransferError(
-                                self.label,
-                                f"{remote}: checksum mismatch after upload "
-                                f"(sent {digest}, host has {actual})",
-                            )
-                        await _replace(sftp, tmp, remote)
+                        for u, tmp in zip(uploads, tmps, strict=True):
+                            if parents:
+                                await sftp.makedirs(posixpath.dirname(u.remote), exist_ok=True)
+                            await _remove_stale_temps(sftp, u.remote, emit)
+                            await u.write(sftp, tmp)
+                            await sftp.chmod(tmp, u.mode)
+                        actual = await self.sha256_many(tmps, timeout=timeout, log=log)
+                        for u, tmp in zip(uploads, tmps, strict=True):
+                            if actual.get(tmp) != u.digest:
+                                raise TransferError(
+                                    self.label,
+                                    f"{u.remote}: checksum mismatch after upload "
+                                    f"(sent {u.digest}, host has {actual.get(tmp)})",
+                                )
+                        for u, tmp in zip(uploads, tmps, strict=True):
+                            await _replace(sftp, tmp, u.remote)
                     except BaseException:
                         with contextlib.suppress(Exception):
-                            await asyncio.wait_for(sftp.remove(tmp), 5)
+                            await asyncio.wait_for(_remove_all(sftp, tmps), 5)
                         raise
         except TimeoutError:
             raise TransferError(
@@ -766,7 +798,8 @@ class SshConnection:
             raise TransferError(self.label, f"{remote}: upload failed: {_reason(exc)}") from None
         except CommandError as exc:
             raise TransferError(self.label, f"{remote}: checksum not computed: {exc}") from None
-        emit(f"{self.label} put {remote} ok, sha256 {digest}")
+        for u in uploads:
+            emit(f"{self.label} put {u.remote} ok, sha256 {u.digest}")
 
     async def read_bytes(
         self, remote_path: str, *, max_bytes: int = MAX_READ, timeout: float = 60.0
@@ -929,6 +962,30 @@ class SshPool:
         async with self._lock:
             conns, self._conns = list(self._conns.values()), {}
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """One file of an upload: where it goes, and how its bytes are written to a path."""
+
+    remote: str
+    mode: int
+    write: Callable[[asyncssh.SFTPClient, str], Awaitable[None]]
+    digest: str
+    size: int
+    source: str  # for the log: the local path, or "<data>"
+
+
+def _put_local(local: str) -> Callable[[asyncssh.SFTPClient, str], Awaitable[None]]:
+    async def write(sftp: asyncssh.SFTPClient, tmp: str) -> None:
+        await sftp.put(local, tmp)
+
+    return write
+
+
+async def _remove_all(sftp: asyncssh.SFTPClient, paths: Sequence[str]) -> None:
+    """Remove what exists of `paths` (the temporaries of an upload that failed)."""
+    await asyncio.gather(*(sftp.remove(p) for p in paths), return_exceptions=True)
 
 
 async def _remove_stale_temps(sftp: asyncssh.SFTPClient, remote: str, emit: LogFn) -> None:
