@@ -770,10 +770,11 @@ class SshConnection:
                 sftp = await self._open(lambda conn: conn.start_sftp_client())
                 async with sftp:
                     try:
+                        if parents:
+                            for directory in {posixpath.dirname(u.remote) for u in uploads}:
+                                await sftp.makedirs(directory, exist_ok=True)
+                        await _remove_stale_temps(sftp, [u.remote for u in uploads], emit)
                         for u, tmp in zip(uploads, tmps, strict=True):
-                            if parents:
-                                await sftp.makedirs(posixpath.dirname(u.remote), exist_ok=True)
-                            await _remove_stale_temps(sftp, u.remote, emit)
                             await u.write(sftp, tmp)
                             await sftp.chmod(tmp, u.mode)
                         actual = await self.sha256_many(tmps, timeout=timeout, log=log)
@@ -988,19 +989,25 @@ async def _remove_all(sftp: asyncssh.SFTPClient, paths: Sequence[str]) -> None:
     await asyncio.gather(*(sftp.remove(p) for p in paths), return_exceptions=True)
 
 
-async def _remove_stale_temps(sftp: asyncssh.SFTPClient, remote: str, emit: LogFn) -> None:
-    """Temporary files an interrupted upload of `remote` left behind (a link that died before
-    they could be removed): the next upload of the same file removes them."""
-    directory, name = posixpath.split(remote)
-    try:
-        entries = await sftp.listdir(directory or "/")
-    except asyncssh.SFTPNoSuchFile:
-        return
-    for entry in entries:
-        if entry.startswith(name + TMP_MARK):
-            stale = posixpath.join(directory, entry)
-            emit(f"removing {stale}, left by an interrupted upload")
-            await sftp.remove(stale)
+async def _remove_stale_temps(
+    sftp: asyncssh.SFTPClient, remotes: Sequence[str], emit: LogFn
+) -> None:
+    """Temporary files that interrupted uploads of `remotes` left behind (a link that died
+    before they could be removed): the next upload of the same files removes them."""
+    by_directory: dict[str, set[str]] = {}
+    for remote in remotes:
+        directory, name = posixpath.split(remote)
+        by_directory.setdefault(directory or "/", set()).add(name + TMP_MARK)
+    for directory, prefixes in by_directory.items():
+        try:
+            entries = await sftp.listdir(directory)
+        except asyncssh.SFTPNoSuchFile:
+            continue
+        for entry in entries:
+            if entry.startswith(tuple(prefixes)):
+                stale = posixpath.join(directory, entry)
+                emit(f"removing {stale}, left by an interrupted upload")
+                await sftp.remove(stale)
 
 
 def _compatible(conn: SshConnection, target: SshTarget) -> bool:
