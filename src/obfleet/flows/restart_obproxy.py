@@ -189,10 +189,10 @@ def _record_running(session: Session, cluster_id: int, server_id: int) -> int:
     return row.parameter_version
 
 
-def _mark(session: Session, server_id: int, status: str) -> None:
+def _take_back(session: Session, server_id: int, status: str) -> None:
     row = session.get(ObproxyServer, server_id)
     if row is not None:
-        records.set_status(row, status)
+        records.take_back(row, status)
 
 
 def _settle_row(session: Session, server_id: int, marked: str, alive: bool) -> bool:
@@ -348,7 +348,7 @@ class UpdateObproxyStatus(Subtask):
         # Back in the task's hands: the rollback of Prepare settles it by a login.
         found = await target(ctx)
         status = ctx.require(OPERATION_STATUS)
-        await host.write(ctx, lambda s: _mark(s, found.server_id, status))
+        await host.write(ctx, lambda s: _take_back(s, found.server_id, status))
         ctx.log(f"obproxy {found.server_id} is {status} again")
 
 

@@ -118,13 +118,13 @@ def _record_new(session: Session, move: Move, package_id: int, version: str) -> 
 
 def _record_old(session: Session, move: Move) -> None:
     row = _row(session, move.old.cluster_id, move.obproxy_id)
+    records.take_back(row, "UPGRADING")
     row.version = move.old_version
     # The old package may have been deleted since (it was no longer in use): keep no dangling id.
     old = move.old_package_id
     kept = old is not None and session.get(SoftwarePackage, old) is not None
     row.package_id = old if kept else None
     row.install_path = move.old.home
-    records.set_status(row, "UPGRADING")
 
 
 def _settle_rows(session: Session, cluster_id: int, ids: list[int]) -> list[int]:

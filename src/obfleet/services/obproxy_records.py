@@ -92,6 +92,22 @@ def set_status(row: ObproxyServer, status: str) -> None:
     row.operate_status = "NORMAL" if status in SETTLED else "OPERATING"
 
 
+class HeldElsewhere(RuntimeError):
+    """A rollback would take back an obproxy that another operation holds now."""
+
+
+def take_back(row: ObproxyServer, status: str) -> None:
+    """A rollback taking an obproxy its task had already released (settled) back into the
+    task's operation `status`. Another operation's status (say DELETING, after the operator
+    deleted it in between) is refused, never overwritten: that operation owns the obproxy."""
+    if row.status != status and row.status not in SETTLED:
+        raise HeldElsewhere(
+            f"obproxy {row.id} is {row.status}: another operation holds it now; "
+            "roll back again once that operation has ended"
+        )
+    set_status(row, status)
+
+
 def record_alive(session: Session, row: ObproxyServer) -> None:
     """RUNNING, seen now, with the cluster's current parameters."""
     set_status(row, "RUNNING")
