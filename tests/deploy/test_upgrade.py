@@ -11,7 +11,9 @@ from typing import Any
 
 import pymysql
 import pytest
+from sqlalchemy import update
 
+from obfleet.store.models.obproxy import ObproxyServer
 from tests.deploy.conftest import (
     HOME,
     OB_CLUSTER,
@@ -24,6 +26,7 @@ from tests.deploy.conftest import (
     proxyconfig,
     sha1hex,
 )
+from tests.deploy.liveness import kill_obproxy
 from tests.deploy.test_deploy import cluster_named, create, expected_argv
 from tests.standin.rpm import build_standin_rpm
 from tests.support.testhosts import NetnsHost
@@ -236,3 +239,36 @@ def test_failed_upgrade_rolls_back_to_the_old_version_and_a_fixed_one_retries(
     for host in hosts:
         assert_serves(host, password, "pc_back", NEW_HOME, NEW_VERSION)
     assert versions(fleet, "pc_back") == {h.ip: ("4.3.0.0-1", "RUNNING", "NORMAL") for h in hosts}
+
+
+def test_an_obproxy_down_before_the_upgrade_stays_down_after_its_rollback(
+    fleet: Fleet, new_rpm: Path
+) -> None:
+    cluster_id, ids, hosts = deploy(fleet, "pc_down", new_rpm)
+    password = fleet.proxysys_password("pc_down")
+    up, down = hosts
+    kill_obproxy(down)
+    with fleet.db.transaction() as session:  # what the health check records for it
+        session.execute(
+            update(ObproxyServer).where(ObproxyServer.id == ids[1]).values(status="UNAVAILABLE")
+        )
+    decoy = Decoy(down)
+    decoy.plant()  # its new version cannot start: the task fails there
+    try:
+        task = upgrade(fleet, cluster_id, ids, {"shortRpmName": NEW_SHORT})
+        assert fleet.wait(task["id"])["status"] == "FAILED"
+        assert_serves(up, password, "pc_down", NEW_HOME, NEW_VERSION)
+
+        fleet.post(f"/api/v2/tasks/instances/{task['id']}/rollback")
+        rolled_back = fleet.wait(task["id"])
+        assert (rolled_back["status"], rolled_back["operation"]) == ("SUCCESSFUL", "ROLLBACK")
+    finally:
+        decoy.kill()
+    # The one that ran runs its old version again; the one that was down stays down (its old
+    # version is not started by a rollback) and is recorded as it was, by a login.
+    assert_serves(up, password, "pc_down", HOME, "4.2.3.0")
+    assert obproxy_processes(down) == []
+    assert versions(fleet, "pc_down") == {
+        up.ip: ("4.2.3.0-3", "RUNNING", "NORMAL"),
+        down.ip: ("4.2.3.0-3", "UNAVAILABLE", "NORMAL"),
+    }

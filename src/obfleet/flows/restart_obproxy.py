@@ -68,7 +68,9 @@ PARAMETERS_BEFORE = "obproxy_parameters_before"  # a parameter change: JSON of P
 PARAMETERS_AFTER = "obproxy_parameters_after"
 
 RUNNING, UNAVAILABLE = "RUNNING", "UNAVAILABLE"
-OPERATIONS = ("RESTARTING", "REFRESHING")  # the statuses these tasks mark obproxies with
+# The statuses the rolling operations (restart, parameter change, upgrade) mark obproxies with;
+# their rollbacks end with `settle`.
+OPERATIONS = ("RESTARTING", "REFRESHING", "UPGRADING")
 
 
 # --- which obproxy -----------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.flows import obproxy_host as host
+from obfleet.flows import restart_obproxy as restart
 from obfleet.flows.install_obproxy import INSTALL_PATH, PACKAGE_ID, PACKAGE_VERSION
 from obfleet.flows.obproxy_cluster import CLUSTER_ID, CLUSTER_NAME
 from obfleet.flows.obproxy_host import HostStepError, Placement
@@ -53,7 +54,8 @@ from obfleet.store.models.packages import SoftwarePackage
 
 # Task context (listMap, one element per obproxy, in branch order). OCP's Offline obproxy
 # sample names the first two.
-OBPROXY_IDS = "obproxy_server_ids"
+OBPROXY_IDS = restart.SERVER_IDS
+PREVIOUS_STATUSES = restart.PREVIOUS_STATUSES  # listMap: each one's status before the task
 HOST_IDS = "host_ids"
 OLD_INSTALL_PATHS = "old_install_paths"
 OLD_VERSIONS = "old_versions"
@@ -127,20 +129,6 @@ def _record_old(session: Session, move: Move) -> None:
     row.install_path = move.old.home
 
 
-def _settle_rows(session: Session, cluster_id: int, ids: list[int]) -> list[int]:
-    """Rows of this task still UPGRADING go back to RUNNING/NORMAL (rollback done)."""
-    rows = session.scalars(
-        select(ObproxyServer).where(
-            ObproxyServer.id.in_(ids),
-            ObproxyServer.cluster_id == cluster_id,
-            ObproxyServer.status == "UPGRADING",
-        )
-    ).all()
-    for row in rows:
-        records.set_status(row, "RUNNING")
-    return [row.id for row in rows]
-
-
 def _home_users(session: Session, host_id: int, home: str) -> list[int]:
     return list(
         session.scalars(
@@ -187,14 +175,8 @@ class PrepareUpgrade(Subtask):
         ctx.log(f"upgrading OBProxy cluster {ctx.require(CLUSTER_NAME)}, one obproxy at a time")
 
     async def rollback(self, ctx: SubtaskContext) -> None:
-        cluster_id = int(ctx.require(CLUSTER_ID))
-        ids = [int(i) for i in ctx.get_list(OBPROXY_IDS)]
-        settled = await host.write(ctx, lambda s: _settle_rows(s, cluster_id, ids))
-        ctx.log(
-            f"obproxies {', '.join(map(str, settled))} are RUNNING their old version again"
-            if settled
-            else "no obproxy of this task is still UPGRADING"
-        )
+        # Each one back on its old version gets the status a login says (RUNNING/UNAVAILABLE).
+        await restart.settle(ctx)
 
 
 class CheckUpgradePath(Subtask):
@@ -267,6 +249,10 @@ class StopOldObproxy(Subtask):
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         move = await _move(ctx)
+        before = ctx.get_list(PREVIOUS_STATUSES)
+        if before and before[ctx.parallel_idx] != "RUNNING":  # tasks from before the list: run
+            ctx.log(f"{move.label} was {before[ctx.parallel_idx]} before the task: stays stopped")
+            return
         await host.start_process(ctx, move.old)
         await host.wait_login(ctx, move.old)
 

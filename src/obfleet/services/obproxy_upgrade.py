@@ -163,6 +163,7 @@ def _flow(
     flow.set_list(steps.OLD_INSTALL_PATHS, [r.install_path for r in rows])
     flow.set_list(steps.OLD_VERSIONS, [r.version or "" for r in rows])
     flow.set_list(steps.OLD_PACKAGE_IDS, [r.package_id or "" for r in rows])
+    flow.set_list(steps.PREVIOUS_STATUSES, [r.status for r in rows])
     previous = flow.add(steps.PrepareUpgrade)
     for index in range(len(rows)):
         # One obproxy after the other: the next starts once this one runs the new version.
@@ -186,12 +187,13 @@ def upgrade(
     home = obproxy_host.install_path(package.version)
     _check_rows(session, rows, package, home)
     instances.check_parameters(cluster, package)
+    flow = _flow(cluster, rows, package, home)  # before the marking: it keeps their statuses
     for row in rows:
         records.set_status(row, "UPGRADING")
     session.flush()
     return submit(
         session,
-        _flow(cluster, rows, package, home),
+        flow,
         creator=principal.username,
         creator_id=principal.user_id,
         subject=TaskSubject(host_id=rows[0].host_id if len(rows) == 1 else None),
