@@ -4,11 +4,13 @@ answer, duplicates, bad input refused with nothing stored, list filters, delete 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from obfleet.flows.prepare_host import parse_os_release
 from obfleet.services.hosts import normalize_address
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.store.models.tasks import TaskInstance
 from tests.conftest import ADMIN
 from tests.hosts.conftest import (
     HOSTS,
@@ -145,6 +147,9 @@ def test_addresses_are_normalized():
     assert normalize_address(" 198.18.0.1 ") == "198.18.0.1"
     assert normalize_address("0:0::FFFF:198.18.0.1") == "::ffff:c612:1"
     assert normalize_address("Node-7.Example") == "node-7.example"
+    # Digits in a name are fine, as long as the resolver cannot read it as an IPv4 address.
+    assert normalize_address("10-0-0-1.Lab") == "10-0-0-1.lab"
+    assert normalize_address("7node.lab") == "7node.lab"
 
 
 def test_os_release_parsing():
@@ -190,6 +195,36 @@ def test_list_filters_pages_and_sorts(client):
         assert r.status_code == 400 and r.json()["error"]["code"] == 1003, params
 
 
+def set_task_status(client, status: str, *task_ids: int) -> None:
+    """Set the status of the tasks `task_ids` (all tasks when none is given)."""
+    stmt = update(TaskInstance).values(status=status)
+    if task_ids:
+        stmt = stmt.where(TaskInstance.id.in_(task_ids))
+    with client.app.state.ctx.db.transaction() as session:
+        session.execute(stmt)
+
+
+def put_task(client, name: str, status: str, context: dict, host_id: int | None = None) -> int:
+    """A task row as the engine's submit stores one (no engine runs here)."""
+    with client.app.state.ctx.db.transaction() as session:
+        task = TaskInstance(
+            name=name,
+            status=status,
+            operation="EXECUTE",
+            creator="admin",
+            context=context,
+            host_id=host_id,
+        )
+        session.add(task)
+        session.flush()
+        return task.id
+
+
+def task_ids(client) -> list[int]:
+    tasks = client.get("/api/v2/tasks/instances", headers=ADMIN).json()["data"]["contents"]
+    return sorted(t["id"] for t in tasks)
+
+
 def test_unknown_host_is_7005(client):
     r = client.get(f"{HOSTS}/424242", headers=ADMIN)
     assert r.status_code == 404 and r.json()["error"]["code"] == 7005
@@ -225,6 +260,7 @@ def drop_obproxy(client, server_id: int) -> None:
 def test_delete_is_refused_while_an_obproxy_lives_on_the_host(client):
     credential = password_credential(client)
     used, free = (t["hostId"] for t in created_tasks(client, credential, "198.18.255.1", "b.lab"))
+    set_task_status(client, "SUCCESSFUL")  # their Prepare host tasks finished
     server = put_obproxy(client, used)
     services = get_host(client, used)["services"]
     assert services == [
@@ -251,5 +287,100 @@ def test_delete_is_refused_while_an_obproxy_lives_on_the_host(client):
     r = client.post(f"{HOSTS}/batchDelete", headers=ADMIN, json={"hostIdList": []})
     assert r.status_code == 400
     r = client.post(f"{HOSTS}/batchDelete", headers=ADMIN, json={"hostIdList": [free, free]})
+    assert r.status_code == 200, r.text
+    assert list_hosts(client)["page"]["totalElements"] == 0
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "010.0.0.10",  # getaddrinfo: 8.0.0.10 (octal)
+        "0x0a.0.0.1",  # 10.0.0.1 (hexadecimal)
+        "2130706433",  # 127.0.0.1 (one 32-bit number)
+        "10.1",  # 10.0.0.1 (shortened)
+        "0xa",  # 0.0.0.10
+        "198.18.255.01",  # a leading zero: not the same as 198.18.255.1 to the resolver
+        "edge.lab.7",  # a last label of digits only
+    ],
+)
+def test_names_the_resolver_reads_as_ipv4_addresses_are_refused(client, address):
+    credential = password_credential(client)
+    r = batch_create(client, credential, address)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == 1003
+    assert "four decimal numbers" in r.json()["error"]["message"]
+    nothing_stored(client)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"alias": "web\n1"},
+        {"alias": "web\x1b[31m1"},
+        {"description": "line one\r\nline two"},
+        {"description": "nul\x00byte"},
+        {"hostBasicDataList": [{"innerIpAddress": "198.18.255.1", "serialNumber": "SN\x00"}]},
+        {"hostBasicDataList": [{"innerIpAddress": "198.18.255.1", "serialNumber": "SN\t1"}]},
+    ],
+)
+def test_control_characters_in_free_text_are_refused(client, fields):
+    credential = password_credential(client)
+    r = batch_create(client, credential, "198.18.255.1", **fields)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == 1003
+    assert "control characters" in r.json()["error"]["message"]
+    nothing_stored(client)
+
+
+def test_delete_is_refused_while_a_task_on_the_host_has_not_finished(client):
+    """A task that acts on a host keeps it: a retry (FAILED) or the rest of the run (RUNNING)
+    would act on whatever host is given the id next."""
+    credential = password_credential(client)
+    (prepare_a, prepare_b) = created_tasks(client, credential, "198.18.255.1", "b.lab")
+    a, b = prepare_a["hostId"], prepare_b["hostId"]
+
+    def refused(*host_ids: int, names: list[int]) -> None:
+        before = task_ids(client)
+        if len(host_ids) == 1:
+            r = client.delete(f"{HOSTS}/{host_ids[0]}", headers=ADMIN)
+        else:
+            r = client.post(f"{HOSTS}/batchDelete", headers=ADMIN, json={"hostIdList": host_ids})
+        assert r.status_code == 409, r.text
+        error = r.json()["error"]
+        assert error["code"] == 7004 and "roll them back" in error["message"], error
+        for task_id in names:
+            assert f"{task_id} (" in error["message"], error
+        assert sorted(h["id"] for h in list_hosts(client)["contents"]) == [a, b]
+        assert task_ids(client) == before
+
+    # Their own Prepare host tasks, RUNNING then FAILED (retryable).
+    refused(a, names=[prepare_a["id"]])
+    set_task_status(client, "FAILED", prepare_a["id"])
+    refused(a, names=[prepare_a["id"]])
+    refused(b, a, names=[prepare_b["id"]])  # all or nothing
+    set_task_status(client, "SUCCESSFUL")
+
+    # An Install obproxy of batchAdd (host_id on the task), and one of a cluster create (the
+    # hosts in its context's host_ids), on `a`: neither lets it go while unfinished.
+    batch_add = put_task(
+        client,
+        "Install obproxy",
+        "RUNNING",
+        {"stringMap": {"obproxy_cluster_id": "1", "host_id": str(a)}, "listMap": {}},
+        host_id=a,
+    )
+    create = put_task(
+        client,
+        "Install obproxy",
+        "FAILED",
+        {"stringMap": {"obproxy_cluster_id": "2"}, "listMap": {"host_ids": [str(b), str(a)]}},
+    )
+    refused(a, names=[batch_add, create])
+    refused(b, names=[create])
+    set_task_status(client, "FAILED", batch_add)
+    refused(a, b, names=[batch_add])
+    # Finished (or rolled back, which ends SUCCESSFUL too): the hosts can be forgotten.
+    set_task_status(client, "SUCCESSFUL", batch_add, create)
+    r = client.post(f"{HOSTS}/batchDelete", headers=ADMIN, json={"hostIdList": [a, b]})
     assert r.status_code == 200, r.text
     assert list_hosts(client)["page"]["totalElements"] == 0

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import update
 
+from obfleet.store.models.tasks import TaskInstance
 from tests.conftest import ADMIN, wait_task
 
 DOC_SAMPLE = (
@@ -321,10 +323,123 @@ def test_rs_list_cluster_refuses_links(client):
         headers=ADMIN,
         json=[{"clusterName": "second", "obClusterId": 2}],
     )
-    assert r.status_code == 409 and "RS_LIST" in r.json()["error"]["message"]
+    # Bad input for an RS_LIST cluster, refused as create refuses it (not a task's state).
+    assert r.status_code == 400 and "RS_LIST" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == 1003
     r = client.delete(f"/api/v2/obproxy/clusters/{cid}/obLinks/hooray", headers=ADMIN)
-    assert r.status_code == 409
+    assert r.status_code == 400 and r.json()["error"]["code"] == 1003
+    assert "RS_LIST" in r.json()["error"]["message"]
     assert len(clusters(client)[0]["obLinks"]) == 1
+
+
+def test_the_last_link_cannot_be_removed(client):
+    import_ob(client)
+    create(client)
+    cid = clusters(client)[0]["id"]
+    r = client.delete(f"/api/v2/obproxy/clusters/{cid}/obLinks/hooray", headers=ADMIN)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == 1003
+    assert "at least one" in r.json()["error"]["message"]
+    assert [lk["clusterName"] for lk in clusters(client)[0]["obLinks"]] == ["hooray"]
+
+
+def link_names(client) -> list[str]:
+    return [lk["clusterName"] for lk in clusters(client)[0]["obLinks"]]
+
+
+def test_added_links_need_the_same_proxyro_credential(client):
+    """As a create with hosts and a batchAdd check it: OBProxy has one observer_sys_password
+    for every OceanBase cluster behind it."""
+    import_ob(client)
+    import_ob(client, name="bare", ob_cluster_id=2, password=None)
+    import_ob(client, name="odd", ob_cluster_id=3, password="Other_pw_1")
+    import_ob(client, name="same", ob_cluster_id=4)
+    create(client)
+    cid = clusters(client)[0]["id"]
+    url = f"/api/v2/obproxy/clusters/{cid}/obLinks/batchAdd"
+    for name, ob_id, words in (("bare", 2, "no proxyro credential"), ("odd", 3, "different")):
+        r = client.post(url, headers=ADMIN, json=[{"clusterName": name, "obClusterId": ob_id}])
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == 1003 and words in r.json()["error"]["message"]
+        assert link_names(client) == ["hooray"]
+    # All or nothing: a good link with a bad one adds neither.
+    both = [{"clusterName": "same", "obClusterId": 4}, {"clusterName": "odd", "obClusterId": 3}]
+    assert client.post(url, headers=ADMIN, json=both).status_code == 400
+    assert link_names(client) == ["hooray"]
+    r = client.post(url, headers=ADMIN, json=[{"clusterName": "same", "obClusterId": 4}])
+    assert r.status_code == 200, r.text
+    assert link_names(client) == ["hooray", "same"]
+
+
+def set_task_status(client, task_id: int, status: str) -> None:
+    with client.app.state.ctx.db.transaction() as session:
+        session.execute(
+            update(TaskInstance).where(TaskInstance.id == task_id).values(status=status)
+        )
+
+
+def task_count(client) -> int:
+    tasks = client.get("/api/v2/tasks/instances", headers=ADMIN).json()["data"]
+    return int(tasks["page"]["totalElements"])
+
+
+def test_delete_is_refused_while_a_task_of_the_cluster_has_not_finished(client):
+    """No engine runs here: the Install obproxy task of a create stays RUNNING."""
+    import_ob(client)
+    install = create(client).json()["data"]["id"]
+    other = create(client, name="pc2").json()["data"]["id"]
+    cid = next(c["id"] for c in clusters(client) if c["name"] == "pc1")
+
+    for status in ("RUNNING", "FAILED"):  # a FAILED one can still be retried
+        set_task_status(client, install, status)
+        r = client.delete(f"/api/v2/obproxy/clusters/{cid}", headers=ADMIN)
+        assert r.status_code == 409, r.text
+        error = r.json()["error"]
+        assert error["code"] == 4007, error
+        assert f"{install} (Install obproxy, {status})" in error["message"]
+        assert "roll them back" in error["message"]
+        assert str(other) not in error["message"].replace(str(install), "")
+        assert sorted(c["name"] for c in clusters(client)) == ["pc1", "pc2"]
+        assert task_count(client) == 2
+    # Finished (or rolled back): deleted, though pc2's own task is still RUNNING.
+    set_task_status(client, install, "SUCCESSFUL")
+    r = client.delete(f"/api/v2/obproxy/clusters/{cid}", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["name"] == "Offline obproxy"
+    # Its Offline task now runs: a second delete is refused instead of starting another.
+    r = client.delete(f"/api/v2/obproxy/clusters/{cid}", headers=ADMIN)
+    assert r.status_code == 409 and r.json()["error"]["code"] == 4007
+    assert task_count(client) == 3
+
+
+BAD_ADDRESSES = ["$(reboot); \n\u0000", "foo bar", "-oProxyCommand=x", "010.0.0.10", "0.0.0.0"]
+
+
+@pytest.mark.parametrize("address", BAD_ADDRESSES)
+def test_bad_address_refused_on_create(client, address):
+    import_ob(client)
+    r = create(client, address=address, port=2883)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == 1003 and "address" in r.json()["error"]["message"]
+    assert clusters(client) == []
+    assert task_count(client) == 0
+
+
+def test_patch_checks_address_and_port(client):
+    import_ob(client)
+    create(client, address="Proxy.Example", port=2883)
+    cid = clusters(client)[0]["id"]
+    assert clusters(client)[0]["address"] == "proxy.example"  # canonical, as host names
+    url = f"/api/v2/obproxy/clusters/{cid}"
+    for body in [{"address": a} for a in BAD_ADDRESSES] + [{"port": 0}, {"port": 65536}]:
+        r = client.patch(url, headers=ADMIN, json=body)
+        assert r.status_code == 400, (body, r.text)
+        one = client.get(url, headers=ADMIN).json()["data"]
+        assert (one["address"], one["port"]) == ("proxy.example", 2883)
+    r = client.patch(url, headers=ADMIN, json={"address": " 198.18.0.77 "})
+    assert r.status_code == 200 and r.json()["data"]["address"] == "198.18.0.77"
+    r = client.patch(url, headers=ADMIN, json={"address": ""})  # an empty one clears it
+    assert r.status_code == 200 and r.json()["data"]["address"] is None
 
 
 def test_delete_empty_cluster_runs_offline_task(engine_client):

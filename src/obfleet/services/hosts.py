@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from obfleet.appcontext import AppContext
 from obfleet.engine.flow import TaskSubject, submit
+from obfleet.engine.states import TaskStatus
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows import prepare_host
 from obfleet.services import credentials
@@ -33,6 +36,7 @@ from obfleet.services.host_access import get_host
 from obfleet.services.users import Principal
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.store.models.tasks import TaskInstance
 from obfleet.store.refs import referencing_tables
 
 KINDS = ("DEDICATED_PHYSICAL_MACHINE", "DEDICATED_CONTAINER")
@@ -98,27 +102,53 @@ class ServiceSummary:
 # --- validation ---------------------------------------------------------------------------
 
 
-def normalize_address(text: str) -> str:
+def normalize_address(text: str, field: str = "innerIpAddress") -> str:
     """The canonical form of an IPv4/IPv6 literal or a host name; anything else is refused.
 
     Canonical, so that `::1` and `0::1`, or `Host1` and `host1`, are recognised as the same
     host by the duplicate check. Zone ids (`fe80::1%eth0`), the unspecified and multicast
-    addresses are refused: none of them names one host.
+    addresses are refused: none of them names one host. So are names the resolver reads as an
+    IPv4 address in another form (`010.0.0.10` is 8.0.0.10 to getaddrinfo, `0x0a.0.0.1` and
+    `167772161` are 10.0.0.1): they would bypass the duplicate check, and the address shown
+    would not be the machine reached.
     """
     value = text.strip()
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        if len(value) <= _MAX_HOSTNAME and _HOSTNAME.fullmatch(value):
-            return value.lower()
-        raise bad_request(
-            f"innerIpAddress '{text}' is neither an IPv4/IPv6 address nor a host name"
-        ) from None
+        return _host_name(text, value, field)
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
-        raise bad_request(f"innerIpAddress '{text}' must not carry a zone id")
+        raise bad_request(f"{field} '{text}' must not carry a zone id")
     if address.is_unspecified or address.is_multicast:
-        raise bad_request(f"innerIpAddress '{text}' does not name one host")
+        raise bad_request(f"{field} '{text}' does not name one host")
     return str(address)
+
+
+def _host_name(text: str, value: str, field: str) -> str:
+    if len(value) > _MAX_HOSTNAME or not _HOSTNAME.fullmatch(value):
+        raise bad_request(f"{field} '{text}' is neither an IPv4/IPv6 address nor a host name")
+    if value.rsplit(".", 1)[-1].isdigit() or _inet_aton_reads(value):
+        raise bad_request(
+            f"{field} '{text}' is not a host name: the resolver reads it as an IPv4 address "
+            "(octal, hexadecimal or shortened form, or a last label of digits only); write "
+            "the address as four decimal numbers, such as 10.0.0.1"
+        )
+    return value.lower()
+
+
+def _inet_aton_reads(value: str) -> bool:
+    try:
+        socket.inet_aton(value)
+    except OSError:
+        return False
+    return True
+
+
+def check_text(value: str | None, field: str) -> None:
+    """Free text (alias, description...) holds no control characters: no line breaks, no NUL
+    (which PostgreSQL cannot store), no escape sequences for the terminal that shows it."""
+    if value is not None and any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise bad_request(f"{field} must not contain control characters (line breaks, NUL...)")
 
 
 def _check_request(session: Session, request: BatchCreateIn) -> list[str]:
@@ -133,6 +163,10 @@ def _check_request(session: Session, request: BatchCreateIn) -> list[str]:
         raise bad_request(f"kind '{request.kind}' must be one of {', '.join(KINDS)}")
     if request.alias is not None and len(request.hosts) > 1:
         raise bad_request("alias can only be given when adding a single host")
+    check_text(request.alias, "alias")
+    check_text(request.description, "description")
+    for i, item in enumerate(request.hosts):
+        check_text(item.serial_number, f"hostBasicDataList[{i}].serialNumber")
     credentials.get(session, request.credential_id, target_type="HOST")
     addresses = [normalize_address(h.inner_ip_address) for h in request.hosts]
     if len(set(addresses)) != len(addresses):
@@ -205,8 +239,42 @@ def _in_use(session: Session, host: Host) -> str | None:
     return f"It is referenced by {', '.join(tables)}." if tables else None
 
 
+# The keys the task contexts name hosts by (flows/prepare_host.py, install_obproxy.py,
+# offline_obproxy.py, upgrade and restart): one host, or one per parallel branch.
+_CONTEXT_HOST_ID = "host_id"
+_CONTEXT_HOST_IDS = "host_ids"
+
+
+def _unfinished_tasks(session: Session, host_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Per host, the tasks acting on it that are not SUCCESSFUL: RUNNING, or FAILED and so
+    still retryable. A task names its host by host_id, or in its context (a cluster create's
+    install, an offline, upgrade or restart of several obproxies name theirs there)."""
+    wanted = {str(host_id): host_id for host_id in host_ids}
+    found: dict[int, list[str]] = defaultdict(list)
+    rows = session.execute(
+        select(
+            TaskInstance.id,
+            TaskInstance.name,
+            TaskInstance.status,
+            TaskInstance.host_id,
+            TaskInstance.context,
+        )
+        .where(TaskInstance.status != TaskStatus.SUCCESSFUL)
+        .order_by(TaskInstance.id)
+    )
+    for task_id, name, status, host_id, context in rows:
+        strings: dict[str, str] = (context or {}).get("stringMap") or {}
+        lists: dict[str, list[str]] = (context or {}).get("listMap") or {}
+        named = {str(host_id), strings.get(_CONTEXT_HOST_ID), *lists.get(_CONTEXT_HOST_IDS, [])}
+        for key in sorted(wanted.keys() & named):
+            found[wanted[key]].append(f"{task_id} ({name}, {status})")
+    return found
+
+
 def delete(session: Session, host_ids: Sequence[int]) -> list[int]:
-    """Forget hosts, all or none: refused (7005, 7004) if any is unknown or in use.
+    """Forget hosts, all or none: refused (7005, 7004) if any is unknown or in use, or while a
+    task acting on it has not finished (a retry of it would act on whatever host is given the
+    id next).
 
     Nothing is done on the hosts themselves: obfleet only installed what OBProxy instances
     brought, and a host with instances is refused. Returns the ids forgotten.
@@ -214,8 +282,14 @@ def delete(session: Session, host_ids: Sequence[int]) -> list[int]:
     if not host_ids:
         raise bad_request("hostIdList must list at least one host")
     hosts = [get_host(session, host_id) for host_id in dict.fromkeys(host_ids)]
+    tasks = _unfinished_tasks(session, [host.id for host in hosts])
     for host in hosts:
         reason = _in_use(session, host)
+        if reason is None and tasks.get(host.id):
+            reason = (
+                f"Tasks acting on it have not finished: {', '.join(tasks[host.id])}. Let them "
+                "finish (retry a failed one) or roll them back first."
+            )
         if reason:
             raise ApiError(
                 ErrorCode.HOST_IN_USE, f"{host.inner_ip_address}:{host.ssh_port}", reason

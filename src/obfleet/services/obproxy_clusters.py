@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from obfleet.engine.flow import Flow, submit
+from obfleet.engine.states import TaskStatus
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows import obproxy_cluster as steps
 from obfleet.obproxy import catalog
@@ -19,11 +20,13 @@ from obfleet.security.passwords import generate_password
 from obfleet.security.secrets import SecretBox
 from obfleet.services import credentials
 from obfleet.services import obproxy_instances as instances
+from obfleet.services.hosts import normalize_address
 from obfleet.services.obproxy_records import get
 from obfleet.services.users import Principal
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
+from obfleet.store.models.tasks import TaskInstance
 from obfleet.timefmt import iso
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
@@ -112,6 +115,19 @@ def resolve_links(session: Session, links: list[LinkIn], field_name: str) -> lis
             raise bad_request(f"{where}: cluster '{cluster.name}' is listed twice")
         found.append(cluster)
     return found
+
+
+def check_address(address: str | None) -> str | None:
+    """The cluster's access address: a host name or an IP address (canonical form, as hosts
+    are recorded), or None for none (an empty string clears it)."""
+    if address is None or not address.strip():
+        return None
+    return normalize_address(address, "address")
+
+
+def _check_port(port: int | None) -> None:
+    if port is not None and not 1 <= port <= 65535:
+        raise bad_request(f"port {port} is outside 1-65535")
 
 
 def _check_work_mode(work_mode: str, links: list[LinkIn]) -> None:
@@ -211,6 +227,8 @@ def create(
 
     `advertise_url` is OBFLEET_ADVERTISE_URL: installing in CONFIG_URL mode needs it."""
     _check_name(session, request.name)
+    request = replace(request, address=check_address(request.address))
+    _check_port(request.port)
     _check_work_mode(request.work_mode, request.links)
     linked = resolve_links(session, request.links, "obLinks")
     install = _install(session, request.install)
@@ -241,11 +259,11 @@ def create(
 def update(
     session: Session, cluster_id: int, *, address: str | None, port: int | None
 ) -> ObproxyCluster:
+    """PATCH: a given address (an empty one clears it) or port replaces the recorded one."""
     cluster = get(session, cluster_id)
-    if port is not None and not 1 <= port <= 65535:
-        raise bad_request(f"port {port} is outside 1-65535")
+    _check_port(port)
     if address is not None:
-        cluster.address = address
+        cluster.address = check_address(address)
     if port is not None:
         cluster.port = port
     session.flush()
@@ -255,8 +273,13 @@ def update(
 def delete(session: Session, cluster_id: int, principal: Principal) -> int:
     """Submit "Offline obproxy" for the whole cluster; returns the task id. A cluster with
     obproxies gets the full task (stop, uninstall and forget each, then the cluster); an empty
-    one only Start node -> Finish node, as OCP's sample."""
+    one only Start node -> Finish node, as OCP's sample.
+
+    Refused (4007) while a task of the cluster has not finished: deleting it under its
+    pending Install task would leave that task to retry, or roll back, on a cluster that is
+    gone (or on another one given the same id)."""
     cluster = get(session, cluster_id)
+    _refuse_unfinished_tasks(session, cluster)
     if cluster.obproxies:
         from obfleet.services import obproxy_offline
 
@@ -272,25 +295,51 @@ def delete(session: Session, cluster_id: int, principal: Principal) -> int:
     return submit(session, flow, creator=principal.username, creator_id=principal.user_id)
 
 
-def add_links(session: Session, cluster_id: int, links: list[LinkIn]) -> None:
-    cluster = get(session, cluster_id)
-    if cluster.work_mode == "RS_LIST":
+def _refuse_unfinished_tasks(session: Session, cluster: ObproxyCluster) -> None:
+    """4007 while a task of the cluster (its context names it by obproxy_cluster_id, as every
+    OBProxy flow does) is RUNNING, or FAILED and so still retryable."""
+    rows = session.execute(
+        select(TaskInstance.id, TaskInstance.name, TaskInstance.status, TaskInstance.context)
+        .where(TaskInstance.status != TaskStatus.SUCCESSFUL)
+        .order_by(TaskInstance.id)
+    )
+    pending = [
+        f"{task_id} ({name}, {status})"
+        for task_id, name, status, context in rows
+        if ((context or {}).get("stringMap") or {}).get(steps.CLUSTER_ID) == str(cluster.id)
+    ]
+    if pending:
         raise ApiError(
             ErrorCode.TASK_STATE_INVALID,
             message=(
-                f"OBProxy cluster {cluster.name} works in RS_LIST mode and connects to exactly one "
-                "OceanBase cluster; only CONFIG_URL clusters can add more"
+                f"OBProxy cluster {cluster.name} cannot be deleted while its tasks have not "
+                f"finished: {', '.join(pending)}. Let them finish (retry a failed one) or roll "
+                "them back first."
             ),
+        )
+
+
+def add_links(session: Session, box: SecretBox, cluster_id: int, links: list[LinkIn]) -> None:
+    """Link more OceanBase clusters: CONFIG_URL clusters only, and the whole new set of linked
+    clusters must share one proxyro credential, as a create or an install requires."""
+    cluster = get(session, cluster_id)
+    if cluster.work_mode == "RS_LIST":
+        raise bad_request(
+            f"OBProxy cluster {cluster.name} works in RS_LIST mode and connects to exactly one "
+            "OceanBase cluster; only CONFIG_URL clusters can add more"
         )
     if not links:
         raise bad_request("the body must list at least one ObLink")
     linked = resolve_links(session, links, "obLinks")
-    existing = {link.ob_cluster_id for link in cluster.links}
-    for ob, link in zip(linked, links, strict=True):
+    existing = link_clusters(session, cluster)
+    for ob in linked:
         if ob.id in existing:
             raise ApiError(
                 ErrorCode.CONFLICT, f"OBProxy cluster {cluster.name} already connects to {ob.name}"
             )
+    ordered = [existing[lk.ob_cluster_id] for lk in cluster.links if lk.ob_cluster_id in existing]
+    instances.check_proxyro(session, box, ordered + linked)
+    for ob, link in zip(linked, links, strict=True):
         cluster.links.append(ObproxyLink(ob_cluster_id=ob.id, username=link.username))
     session.flush()
 
@@ -311,12 +360,14 @@ def remove_link(session: Session, cluster_id: int, ob_cluster_name: str) -> None
             ),
         )
     if cluster.work_mode == "RS_LIST":
-        raise ApiError(
-            ErrorCode.TASK_STATE_INVALID,
-            message=(
-                f"OBProxy cluster {cluster.name} works in RS_LIST mode: its only OceanBase cluster "
-                "cannot be removed"
-            ),
+        raise bad_request(
+            f"OBProxy cluster {cluster.name} works in RS_LIST mode: its only OceanBase cluster "
+            "cannot be removed"
+        )
+    if len(cluster.links) == 1:
+        raise bad_request(
+            f"{ob_cluster_name} is the only OceanBase cluster OBProxy cluster {cluster.name} "
+            "connects to, and it must connect to at least one: link another first"
         )
     cluster.links.remove(link)
     session.flush()

@@ -166,9 +166,9 @@ def delete_cluster(
     summary="Add OceanBase clusters the OBProxy cluster can connect to",
 )
 def add_links(
-    cluster_id: int, session: SessionDep, body: list[ObLinkIn] = Body(max_length=100)
+    cluster_id: int, ctx: CtxDep, session: SessionDep, body: list[ObLinkIn] = Body(max_length=100)
 ) -> EnvelopeResponse:
-    service.add_links(session, cluster_id, _links(body))
+    service.add_links(session, ctx.secrets, cluster_id, _links(body))
     return ok()
 
 
