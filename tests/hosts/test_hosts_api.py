@@ -332,9 +332,9 @@ def test_control_characters_in_free_text_are_refused(client, fields):
     nothing_stored(client)
 
 
-def test_delete_is_refused_while_a_task_on_the_host_has_not_finished(client):
-    """A task that acts on a host keeps it: a retry (FAILED) or the rest of the run (RUNNING)
-    would act on whatever host is given the id next."""
+def test_delete_is_refused_while_a_task_on_the_host_runs(client):
+    """A running task keeps the hosts it acts on; a FAILED one does not (deleting what a
+    failed install left is how an operator gives up on it)."""
     credential = password_credential(client)
     (prepare_a, prepare_b) = created_tasks(client, credential, "198.18.255.1", "b.lab")
     a, b = prepare_a["hostId"], prepare_b["hostId"]
@@ -347,17 +347,16 @@ def test_delete_is_refused_while_a_task_on_the_host_has_not_finished(client):
             r = client.post(f"{HOSTS}/batchDelete", headers=ADMIN, json={"hostIdList": host_ids})
         assert r.status_code == 409, r.text
         error = r.json()["error"]
-        assert error["code"] == 7004 and "roll them back" in error["message"], error
+        assert error["code"] == 7004 and "cancel them" in error["message"], error
         for task_id in names:
             assert f"{task_id} (" in error["message"], error
         assert sorted(h["id"] for h in list_hosts(client)["contents"]) == [a, b]
         assert task_ids(client) == before
 
-    # Their own Prepare host tasks, RUNNING then FAILED (retryable).
+    # Their own Prepare host tasks, RUNNING.
     refused(a, names=[prepare_a["id"]])
     set_task_status(client, "FAILED", prepare_a["id"])
-    refused(a, names=[prepare_a["id"]])
-    refused(b, a, names=[prepare_b["id"]])  # all or nothing
+    refused(b, a, names=[prepare_b["id"]])  # all or nothing: `a` alone could go now
     set_task_status(client, "SUCCESSFUL")
 
     # An Install obproxy of batchAdd (host_id on the task), and one of a cluster create (the
@@ -372,15 +371,15 @@ def test_delete_is_refused_while_a_task_on_the_host_has_not_finished(client):
     create = put_task(
         client,
         "Install obproxy",
-        "FAILED",
+        "RUNNING",
         {"stringMap": {"obproxy_cluster_id": "2"}, "listMap": {"host_ids": [str(b), str(a)]}},
     )
     refused(a, names=[batch_add, create])
     refused(b, names=[create])
-    set_task_status(client, "FAILED", batch_add)
+    set_task_status(client, "FAILED", create)
     refused(a, b, names=[batch_add])
-    # Finished (or rolled back, which ends SUCCESSFUL too): the hosts can be forgotten.
-    set_task_status(client, "SUCCESSFUL", batch_add, create)
+    # Ended (FAILED, or SUCCESSFUL): the hosts can be forgotten.
+    set_task_status(client, "FAILED", batch_add)
     r = client.post(f"{HOSTS}/batchDelete", headers=ADMIN, json={"hostIdList": [a, b]})
     assert r.status_code == 200, r.text
     assert list_hosts(client)["page"]["totalElements"] == 0

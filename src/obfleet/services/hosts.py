@@ -245,10 +245,11 @@ _CONTEXT_HOST_ID = "host_id"
 _CONTEXT_HOST_IDS = "host_ids"
 
 
-def _unfinished_tasks(session: Session, host_ids: Sequence[int]) -> dict[int, list[str]]:
-    """Per host, the tasks acting on it that are not SUCCESSFUL: RUNNING, or FAILED and so
-    still retryable. A task names its host by host_id, or in its context (a cluster create's
-    install, an offline, upgrade or restart of several obproxies name theirs there)."""
+def _running_tasks(session: Session, host_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Per host, the RUNNING tasks acting on it. A task names its host by host_id, or in its
+    context (a cluster create's install, an offline, upgrade or restart of several obproxies
+    name theirs there). A FAILED task does not hold its host: deleting what a failed install
+    left behind is how an operator gives up on it."""
     wanted = {str(host_id): host_id for host_id in host_ids}
     found: dict[int, list[str]] = defaultdict(list)
     rows = session.execute(
@@ -259,7 +260,7 @@ def _unfinished_tasks(session: Session, host_ids: Sequence[int]) -> dict[int, li
             TaskInstance.host_id,
             TaskInstance.context,
         )
-        .where(TaskInstance.status != TaskStatus.SUCCESSFUL)
+        .where(TaskInstance.status == TaskStatus.RUNNING)
         .order_by(TaskInstance.id)
     )
     for task_id, name, status, host_id, context in rows:
@@ -273,8 +274,7 @@ def _unfinished_tasks(session: Session, host_ids: Sequence[int]) -> dict[int, li
 
 def delete(session: Session, host_ids: Sequence[int]) -> list[int]:
     """Forget hosts, all or none: refused (7005, 7004) if any is unknown or in use, or while a
-    task acting on it has not finished (a retry of it would act on whatever host is given the
-    id next).
+    task acting on it runs.
 
     Nothing is done on the hosts themselves: obfleet only installed what OBProxy instances
     brought, and a host with instances is refused. Returns the ids forgotten.
@@ -282,13 +282,13 @@ def delete(session: Session, host_ids: Sequence[int]) -> list[int]:
     if not host_ids:
         raise bad_request("hostIdList must list at least one host")
     hosts = [get_host(session, host_id) for host_id in dict.fromkeys(host_ids)]
-    tasks = _unfinished_tasks(session, [host.id for host in hosts])
+    tasks = _running_tasks(session, [host.id for host in hosts])
     for host in hosts:
         reason = _in_use(session, host)
         if reason is None and tasks.get(host.id):
             reason = (
-                f"Tasks acting on it have not finished: {', '.join(tasks[host.id])}. Let them "
-                "finish (retry a failed one) or roll them back first."
+                f"Tasks acting on it are running: {', '.join(tasks[host.id])}. Let them end "
+                "(or cancel them) first."
             )
         if reason:
             raise ApiError(

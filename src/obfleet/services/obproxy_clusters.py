@@ -275,11 +275,11 @@ def delete(session: Session, cluster_id: int, principal: Principal) -> int:
     obproxies gets the full task (stop, uninstall and forget each, then the cluster); an empty
     one only Start node -> Finish node, as OCP's sample.
 
-    Refused (4007) while a task of the cluster has not finished: deleting it under its
-    pending Install task would leave that task to retry, or roll back, on a cluster that is
-    gone (or on another one given the same id)."""
+    Refused (4007) while a task of the cluster runs: deleting it under its running Install
+    task would leave that task acting on a cluster that is gone. After a FAILED install, the
+    delete is how an operator gives up on it (its leftovers are forgotten, hosts left alone)."""
     cluster = get(session, cluster_id)
-    _refuse_unfinished_tasks(session, cluster)
+    _refuse_running_tasks(session, cluster)
     if cluster.obproxies:
         from obfleet.services import obproxy_offline
 
@@ -295,12 +295,12 @@ def delete(session: Session, cluster_id: int, principal: Principal) -> int:
     return submit(session, flow, creator=principal.username, creator_id=principal.user_id)
 
 
-def _refuse_unfinished_tasks(session: Session, cluster: ObproxyCluster) -> None:
+def _refuse_running_tasks(session: Session, cluster: ObproxyCluster) -> None:
     """4007 while a task of the cluster (its context names it by obproxy_cluster_id, as every
-    OBProxy flow does) is RUNNING, or FAILED and so still retryable."""
+    OBProxy flow does) is RUNNING."""
     rows = session.execute(
         select(TaskInstance.id, TaskInstance.name, TaskInstance.status, TaskInstance.context)
-        .where(TaskInstance.status != TaskStatus.SUCCESSFUL)
+        .where(TaskInstance.status == TaskStatus.RUNNING)
         .order_by(TaskInstance.id)
     )
     pending = [
@@ -312,9 +312,8 @@ def _refuse_unfinished_tasks(session: Session, cluster: ObproxyCluster) -> None:
         raise ApiError(
             ErrorCode.TASK_STATE_INVALID,
             message=(
-                f"OBProxy cluster {cluster.name} cannot be deleted while its tasks have not "
-                f"finished: {', '.join(pending)}. Let them finish (retry a failed one) or roll "
-                "them back first."
+                f"OBProxy cluster {cluster.name} cannot be deleted while its tasks run: "
+                f"{', '.join(pending)}. Let them end (or cancel them) first."
             ),
         )
 
