@@ -12,8 +12,16 @@ The chain (`HOST_CHAIN`; names from OCP's own sample where one fits, ocp-api-not
     Update obproxy status                       version, RUNNING/NORMAL, parameter version
 
 A chain serves one host: `ctx.item(HOST_IDS)` in the parallel branches of a cluster create,
-`ctx.require(HOST_ID)` in batchAdd's one-host tasks. The row is found again by (host, SQL port),
-which is unique, so the branches of one task share no context keys.
+`ctx.require(HOST_ID)` in batchAdd's one-host tasks.
+
+Which row is this task's own: the id Prepare recorded, kept in the task context under
+`obproxy_server_id` (batchAdd) or `obproxy_server_id_<parallelIdx>` (a create's branches: the
+branches of one task share no keys). Prepare writes that key in the very transaction that
+inserts the row (`keep_in_task`), not only with the run's context writes, which a run that
+fails after the insert (a timeout, a lost node) would drop: the row and the task's claim on it
+are committed together or not at all. A row on the same host and SQL port that is not this
+task's own is never adopted: it belongs to another task installing or taking over an OBProxy
+there, or to one that runs there, and this task fails instead (a rollback then leaves it be).
 
 The acts on the host are in flows/obproxy_host.py, shared with the other OBProxy tasks.
 
@@ -21,22 +29,23 @@ Idempotent: every step looks before it acts. Prepare reuses its own row; Install
 whose sha256 already matches; Start does nothing when an OBProxy already runs from the install
 path; the password and parameters are set only where `show proxyconfig` differs.
 
-Rollback, downstreams first: Update marks the row DELETING, Start stops every process running
-from the install path, Install removes the install path, Prepare deletes the row. The steps in
-between only configure the process that Start's rollback stops and Install's rollback deletes,
-so they have nothing of their own to undo. What belongs to this install is decided by the
-install path: the check proved it empty before anything was sent, and Prepare refused to
-share it with any other recorded OBProxy on the host.
+Rollback, downstreams first: Update takes the row back as DELETING (refused when another
+operation holds it now), Start stops every process running from the install path, Install
+removes the install path, Prepare deletes the row it created. The steps in between only
+configure the process that Start's rollback stops and Install's rollback deletes, so they have
+nothing of their own to undo. What belongs to this install is decided by the install path: the
+check proved it empty before anything was sent, and Prepare refused to share it with any other
+recorded OBProxy on the host.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from obfleet.engine.context import SubtaskContext
+from obfleet.engine.context import ContextChanges, SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.flows import obproxy_host as host
 from obfleet.flows.obproxy_cluster import CLUSTER_ID
@@ -45,6 +54,7 @@ from obfleet.hosts.shell import safe_path
 from obfleet.services import host_access
 from obfleet.services import obproxy_records as records
 from obfleet.store.models.obproxy import ObproxyServer
+from obfleet.store.models.tasks import TaskInstance
 
 # Task context keys (stringMap unless noted); OCP's install samples use the same names.
 HOST_IDS = "host_ids"  # listMap: one parallel branch per host (cluster create)
@@ -55,7 +65,8 @@ PACKAGE_ID = "package_id"
 PACKAGE_NAME = "package_name"
 PACKAGE_VERSION = "package_version"  # <version>-<buildNumber>, as OBProxy versions are shown
 INSTALL_PATH = "install_path"
-SERVER_ID = "obproxy_server_id"  # batchAdd only: branches of one task must not share keys
+SERVER_ID = "obproxy_server_id"  # the row this task created; a branch's: server_id_key()
+CREATING = "CREATING"
 
 
 async def _placement(ctx: SubtaskContext) -> Placement:
@@ -88,14 +99,54 @@ def clash(session: Session, host_id: int, ports: Collection[int], home: str) -> 
     return None
 
 
-def _own_row(session: Session, placement: Placement) -> ObproxyServer | None:
+def server_id_key(ctx: SubtaskContext) -> str:
+    """The context key of the row this chain created: one per branch of a parallel flow."""
+    return f"{SERVER_ID}_{ctx.parallel_idx}" if ctx.parallel else SERVER_ID
+
+
+def own_server_id(session: Session, task_id: int, key: str) -> int | None:
+    """The obproxy id this task recorded under `key`, read from the task row, locked: a
+    task's branches record their ids one after the other, and a run sees the id an earlier run
+    of the same subtask kept even though that run failed."""
+    context = session.scalar(
+        select(TaskInstance.context).where(TaskInstance.id == task_id).with_for_update()
+    )
+    value = ((context or {}).get("stringMap") or {}).get(key)
+    return int(value) if value and str(value).isdigit() else None
+
+
+def keep_in_task(session: Session, task_id: int, key: str, value: str) -> None:
+    """Write `key` into the task context in the caller's transaction (the task row locked by
+    own_server_id first), so it commits with the row it names, whatever the run does next. The
+    engine merges a run's own writes into the context as it finds it then, so this one stays."""
+    context = session.scalar(
+        select(TaskInstance.context).where(TaskInstance.id == task_id).with_for_update()
+    )
+    merged = ContextChanges(strings={key: value}).apply_to(context)
+    session.execute(update(TaskInstance).where(TaskInstance.id == task_id).values(context=merged))
+
+
+def held_elsewhere(row: ObproxyServer, doing: str) -> HostStepError:
+    """The error for a row at this task's host and SQL port that is not this task's own."""
+    return HostStepError(
+        f"{row.ip}:{row.sql_port} is already recorded as obproxy {row.id} (another task is "
+        f"{doing} or it runs there); this task leaves it alone"
+    )
+
+
+def _record_creating(
+    session: Session, placement: Placement, package_id: int, task_id: int, key: str
+) -> int:
+    own = own_server_id(session, task_id, key)
     row = host.recorded_at(session, placement)
-    return row if row is not None and row.cluster_id == placement.cluster_id else None
-
-
-def _record_creating(session: Session, placement: Placement, package_id: int) -> int:
-    row = _own_row(session, placement)
     if row is not None:
+        if row.id != own or row.cluster_id != placement.cluster_id:
+            raise held_elsewhere(row, "installing it")
+        if row.status != CREATING:
+            raise HostStepError(
+                f"obproxy {row.id} on {row.ip}:{row.sql_port}, recorded by this task, is "
+                f"{row.status} now: another operation holds it"
+            )
         return row.id
     reason = clash(session, placement.host_id, placement.ports, placement.home)
     if reason:
@@ -108,34 +159,55 @@ def _record_creating(session: Session, placement: Placement, package_id: int) ->
         sql_port=placement.sql_port,
         exporter_port=placement.exporter_port,
         install_path=placement.home,
-        status="CREATING",
+        status=CREATING,
         operate_status="OPERATING",
     )
     session.add(row)
     session.flush()
+    keep_in_task(session, task_id, key, str(row.id))
     return row.id
 
 
-def _delete_row(session: Session, placement: Placement) -> int | None:
-    row = _own_row(session, placement)
+def _own(session: Session, server_id: str | None) -> ObproxyServer | None:
+    """The row this task created (by the id it kept), if it is still recorded."""
+    return session.get(ObproxyServer, int(server_id)) if server_id else None
+
+
+def _delete_row(session: Session, server_id: str | None) -> int | None:
+    row = _own(session, server_id)
     if row is None:
         return None
+    if row.status not in (CREATING, "DELETING"):  # DELETING: Update's rollback took it back
+        raise records.HeldElsewhere(
+            f"obproxy {row.id} is {row.status}: another operation holds it now; "
+            "roll back again once that operation has ended"
+        )
     session.delete(row)
     return row.id
 
 
-def _record_running(session: Session, placement: Placement, version: str) -> int:
-    row = _own_row(session, placement)
+def _record_running(
+    session: Session, placement: Placement, server_id: str | None, version: str
+) -> int:
+    row = _own(session, server_id)
     if row is not None:
+        if row.status != CREATING and row.status not in records.SETTLED:
+            raise HostStepError(
+                f"obproxy {row.id} on {row.ip}:{row.sql_port} is {row.status}: another "
+                "operation holds it now"
+            )
         row.version = version
     return host.record_running(session, row, placement)
 
 
-def _mark_deleting(session: Session, placement: Placement) -> int | None:
-    row = _own_row(session, placement)
+def _mark_deleting(session: Session, server_id: str | None) -> int | None:
+    row = _own(session, server_id)
     if row is None:
         return None
-    records.set_status(row, "DELETING")
+    if row.status == CREATING:  # Update never released it: still this install's own
+        records.set_status(row, "DELETING")
+    else:
+        records.take_back(row, "DELETING")
     return row.id
 
 
@@ -151,22 +223,24 @@ class PrepareCreateObproxy(Subtask):
     async def execute(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
         package_id = int(ctx.require(PACKAGE_ID))
-        server_id = await host.write(ctx, lambda s: _record_creating(s, where, package_id))
+        key = server_id_key(ctx)
+        server_id = await host.write(
+            ctx, lambda s: _record_creating(s, where, package_id, ctx.task_id, key)
+        )
+        ctx.set(key, str(server_id))
         ctx.log(
             f"obproxy {server_id} recorded as CREATING: host {where.host_id} ({where.ip}), "
             f"SQL port {where.sql_port}, exporter port {where.exporter_port}, "
             f"install path {where.home}"
         )
-        if not ctx.parallel:
-            ctx.set(SERVER_ID, str(server_id))
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
-        server_id = await host.write(ctx, lambda s: _delete_row(s, where))
+        server_id = await host.write(ctx, lambda s: _delete_row(s, ctx.get(server_id_key(ctx))))
         ctx.log(
             f"obproxy {server_id} on {where.ip}:{where.sql_port} deleted"
             if server_id
-            else f"no obproxy recorded on {where.ip}:{where.sql_port}"
+            else f"this task recorded no obproxy on {where.ip}:{where.sql_port}"
         )
 
 
@@ -265,12 +339,13 @@ class UpdateObproxyStatus(Subtask):
     async def execute(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
         version = ctx.require(PACKAGE_VERSION)
-        server_id = await host.write(ctx, lambda s: _record_running(s, where, version))
+        own = ctx.get(server_id_key(ctx))
+        server_id = await host.write(ctx, lambda s: _record_running(s, where, own, version))
         ctx.log(f"obproxy {server_id} ({version}) on {where.ip}:{where.sql_port} is RUNNING")
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
-        server_id = await host.write(ctx, lambda s: _mark_deleting(s, where))
+        server_id = await host.write(ctx, lambda s: _mark_deleting(s, ctx.get(server_id_key(ctx))))
         if server_id:
             ctx.log(f"obproxy {server_id} on {where.ip}:{where.sql_port} is DELETING")
 

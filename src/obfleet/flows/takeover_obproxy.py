@@ -32,10 +32,16 @@ with its cluster, at run time (ALTER PROXYCONFIG): root@proxysys gets the cluste
 health checks, restarts and upgrades work as for any obproxy of the cluster; then the proxyro
 password and the runtime parameters.
 
-Rollback: Update puts the row back to TAKINGOVER; Sync sets the parameters it changed back to
-the values it found; the proxyro password is left (OBProxy shows only its hash, which cannot be
-set back); the root password goes back to the one that logged in; Prepare deletes the row. The
-process runs on throughout.
+The row is this task's own by the id Prepare keeps in the task context (`obproxy_server_id`,
+written in the transaction that inserts the row: see install_obproxy). A row on the host and SQL
+port that is not this task's own, or no longer TAKINGOVER, is never adopted: another task is
+taking the OBProxy over, or it already runs as that obproxy, and this task fails instead.
+
+Rollback: Update takes the row back as TAKINGOVER (refused when another operation holds it
+now); Sync sets the cluster's runtime parameters back to the values Check found (Check keeps
+them, so a Sync that failed half-way is undone too); the proxyro password is left (OBProxy
+shows only its hash, which cannot be set back); the root password goes back to the one that
+logged in; Prepare deletes the row it created. The process runs on throughout.
 """
 
 from __future__ import annotations
@@ -63,6 +69,9 @@ from obfleet.flows.install_obproxy import (
     SERVER_ID,
     SQL_PORT,
     clash,
+    held_elsewhere,
+    keep_in_task,
+    own_server_id,
 )
 from obfleet.flows.obproxy_cluster import CLUSTER_ID
 from obfleet.flows.obproxy_host import HostStepError, Placement
@@ -80,7 +89,8 @@ from obfleet.store.models.packages import SoftwarePackage
 PROXYSYS_CREDENTIAL_ID = "proxysys_credential_id"  # request (extension): its current password
 OBPROXY_PID = "obproxy_pid"
 PROXYSYS_SOURCE = "proxysys_password_source"  # cluster | credential | empty: what logged in
-PREVIOUS_PARAMETERS = "previous_parameters"  # listMap: name=value as found, for the rollback
+PREVIOUS_PARAMETERS = "previous_parameters"  # listMap: name=value as Check found, for rollback
+TAKINGOVER = "TAKINGOVER"
 
 CLUSTER, CREDENTIAL, EMPTY = "cluster", "credential", "empty"
 _BANNER = re.compile(r"obproxy \((?:[A-Za-z][\w ]*? )?(\d+(?:\.\d+)+)(?:[ -]([\w.]+))?\)")
@@ -588,6 +598,12 @@ class CheckObproxyToTakeOver(Subtask):
             raise HostStepError(f"the OBProxy on {where}: " + "; ".join(verdict.problems))
 
         package = await host.read(ctx, lambda s: _matching_package(s, version, build))
+        names = await host.read(
+            ctx, lambda s: [p["name"] for p in records.get(s, target.cluster_id).parameters]
+        )
+        # The values Sync may change, as found: kept now, since a Sync that fails half-way
+        # keeps nothing of its own; Sync's rollback sets them back.
+        ctx.set_list(PREVIOUS_PARAMETERS, [f"{n}={config[n]}" for n in names if n in config])
         ctx.set(OBPROXY_PID, str(facts.pid))
         ctx.set(INSTALL_PATH, home)
         ctx.set(PACKAGE_VERSION, shown)
@@ -604,10 +620,13 @@ class CheckObproxyToTakeOver(Subtask):
 
 
 def _record_taking_over(
-    session: Session, placement: Placement, version: str, package_id: int | None
+    session: Session, placement: Placement, version: str, package_id: int | None, task_id: int
 ) -> int:
+    own = own_server_id(session, task_id, SERVER_ID)
     row = _own_row(session, placement)
     if row is not None:
+        if row.id != own or row.status != TAKINGOVER:
+            raise held_elsewhere(row, "taking it over")
         return row.id
     reason = clash(session, placement.host_id, placement.ports, placement.home)
     if reason:
@@ -621,18 +640,29 @@ def _record_taking_over(
         exporter_port=placement.exporter_port,
         install_path=placement.home,
         version=version,
-        status="TAKINGOVER",
+        status=TAKINGOVER,
         operate_status="OPERATING",
     )
     session.add(row)
     session.flush()
+    keep_in_task(session, task_id, SERVER_ID, str(row.id))
     return row.id
 
 
-def _forget(session: Session, placement: Placement) -> int | None:
-    row = _own_row(session, placement)
+def _mine(session: Session, server_id: str | None) -> ObproxyServer | None:
+    """The row this task created (by the id Prepare kept), if it is still recorded."""
+    return session.get(ObproxyServer, int(server_id)) if server_id else None
+
+
+def _forget(session: Session, server_id: str | None) -> int | None:
+    row = _mine(session, server_id)
     if row is None:
         return None
+    if row.status != TAKINGOVER:
+        raise records.HeldElsewhere(
+            f"obproxy {row.id} is {row.status}: another operation holds it now; "
+            "roll back again once that operation has ended"
+        )
     session.delete(row)
     return row.id
 
@@ -647,8 +677,9 @@ class PrepareTakeOverObproxy(Subtask):
         where = await _placement(ctx)
         version = ctx.require(PACKAGE_VERSION)
         package = ctx.get(PACKAGE_ID)
+        package_id = int(package) if package else None
         server_id = await host.write(
-            ctx, lambda s: _record_taking_over(s, where, version, int(package) if package else None)
+            ctx, lambda s: _record_taking_over(s, where, version, package_id, ctx.task_id)
         )
         ctx.set(SERVER_ID, str(server_id))
         ctx.log(
@@ -658,11 +689,11 @@ class PrepareTakeOverObproxy(Subtask):
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
-        server_id = await host.write(ctx, lambda s: _forget(s, where))
+        server_id = await host.write(ctx, lambda s: _forget(s, ctx.get(SERVER_ID)))
         ctx.log(
             f"obproxy {server_id} on {where.ip}:{where.sql_port} forgotten (the process runs on)"
             if server_id
-            else f"no obproxy recorded on {where.ip}:{where.sql_port}"
+            else f"this task recorded no obproxy on {where.ip}:{where.sql_port}"
         )
 
 
@@ -724,9 +755,15 @@ class SetObproxyRootPassword(Subtask):
         ctx.log(f"root@proxysys on {where.ip}:{where.sql_port} has its {source} password again")
 
 
+def _as_found(ctx: SubtaskContext) -> dict[str, str]:
+    """The runtime parameters as Check found them: name -> value."""
+    return dict(item.partition("=")[::2] for item in ctx.get_list(PREVIOUS_PARAMETERS))
+
+
 class SyncTakenOverParameters(Subtask):
-    """The cluster's runtime parameters, where `show proxyconfig` differs; what it changes is
-    kept in the context so that a rollback sets it back."""
+    """The cluster's runtime parameters, where `show proxyconfig` differs. Only parameters whose
+    value Check kept are changed, so that a rollback can set each one back, even after a run
+    that failed half-way (whose own context writes are dropped)."""
 
     name = "Sync obproxy parameter"
     timeout = 60
@@ -741,32 +778,50 @@ class SyncTakenOverParameters(Subtask):
             ],
         )
         current = await client.show_proxyconfig() if wanted else {}
-        previous = [
-            f"{name}={current[name]}"
+        found = _as_found(ctx)
+        unknown = [
+            name
             for name, value in wanted
-            if name in current and current[name] != value
+            if name in current and current[name] != value and name not in found
         ]
-        await host.sync_parameters(ctx, where)
-        ctx.set_list(PREVIOUS_PARAMETERS, previous)
+        if unknown:
+            raise HostStepError(
+                f"the cluster's runtime parameters {', '.join(unknown)} were not read when the "
+                "OBProxy was checked (the cluster's parameters changed since), so a rollback "
+                "could not set them back: roll this task back and take the OBProxy over again"
+            )
+        await host.set_parameters(ctx, where, wanted)
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
-        previous = ctx.get_list(PREVIOUS_PARAMETERS)
-        if not previous:
+        found = _as_found(ctx)
+        if not found:
             return
         client = await host.admin_client(ctx, where)
-        for item in previous:
-            name, _, value = item.partition("=")
+        current = await client.show_proxyconfig()
+        for name, value in found.items():
+            if current.get(name) == value:
+                continue
             await client.alter_proxyconfig(name, value)
             ctx.log(f"alter proxyconfig set {name} = {value} (as it was)")
 
 
-def _back_to_taking_over(session: Session, placement: Placement) -> int | None:
-    row = _own_row(session, placement)
+def _back_to_taking_over(session: Session, server_id: str | None) -> int | None:
+    row = _mine(session, server_id)
     if row is None:
         return None
-    records.set_status(row, "TAKINGOVER")
+    records.take_back(row, TAKINGOVER)
     return row.id
+
+
+def _record_running(session: Session, placement: Placement, server_id: str | None) -> int:
+    row = _mine(session, server_id)
+    if row is not None and row.status not in (TAKINGOVER, "RUNNING"):
+        raise HostStepError(
+            f"obproxy {row.id} on {row.ip}:{row.sql_port} is {row.status}: another operation "
+            "holds it now"
+        )
+    return host.record_running(session, row, placement)
 
 
 class UpdateTakenOverStatus(Subtask):
@@ -788,17 +843,15 @@ class UpdateTakenOverStatus(Subtask):
             )
         if found not in map(str, pids):
             ctx.log(f"NOTE: pid {host.pids_text(pids)} holds the port now, not pid {found}")
-        server_id = await host.write(
-            ctx, lambda s: host.record_running(s, _own_row(s, where), where)
-        )
+        own = ctx.get(SERVER_ID)
+        server_id = await host.write(ctx, lambda s: _record_running(s, where, own))
         ctx.log(
             f"obproxy {server_id} ({ctx.require(PACKAGE_VERSION)}) on {where.ip}:{where.sql_port} "
             "is taken over: RUNNING"
         )
 
     async def rollback(self, ctx: SubtaskContext) -> None:
-        where = await _placement(ctx)
-        server_id = await host.write(ctx, lambda s: _back_to_taking_over(s, where))
+        server_id = await host.write(ctx, lambda s: _back_to_taking_over(s, ctx.get(SERVER_ID)))
         if server_id:
             ctx.log(f"obproxy {server_id} is TAKINGOVER again")
 

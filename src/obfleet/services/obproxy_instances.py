@@ -7,6 +7,9 @@ refused with nothing stored, instead of failing on a host minutes later:
   OBPROXY_INSTALL_PACKAGE; 7514 otherwise);
 * the hosts are ONLINE, and no OBProxy recorded on one holds those ports or the install path
   (/home/admin/obproxy-<version>, one per version and host, as the RPM lays it out);
+* no unfinished (RUNNING, or FAILED and so retryable) install or take-over task targets the
+  same host and SQL port: its row is recorded only once its task runs, so the recorded rows
+  alone do not show it (check_not_targeted; take-over asks the same);
 * the OceanBase clusters behind the OBProxy cluster all have a proxyro credential, and the same
   password: OBProxy has a single observer_sys_password for all of them;
 * CONFIG_URL mode: OBFLEET_ADVERTISE_URL is set, since it is where the OBProxies read their
@@ -20,7 +23,9 @@ one task; batchAdd answers one task per host, as OCP's sample does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.engine.flow import Flow, TaskSubject, submit
@@ -37,8 +42,12 @@ from obfleet.store.models.hosts import Host
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster
 from obfleet.store.models.packages import SoftwarePackage
+from obfleet.store.models.tasks import TaskInstance
 
 MIN_PORT, MAX_PORT = 1025, 65535
+INSTALL_TASK = "Install obproxy"
+TAKE_OVER_TASK = "Take over obproxy"
+UNFINISHED = ("RUNNING", "FAILED")  # a FAILED task may still be retried
 
 
 @dataclass(frozen=True)
@@ -139,14 +148,56 @@ def check_host_online(session: Session, host_id: int, *, doing: str = "installed
     return host
 
 
+def _targets(context: dict[str, Any], host_id: int, sql_port: int) -> bool:
+    """Whether an install or take-over task's context names this host and SQL port (batchAdd
+    and takeOver: `host_id`; a cluster create: one of `host_ids`)."""
+    strings: dict[str, str] = context.get("stringMap") or {}
+    if strings.get(host_steps.SQL_PORT) != str(sql_port):
+        return False
+    hosts = (context.get("listMap") or {}).get(host_steps.HOST_IDS) or []
+    return strings.get(host_steps.HOST_ID) == str(host_id) or str(host_id) in hosts
+
+
+def targeted_by(session: Session, host_id: int, sql_port: int) -> str | None:
+    """The unfinished install or take-over task that targets the host's SQL port, as
+    `task N (name, status)`, or None."""
+    tasks = session.execute(
+        select(TaskInstance.id, TaskInstance.name, TaskInstance.status, TaskInstance.context)
+        .where(
+            TaskInstance.status.in_(UNFINISHED),
+            TaskInstance.name.in_((INSTALL_TASK, TAKE_OVER_TASK)),
+        )
+        .order_by(TaskInstance.id)
+    )
+    for task_id, name, status, context in tasks:
+        if _targets(context or {}, host_id, sql_port):
+            return f"task {task_id} ({name}, {status})"
+    return None
+
+
+def check_not_targeted(session: Session, host_id: int, sql_port: int, what: str) -> None:
+    """409 when an unfinished install or take-over task already targets the host's SQL port:
+    two tasks on one OBProxy would fail each other (and a rollback of one would undo the
+    other's work)."""
+    task = targeted_by(session, host_id, sql_port)
+    if task is not None:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            f"{what}: {task} already targets port {sql_port} on host {host_id}; wait until it "
+            "ends (retry it, or roll it back, if it failed)",
+        )
+
+
 def _check_hosts_ready(session: Session, install: Install) -> None:
-    """Each host ONLINE and not in the way of another recorded OBProxy."""
+    """Each host ONLINE and not in the way of another recorded OBProxy, nor of an unfinished
+    install or take-over task."""
     ports = (install.sql_port, install.exporter_port)
     for host_id in install.host_ids:
         check_host_online(session, host_id)
         reason = host_steps.clash(session, host_id, ports, install.home)
         if reason:
             raise ApiError(ErrorCode.CONFLICT, f"cannot install on host {host_id}: {reason}")
+        check_not_targeted(session, host_id, install.sql_port, f"cannot install on host {host_id}")
 
 
 def check_can_install(
@@ -212,7 +263,7 @@ def _submit_one(
     host_id: int,
     principal: Principal,
 ) -> int:
-    flow = Flow("Install obproxy")
+    flow = Flow(INSTALL_TASK)
     flow.set(steps.CLUSTER_ID, str(cluster.id))
     flow.set(steps.CLUSTER_NAME, cluster.name)
     flow.set(steps.NEED_DELETE_CLUSTER, "false")

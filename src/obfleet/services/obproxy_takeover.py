@@ -7,7 +7,8 @@ copy of batchAdd's; the name is obfleet's). The steps are in flows/takeover_obpr
 
 Refused with nothing stored: an unknown cluster (21001) or host (7005), a host that is not
 ONLINE (7004), a sqlPort outside 1025-65535 or listed twice, a (host, port) where an obproxy
-is already recorded or that another recorded obproxy uses as its exporter port (409), OceanBase
+is already recorded or that another recorded obproxy uses as its exporter port (409), or that an
+unfinished (RUNNING or FAILED) install or take-over task already targets (409), OceanBase
 clusters behind the OBProxy cluster without one shared proxyro password (400), and an
 extension `proxysysCredentialId` that is not an OBPROXY credential (7601 / 400).
 
@@ -39,7 +40,7 @@ from obfleet.services import obproxy_records as records
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
 
-TASK_NAME = "Take over obproxy"
+TASK_NAME = instances.TAKE_OVER_TASK
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def _check(session: Session, hosts: list[TakeOverHost]) -> None:
                 f"of obproxy {taken.id} of OBProxy cluster "
                 f"{cluster.name if cluster else taken.cluster_id}, already recorded",
             )
+        instances.check_not_targeted(session, entry.host_id, entry.sql_port, field)
         if entry.proxysys_credential_id is not None:
             credentials.get(session, entry.proxysys_credential_id, "OBPROXY")
 
