@@ -17,7 +17,7 @@ A chain serves one host: `ctx.item(HOST_IDS)` in the parallel branches of a clus
 Which row is this task's own: the id Prepare recorded, kept in the task context under
 `obproxy_server_id` (batchAdd) or `obproxy_server_id_<parallelIdx>` (a create's branches: the
 branches of one task share no keys). Prepare writes that key in the very transaction that
-inserts the row (`keep_in_task`), not only with the run's context writes, which a run that
+inserts the row (`engine.kept.keep`), not only with the run's context writes, which a run that
 fails after the insert (a timeout, a lost node) would drop: the row and the task's claim on it
 are committed together or not at all. A row on the same host and SQL port that is not this
 task's own is never adopted: it belongs to another task installing or taking over an OBProxy
@@ -42,11 +42,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from obfleet.engine.context import ContextChanges, SubtaskContext
+from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
+from obfleet.engine.kept import keep, kept
 from obfleet.flows import obproxy_host as host
 from obfleet.flows.obproxy_cluster import CLUSTER_ID
 from obfleet.flows.obproxy_host import HostStepError, Placement
@@ -54,7 +55,6 @@ from obfleet.hosts.shell import safe_path
 from obfleet.services import host_access
 from obfleet.services import obproxy_records as records
 from obfleet.store.models.obproxy import ObproxyServer
-from obfleet.store.models.tasks import TaskInstance
 
 # Task context keys (stringMap unless noted); OCP's install samples use the same names.
 HOST_IDS = "host_ids"  # listMap: one parallel branch per host (cluster create)
@@ -105,25 +105,10 @@ def server_id_key(ctx: SubtaskContext) -> str:
 
 
 def own_server_id(session: Session, task_id: int, key: str) -> int | None:
-    """The obproxy id this task recorded under `key`, read from the task row, locked: a
-    task's branches record their ids one after the other, and a run sees the id an earlier run
-    of the same subtask kept even though that run failed."""
-    context = session.scalar(
-        select(TaskInstance.context).where(TaskInstance.id == task_id).with_for_update()
-    )
-    value = ((context or {}).get("stringMap") or {}).get(key)
-    return int(value) if value and str(value).isdigit() else None
-
-
-def keep_in_task(session: Session, task_id: int, key: str, value: str) -> None:
-    """Write `key` into the task context in the caller's transaction (the task row locked by
-    own_server_id first), so it commits with the row it names, whatever the run does next. The
-    engine merges a run's own writes into the context as it finds it then, so this one stays."""
-    context = session.scalar(
-        select(TaskInstance.context).where(TaskInstance.id == task_id).with_for_update()
-    )
-    merged = ContextChanges(strings={key: value}).apply_to(context)
-    session.execute(update(TaskInstance).where(TaskInstance.id == task_id).values(context=merged))
+    """The obproxy id this task kept under `key` (engine/kept.py): a run sees the id an
+    earlier run of the same subtask kept even though that run failed."""
+    value = kept(session, task_id, key)
+    return int(value) if value and value.isdigit() else None
 
 
 def held_elsewhere(row: ObproxyServer, doing: str) -> HostStepError:
@@ -164,7 +149,7 @@ def _record_creating(
     )
     session.add(row)
     session.flush()
-    keep_in_task(session, task_id, key, str(row.id))
+    keep(session, task_id, key, str(row.id))
     return row.id
 
 

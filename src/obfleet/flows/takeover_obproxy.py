@@ -57,6 +57,7 @@ from sqlalchemy.orm import Session
 
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
+from obfleet.engine.kept import keep
 from obfleet.flows import install_obproxy
 from obfleet.flows import obproxy_host as host
 from obfleet.flows.install_obproxy import (
@@ -70,7 +71,6 @@ from obfleet.flows.install_obproxy import (
     SQL_PORT,
     clash,
     held_elsewhere,
-    keep_in_task,
     own_server_id,
 )
 from obfleet.flows.obproxy_cluster import CLUSTER_ID
@@ -645,7 +645,7 @@ def _record_taking_over(
     )
     session.add(row)
     session.flush()
-    keep_in_task(session, task_id, SERVER_ID, str(row.id))
+    keep(session, task_id, SERVER_ID, str(row.id))
     return row.id
 
 
