@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from obfleet import __version__
@@ -17,7 +19,7 @@ from obfleet.api.context import RequestFactsMiddleware
 from obfleet.api.routes import all_routers
 from obfleet.appcontext import AppContext
 from obfleet.config import Settings
-from obfleet.errors import ApiError, ErrorCode
+from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.services.lifecycle import start_service, stop_service
 
 log = logging.getLogger("obfleet")
@@ -55,6 +57,72 @@ async def on_http_error(request: Request, exc: Exception) -> envelope.EnvelopeRe
     return response
 
 
+# --- numbers the metadb cannot hold ------------------------------------------------------------
+#
+# An id or count in a request can be any size, but every integer column is at most a BIGINT.
+# Left to the database, such a number is a 500 (SQLite's OverflowError, PostgreSQL's DataError),
+# or on MariaDB an ordinary "not found" or empty page. So every statement's parameters are checked
+# before they reach the driver, the same way on every database; the handlers below are the safety
+# net for what still gets through (an INTEGER column, a text too long for its column).
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+OUT_OF_RANGE = "a number is out of range"
+
+
+def _parameter_values(parameters: Any) -> Iterable[Any]:
+    """Every value of one parameter set or of many (a tuple, a dict or a list of them, by
+    driver and execution style: insertmanyvalues flattens a batch into one set)."""
+    if isinstance(parameters, Mapping):
+        parameters = parameters.values()
+    elif not isinstance(parameters, list | tuple):
+        yield parameters
+        return
+    for value in parameters:
+        if isinstance(value, Mapping | list | tuple):
+            yield from _parameter_values(value)
+        else:
+            yield value
+
+
+def refuse_out_of_range(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, _many: bool
+) -> None:
+    """before_cursor_execute: a 400 for an integer no BIGINT column can hold."""
+    for value in _parameter_values(parameters):
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            # Python refuses str() of ints past 4300 digits; requests never get that far.
+            text = str(value) if value.bit_length() < 14_000 else "this number"
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            raise bad_request(f"{OUT_OF_RANGE}: {shown} does not fit in a 64-bit integer")
+
+
+def guard_integers(engine: Engine) -> None:
+    if not event.contains(engine, "before_cursor_execute", refuse_out_of_range):
+        event.listen(engine, "before_cursor_execute", refuse_out_of_range)
+
+
+def _out_of_range(exc: BaseException) -> ApiError | None:
+    """The 400 for an error the request's data caused in the database, else None."""
+    if isinstance(exc, DataError):
+        # PostgreSQL / MariaDB: a number too large for its column, or a text too long.
+        return bad_request(f"{OUT_OF_RANGE}, or a text too long, for the database")
+    cause = exc.orig if isinstance(exc, StatementError) else exc
+    if isinstance(cause, OverflowError):
+        # SQLite: "Python int too large to convert to SQLite INTEGER" (wrapped in a
+        # StatementError when a bind processor meets it).
+        return bad_request(f"{OUT_OF_RANGE}: integers must fit in 64 bits")
+    return None
+
+
+async def on_data_error(request: Request, exc: Exception) -> envelope.EnvelopeResponse:
+    err = _out_of_range(exc)
+    if err is None:
+        # Any other statement failure is a server bug: on to on_unexpected (500), unchanged.
+        raise exc
+    log.info("refused %s %s: %s", request.method, request.url.path, exc)
+    return envelope.error(err)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> envelope.EnvelopeResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return envelope.error(ApiError(ErrorCode.UNEXPECTED))
@@ -66,6 +134,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = AppContext.open(settings)
+        guard_integers(ctx.db.engine)
         app.state.ctx = ctx
         await start_service(ctx, run_engine=run_engine)
         try:
@@ -84,6 +153,8 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    for kind in (OverflowError, DataError, StatementError):
+        app.add_exception_handler(kind, on_data_error)
     app.add_exception_handler(Exception, on_unexpected)
     for router in ROUTERS:
         app.include_router(router)

@@ -16,6 +16,9 @@ from obfleet.errors import bad_request
 
 T = TypeVar("T")
 MAX_SIZE = 2000
+# Far past any real list (20 billion rows at the largest size), and small enough that the
+# offset (page - 1) * size always fits the database's 64-bit integers.
+MAX_PAGE = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -26,10 +29,13 @@ class PageRequest:
 
 
 async def page_request(
-    page: int = Query(1, ge=1, description="Page number, from 1."),
+    page: int = Query(1, ge=1, description=f"Page number, from 1 to {MAX_PAGE}."),
     size: int = Query(10, ge=1, le=MAX_SIZE, description="Page size, at most 2000."),
     sort: str | None = Query(None, description="`field,asc` or `field,desc`.", examples=["id,asc"]),
 ) -> PageRequest:
+    if page > MAX_PAGE:
+        shown = str(page) if len(str(page)) <= 40 else str(page)[:37] + "..."
+        raise bad_request(f"page {shown} is out of range: pages go from 1 to {MAX_PAGE}")
     return PageRequest(page=page, size=size, sort=sort)
 
 

@@ -63,6 +63,8 @@ RUNTIME_FIELD = "parameters"
 # OB_MAX_CONFIG_VALUE_LEN is 4096 bytes with the terminating NUL (src/lib/ob_define.h).
 MAX_VALUE_BYTES = 4095
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The first open-source OBProxy release: an entry without minVersion is already in it.
+FIRST_RELEASE = "3.1.0"
 
 Version = tuple[int, ...]
 
@@ -152,11 +154,12 @@ class ParameterInfo:
         return "in every version"
 
     def to_ocp_dict(self, version: str | None = None) -> dict[str, object]:
-        """OCP's ParameterInfo. ``version`` is the OBProxy version asked for, else minVersion."""
+        """OCP's ParameterInfo. ``version`` (a String in OCP) is the OBProxy version asked for,
+        else the first release the catalog knows the entry from: minVersion, or 3.1.0."""
         return {
             "id": self.id,
             "name": self.name,
-            "version": version if version is not None else self.min_version,
+            "version": version if version is not None else self.min_version or FIRST_RELEASE,
             "type": self.type,
             "allowedStringValues": self.allowed_string_values,
             "maxValue": self.max_value,

@@ -52,7 +52,10 @@ SETTLED = ("RUNNING", "UNAVAILABLE")
 def parse_ids(text: str) -> list[int]:
     """The `obproxyIds` of a path: "1,2,3" (OCP's example), each once."""
     parts = [p.strip() for p in text.split(",")]
-    if not all(p.isdigit() and int(p) > 0 for p in parts):
+    # ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and the digits
+    # of other scripts (which OCP's ids never use).
+    # At most 18 of them, so every id fits the database's 64-bit integers.
+    if not all(0 < len(p) <= 18 and p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
         raise bad_request(f"obproxyIds must be a comma-separated list of ids, not {text[:100]!r}")
     ids = [int(p) for p in parts]
     if len(ids) > MAX_OBPROXY_IDS:

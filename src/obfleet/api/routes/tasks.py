@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -16,6 +17,7 @@ from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.engine import operations
 from obfleet.engine.events import task_events
+from obfleet.engine.states import TaskStatus, TaskType
 from obfleet.engine.views import (
     basic_task_views,
     find_task,
@@ -23,6 +25,7 @@ from obfleet.engine.views import (
     load_task_view,
     subtask_log,
 )
+from obfleet.errors import bad_request
 from obfleet.security.roles import Resource
 from obfleet.store.models.tasks import TaskInstance as Task
 
@@ -131,6 +134,16 @@ class LogOut(BaseModel):
     log: str
 
 
+def _known(field: str, values: list[str], allowed: type[StrEnum]) -> list[str]:
+    """Unknown values are refused, as the host list does, rather than silently match nothing."""
+    names = [member.value for member in allowed]
+    unknown = [v for v in values if v not in names]
+    if unknown:
+        shown = ", ".join(v[:40] for v in unknown[:5])
+        raise bad_request(f"{field} '{shown}' must be among {', '.join(names)}")
+    return values
+
+
 def _split(values: list[str] | None) -> list[str]:
     """`status=RUNNING,FAILED` and `status=RUNNING&status=FAILED` mean the same."""
     return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
@@ -148,7 +161,7 @@ def _filtered(
 ) -> Select[Any]:
     stmt = select(Task)
     if name:
-        stmt = stmt.where(Task.name.ilike(f"%{name}%"))
+        stmt = stmt.where(Task.name.icontains(name, autoescape=True))
     if statuses:
         stmt = stmt.where(Task.status.in_(statuses))
     if task_type:
@@ -156,7 +169,7 @@ def _filtered(
     if cluster_id is not None:
         stmt = stmt.where(Task.cluster_id == cluster_id)
     if cluster_name:
-        stmt = stmt.where(Task.cluster_name.ilike(f"%{cluster_name}%"))
+        stmt = stmt.where(Task.cluster_name.icontains(cluster_name, autoescape=True))
     if tenant_id is not None:
         stmt = stmt.where(Task.tenant_id == tenant_id)
     if tenant_name:
@@ -186,8 +199,8 @@ def list_tasks(
 ) -> EnvelopeResponse:
     stmt = _filtered(
         name,
-        _split(status),
-        type,
+        _known("status", _split(status), TaskStatus),
+        _known("type", [type], TaskType)[0] if type else None,
         cluster_id,
         cluster_name or cluter_name,
         tenant_id,
