@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from obfleet.store.models.tasks import TaskInstance
 from tests.conftest import ADMIN, wait_task
+from tests.obproxy.test_parameters_api import add_obproxy
 
 DOC_SAMPLE = (
     b'{"obproxyInstallParam":{"hostIds":[]},"obLinks":[{"clusterName":"hooray",'
@@ -343,32 +344,45 @@ def test_the_last_link_cannot_be_removed(client):
     assert [lk["clusterName"] for lk in clusters(client)[0]["obLinks"]] == ["hooray"]
 
 
-def link_names(client) -> list[str]:
-    return [lk["clusterName"] for lk in clusters(client)[0]["obLinks"]]
+def link_names(client, cluster_id: int | None = None) -> list[str]:
+    shown = clusters(client)
+    cluster = shown[0] if cluster_id is None else next(c for c in shown if c["id"] == cluster_id)
+    return [lk["clusterName"] for lk in cluster["obLinks"]]
 
 
 def test_added_links_need_the_same_proxyro_credential(client):
     """As a create with hosts and a batchAdd check it: OBProxy has one observer_sys_password
-    for every OceanBase cluster behind it."""
+    for every OceanBase cluster behind it. A cluster with no obproxy yet is checked when it
+    gets some, as a create without hosts is."""
     import_ob(client)
     import_ob(client, name="bare", ob_cluster_id=2, password=None)
     import_ob(client, name="odd", ob_cluster_id=3, password="Other_pw_1")
     import_ob(client, name="same", ob_cluster_id=4)
+    import_ob(client, name="later", ob_cluster_id=5, password=None)
+    create(client, name="empty")
+    empty = clusters(client)[0]["id"]
+    r = client.post(
+        f"/api/v2/obproxy/clusters/{empty}/obLinks/batchAdd",
+        headers=ADMIN,
+        json=[{"clusterName": "later", "obClusterId": 5}],
+    )
+    assert r.status_code == 200, r.text
     create(client)
-    cid = clusters(client)[0]["id"]
+    cid = next(c["id"] for c in clusters(client) if c["name"] == "pc1")
+    add_obproxy(client, cid, 2883)
     url = f"/api/v2/obproxy/clusters/{cid}/obLinks/batchAdd"
     for name, ob_id, words in (("bare", 2, "no proxyro credential"), ("odd", 3, "different")):
         r = client.post(url, headers=ADMIN, json=[{"clusterName": name, "obClusterId": ob_id}])
         assert r.status_code == 400, r.text
         assert r.json()["error"]["code"] == 1003 and words in r.json()["error"]["message"]
-        assert link_names(client) == ["hooray"]
+        assert link_names(client, cid) == ["hooray"]
     # All or nothing: a good link with a bad one adds neither.
     both = [{"clusterName": "same", "obClusterId": 4}, {"clusterName": "odd", "obClusterId": 3}]
     assert client.post(url, headers=ADMIN, json=both).status_code == 400
-    assert link_names(client) == ["hooray"]
+    assert link_names(client, cid) == ["hooray"]
     r = client.post(url, headers=ADMIN, json=[{"clusterName": "same", "obClusterId": 4}])
     assert r.status_code == 200, r.text
-    assert link_names(client) == ["hooray", "same"]
+    assert link_names(client, cid) == ["hooray", "same"]
 
 
 def set_task_status(client, task_id: int, status: str) -> None:

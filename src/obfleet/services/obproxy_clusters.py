@@ -319,8 +319,10 @@ def _refuse_running_tasks(session: Session, cluster: ObproxyCluster) -> None:
 
 
 def add_links(session: Session, box: SecretBox, cluster_id: int, links: list[LinkIn]) -> None:
-    """Link more OceanBase clusters: CONFIG_URL clusters only, and the whole new set of linked
-    clusters must share one proxyro credential, as a create or an install requires."""
+    """Link more OceanBase clusters: CONFIG_URL clusters only. Once the cluster has obproxies,
+    the whole new set of linked clusters must share one proxyro password (their one
+    observer_sys_password), as an install requires; a cluster without any is checked when
+    obproxies are added, as a create without hosts is."""
     cluster = get(session, cluster_id)
     if cluster.work_mode == "RS_LIST":
         raise bad_request(
@@ -337,7 +339,8 @@ def add_links(session: Session, box: SecretBox, cluster_id: int, links: list[Lin
                 ErrorCode.CONFLICT, f"OBProxy cluster {cluster.name} already connects to {ob.name}"
             )
     ordered = [existing[lk.ob_cluster_id] for lk in cluster.links if lk.ob_cluster_id in existing]
-    instances.check_proxyro(session, box, ordered + linked)
+    if cluster.obproxies:
+        instances.check_proxyro(session, box, ordered + linked)
     for ob, link in zip(linked, links, strict=True):
         cluster.links.append(ObproxyLink(ob_cluster_id=ob.id, username=link.username))
     session.flush()
