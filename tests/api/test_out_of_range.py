@@ -11,62 +11,22 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from obfleet.api.paging import MAX_PAGE, MAX_SIZE
-from obfleet.services.credentials import create as create_credential
 from obfleet.store.base import Base
-from obfleet.store.models.hosts import Host
 from tests.conftest import ADMIN
+from tests.obproxy.lab import CLUSTERS, add_hosts, app_of, rs_list_cluster
 
 HUGE = 10**20  # past every 64-bit integer
 JUST_PAST = 2**63  # one past the largest BIGINT
-CLUSTERS = "/api/v2/obproxy/clusters"
 
 
 @pytest.fixture
 def lab(client: TestClient) -> dict[str, int]:
     """An OceanBase cluster, an OBProxy cluster pc1 and one ONLINE host h1."""
-    r = client.post(
-        "/api/v2/ob/clusters/import",
-        headers=ADMIN,
-        json={
-            "name": "ob1",
-            "obClusterId": 1,
-            "proxyroPassword": "Proxyro_pw_1",
-            "rootServers": [{"address": "198.18.0.1:2882", "role": "LEADER", "sqlPort": 2881}],
-        },
-    )
-    assert r.status_code == 200, r.text
-    r = client.post(
-        CLUSTERS,
-        headers=ADMIN,
-        json={
-            "name": "pc1",
-            "workMode": "RS_LIST",
-            "obLinks": [{"clusterName": "ob1", "obClusterId": 1}],
-        },
-    )
-    assert r.status_code == 200, r.text
-    (cluster,) = client.get(f"{CLUSTERS}?name=pc1", headers=ADMIN).json()["data"]["contents"]
-    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    cluster_id = rs_list_cluster(client)
+    ctx = app_of(client)
     with ctx.db.transaction() as session:
-        credential = create_credential(
-            session,
-            ctx.secrets,
-            name="ssh",
-            target_type="HOST",
-            auth_type="PASSWORD",
-            username="root",
-            secret="pw",
-        )
-        host = Host(
-            name="h1",
-            inner_ip_address="198.18.0.11",
-            credential_id=credential.id,
-            status="ONLINE",
-            architecture="x86_64",
-        )
-        session.add(host)
-        session.flush()
-        return {"cluster": cluster["id"], "host": host.id, "credential": credential.id}
+        (host,) = add_hosts(session, ctx, {1: "ONLINE"})
+        return {"cluster": cluster_id, "host": host.id, "credential": host.credential_id}
 
 
 def row_counts(client: TestClient) -> dict[str, int]:

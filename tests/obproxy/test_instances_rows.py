@@ -25,15 +25,12 @@ from obfleet.obproxy.admin import AdminError, ProxysysClient
 from obfleet.services import host_access, obproxy_takeover
 from obfleet.services import obproxy_instances as instances
 from obfleet.services import obproxy_records as records
-from obfleet.services.credentials import create as create_credential
 from obfleet.services.users import Principal
-from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyServer
-from obfleet.store.models.packages import SoftwarePackage
 from obfleet.store.models.tasks import SubtaskInstance, TaskInstance
 from tests.conftest import ADMIN, wait_task
+from tests.obproxy.lab import CLUSTERS, add_hosts, app_of, obproxy_package, rs_list_cluster
 
-CLUSTERS = "/api/v2/obproxy/clusters"
 RPM = "obproxy-ce-4.2.3.0-3.el7.x86_64.rpm"
 HOME = "/home/admin/obproxy-4.2.3.0"
 PRINCIPAL = Principal(user_id=1, username="admin", permissions=frozenset())
@@ -142,67 +139,13 @@ class Lab:
 def _lab(client: TestClient) -> Lab:
     """RS_LIST cluster pc1 over ob1 (proxyro password recorded), with the runtime PARAMETERS;
     ONLINE hosts h1 and h2; the OBProxy package 4.2.3.0-3; no obproxy recorded."""
-    r = client.post(
-        "/api/v2/ob/clusters/import",
-        headers=ADMIN,
-        json={
-            "name": "ob1",
-            "obClusterId": 1,
-            "proxyroPassword": "Proxyro_pw_1",
-            "rootServers": [{"address": "198.18.0.1:2882", "role": "LEADER", "sqlPort": 2881}],
-        },
-    )
-    assert r.status_code == 200, r.text
-    r = client.post(
-        CLUSTERS,
-        headers=ADMIN,
-        json={
-            "name": "pc1",
-            "workMode": "RS_LIST",
-            "obLinks": [{"clusterName": "ob1", "obClusterId": 1}],
-            "parameters": PARAMETERS,
-        },
-    )
-    assert r.status_code == 200, r.text
-    (cluster,) = client.get(f"{CLUSTERS}?name=pc1", headers=ADMIN).json()["data"]["contents"]
-    app: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    cluster_id = rs_list_cluster(client, PARAMETERS)
+    app = app_of(client)
     with app.db.transaction() as session:
-        credential = create_credential(
-            session,
-            app.secrets,
-            name="ssh",
-            target_type="HOST",
-            auth_type="PASSWORD",
-            username="root",
-            secret="pw",
-        )
-        hosts = [
-            Host(
-                name=f"h{i}",
-                inner_ip_address=f"198.18.0.{10 + i}",
-                credential_id=credential.id,
-                status="ONLINE",
-                architecture="x86_64",
-            )
-            for i in (1, 2)
-        ]
-        session.add_all(hosts)
-        session.add(
-            SoftwarePackage(
-                name="obproxy-ce",
-                file_name=RPM,
-                extension="rpm",
-                size=1,
-                sha1="0" * 40,
-                type="OBPROXY_INSTALL_PACKAGE",
-                version="4.2.3.0",
-                build_number="3",
-                operating_system="el7",
-                architecture="x86_64",
-            )
-        )
+        hosts = add_hosts(session, app, {1: "ONLINE", 2: "ONLINE"})
+        session.add(obproxy_package(RPM, "4.2.3.0", "3"))
         session.flush()
-        return Lab(client, cluster["id"], {h.name: h.id for h in hosts})
+        return Lab(client, cluster_id, {h.name: h.id for h in hosts})
 
 
 @pytest.fixture

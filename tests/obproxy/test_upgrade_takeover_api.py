@@ -20,8 +20,8 @@ from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.packages import SoftwarePackage
 from obfleet.store.models.tasks import TaskInstance
 from tests.conftest import ADMIN
+from tests.obproxy.lab import CLUSTERS, add_hosts, app_of, obproxy_package, rs_list_cluster
 
-CLUSTERS = "/api/v2/obproxy/clusters"
 OLD = ("4.2.3.0", "3")
 UPGRADE_CHAIN = [
     "Check upgrade install path",
@@ -53,70 +53,19 @@ def lab(client: TestClient) -> dict[str, Any]:
     """An RS_LIST cluster pc1 (runtime parameter client_session_id_version, which OBProxy has
     from 4.2.3.0 on) with obproxies on h1 and h2 running 4.2.3.0-3, h3 OFFLINE, and OBProxy
     packages 4.2.3.0-3, 4.3.0.0-1, 4.2.4.0-7 (uploaded last, older than 4.3) and 4.2.2.0-1."""
-    r = client.post(
-        "/api/v2/ob/clusters/import",
-        headers=ADMIN,
-        json={
-            "name": "ob1",
-            "obClusterId": 1,
-            "proxyroPassword": "Proxyro_pw_1",
-            "rootServers": [{"address": "198.18.0.1:2882", "role": "LEADER", "sqlPort": 2881}],
-        },
-    )
-    assert r.status_code == 200, r.text
-    r = client.post(
-        CLUSTERS,
-        headers=ADMIN,
-        json={
-            "name": "pc1",
-            "workMode": "RS_LIST",
-            "obLinks": [{"clusterName": "ob1", "obClusterId": 1}],
-            "parameters": [{"name": "client_session_id_version", "value": "2"}],
-        },
-    )
-    assert r.status_code == 200, r.text
-    (cluster,) = client.get(f"{CLUSTERS}?name=pc1", headers=ADMIN).json()["data"]["contents"]
-    ctx = client.app.state.ctx
+    cluster_id = rs_list_cluster(client, [{"name": "client_session_id_version", "value": "2"}])
+    ctx = app_of(client)
     with ctx.db.transaction() as session:
-        credential = create_credential(
-            session,
-            ctx.secrets,
-            name="ssh",
-            target_type="HOST",
-            auth_type="PASSWORD",
-            username="root",
-            secret="pw",
-        )
-        hosts = [
-            Host(
-                name=f"h{i}",
-                inner_ip_address=f"198.18.0.{10 + i}",
-                credential_id=credential.id,
-                status=status,
-                architecture="x86_64",
-            )
-            for i, status in ((1, "ONLINE"), (2, "ONLINE"), (3, "OFFLINE"))
-        ]
+        hosts = add_hosts(session, ctx, {1: "ONLINE", 2: "ONLINE", 3: "OFFLINE"})
         packages = [
-            SoftwarePackage(
-                name="obproxy-ce",
-                file_name=rpm_name(version, build),
-                extension="rpm",
-                size=1,
-                sha1="0" * 40,
-                type="OBPROXY_INSTALL_PACKAGE",
-                version=version,
-                build_number=build,
-                operating_system="el7",
-                architecture="x86_64",
-            )
+            obproxy_package(rpm_name(version, build), version, build)
             for version, build in (OLD, ("4.3.0.0", "1"), ("4.2.4.0", "7"), ("4.2.2.0", "1"))
         ]
-        session.add_all([*hosts, *packages])
+        session.add_all(packages)
         session.flush()
         rows = [
             ObproxyServer(
-                cluster_id=cluster["id"],
+                cluster_id=cluster_id,
                 host_id=host.id,
                 package_id=packages[0].id,
                 ip=host.inner_ip_address,
@@ -132,7 +81,7 @@ def lab(client: TestClient) -> dict[str, Any]:
         session.add_all(rows)
         session.flush()
         return {
-            "cluster": cluster["id"],
+            "cluster": cluster_id,
             "hosts": {h.name: h.id for h in hosts},
             "obproxies": {h.name: r.id for h, r in zip(hosts, rows, strict=True)},
             "packages": {p.file_name: p.id for p in packages},
