@@ -7,9 +7,9 @@ refused with nothing stored, instead of failing on a host minutes later:
   OBPROXY_INSTALL_PACKAGE; 7514 otherwise);
 * the hosts are ONLINE, and no OBProxy recorded on one holds those ports or the install path
   (/home/admin/obproxy-<version>, one per version and host, as the RPM lays it out);
-* no unfinished (RUNNING, or FAILED and so retryable) install or take-over task targets the
-  same host and SQL port: its row is recorded only once its task runs, so the recorded rows
-  alone do not show it (check_not_targeted; take-over asks the same);
+* no running install or take-over task targets the same host and SQL port: its row is recorded
+  only once its task runs, so the recorded rows alone do not show it (check_not_targeted;
+  take-over asks the same);
 * the OceanBase clusters behind the OBProxy cluster all have a proxyro credential, and the same
   password: OBProxy has a single observer_sys_password for all of them;
 * CONFIG_URL mode: OBFLEET_ADVERTISE_URL is set, since it is where the OBProxies read their
@@ -47,7 +47,9 @@ from obfleet.store.models.tasks import TaskInstance
 MIN_PORT, MAX_PORT = 1025, 65535
 INSTALL_TASK = "Install obproxy"
 TAKE_OVER_TASK = "Take over obproxy"
-UNFINISHED = ("RUNNING", "FAILED")  # a FAILED task may still be retried
+# Only a running task holds its host and port here. A FAILED one that recorded its obproxy is in
+# the way through that row (the clash check); one an operator gave up on (its cluster deleted)
+# must not block the port for ever, and if retried, its own Prepare refuses a row not its own.
 
 
 @dataclass(frozen=True)
@@ -159,12 +161,12 @@ def _targets(context: dict[str, Any], host_id: int, sql_port: int) -> bool:
 
 
 def targeted_by(session: Session, host_id: int, sql_port: int) -> str | None:
-    """The unfinished install or take-over task that targets the host's SQL port, as
+    """The running install or take-over task that targets the host's SQL port, as
     `task N (name, status)`, or None."""
     tasks = session.execute(
         select(TaskInstance.id, TaskInstance.name, TaskInstance.status, TaskInstance.context)
         .where(
-            TaskInstance.status.in_(UNFINISHED),
+            TaskInstance.status == "RUNNING",
             TaskInstance.name.in_((INSTALL_TASK, TAKE_OVER_TASK)),
         )
         .order_by(TaskInstance.id)
@@ -176,15 +178,13 @@ def targeted_by(session: Session, host_id: int, sql_port: int) -> str | None:
 
 
 def check_not_targeted(session: Session, host_id: int, sql_port: int, what: str) -> None:
-    """409 when an unfinished install or take-over task already targets the host's SQL port:
-    two tasks on one OBProxy would fail each other (and a rollback of one would undo the
-    other's work)."""
+    """409 when a running install or take-over task already targets the host's SQL port: two
+    tasks on one OBProxy would fail each other."""
     task = targeted_by(session, host_id, sql_port)
     if task is not None:
         raise ApiError(
             ErrorCode.CONFLICT,
-            f"{what}: {task} already targets port {sql_port} on host {host_id}; wait until it "
-            "ends (retry it, or roll it back, if it failed)",
+            f"{what}: {task} already targets port {sql_port} on host {host_id}; wait until it ends",
         )
 
 
