@@ -225,7 +225,10 @@ def test_failed_upgrade_rolls_back_to_the_old_version_and_a_fixed_one_retries(
     assert (rolled_back["status"], rolled_back["operation"]) == ("SUCCESSFUL", "ROLLBACK")
     for host in hosts:
         assert_serves(host, password, "pc_back", HOME, "4.2.3.0")
-        assert not host.file_exists(NEW_HOME)
+    assert not hosts[0].file_exists(NEW_HOME)
+    # The second one's new path held the stale pid file before the upgrade: only that stays.
+    assert hosts[1].run(["ls", "-A", NEW_HOME]).stdout.split() == ["run"]
+    assert hosts[1].read_file(f"{NEW_HOME}/run/obproxy.pid") == f"{decoy.pid}\n"
     assert versions(fleet, "pc_back") == {h.ip: ("4.2.3.0-3", "RUNNING", "NORMAL") for h in hosts}
 
     # The same failure again, then the fix (the stale process goes), then a retry.
@@ -272,3 +275,30 @@ def test_an_obproxy_down_before_the_upgrade_stays_down_after_its_rollback(
         up.ip: ("4.2.3.0-3", "RUNNING", "NORMAL"),
         down.ip: ("4.2.3.0-3", "UNAVAILABLE", "NORMAL"),
     }
+
+
+def test_a_new_install_path_holding_another_obproxy_is_refused_and_left_untouched(
+    fleet: Fleet, new_rpm: Path
+) -> None:
+    cluster_id, ids, hosts = deploy(fleet, "pc_other", new_rpm)
+    password = fleet.proxysys_password("pc_other")
+    host = hosts[1]
+    # A manual install of the new version lives there already.
+    host.run(f"mkdir -p {NEW_HOME}/bin {NEW_HOME}/etc", check=True)
+    host.write_file(f"{NEW_HOME}/bin/obproxy", b"manual\n", 0o755)
+    host.write_file(f"{NEW_HOME}/etc/obproxy_config.bin", b"its config\n", 0o644)
+
+    task = upgrade(fleet, cluster_id, [ids[1]], {"shortRpmName": NEW_SHORT})
+    failed = fleet.wait(task["id"])
+    assert failed["status"] == "FAILED"
+    (bad,) = [s for s in failed["subtasks"] if s["status"] == "FAILED"]
+    assert bad["name"] == "Check upgrade install path"
+    log = fleet.logs(failed)[bad["id"]]
+    assert f"{NEW_HOME} on {host.ip} already holds an OBProxy install (bin/, etc/)" in log, log
+    fleet.post(f"/api/v2/tasks/instances/{task['id']}/rollback")
+    assert fleet.wait(task["id"])["status"] == "SUCCESSFUL"
+    # Nothing of it was touched, and the old version never stopped serving.
+    assert host.read_file(f"{NEW_HOME}/bin/obproxy") == "manual\n"
+    assert host.read_file(f"{NEW_HOME}/etc/obproxy_config.bin") == "its config\n"
+    assert_serves(host, password, "pc_other", HOME, "4.2.3.0")
+    assert versions(fleet, "pc_other")[host.ip] == ("4.2.3.0-3", "RUNNING", "NORMAL")

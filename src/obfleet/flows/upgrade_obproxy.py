@@ -64,6 +64,8 @@ OLD_PACKAGE_IDS = "old_package_ids"
 # What OBProxy keeps under its working directory besides its logs: etc/ holds the persisted
 # config (obproxy_config.bin, proxyconfig.db); the others appear with some features.
 CONFIG_DIRS = ("etc", ".conf", "control-config", "sharding-config")
+# What an OBProxy install holds: a new install path holding any of them is another OBProxy's.
+INSTALL_DIRS = ("bin", "lib", *CONFIG_DIRS)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,11 @@ def _move_of(session: Session, ctx: SubtaskContext, index: int) -> Move:
         old_version=ctx.get_list(OLD_VERSIONS)[index] or None,
         old_package_id=int(old_package) if old_package else None,
     )
+
+
+def _kept_entries_key(ctx: SubtaskContext) -> str:
+    """Where this branch's Check keeps what the new install path held before the upgrade."""
+    return f"new_install_path_entries_{ctx.parallel_idx}"
 
 
 async def _move(ctx: SubtaskContext) -> Move:
@@ -208,8 +215,17 @@ class CheckUpgradePath(Subtask):
                 "then retry"
             )
         entries = await host.path_entries(conn, ctx, home)
+        installed = sorted(set(entries) & set(INSTALL_DIRS))
+        if installed:
+            raise HostStepError(
+                f"{home} on {move.new.ip} already holds an OBProxy install "
+                f"({', '.join(d + '/' for d in installed)}), not obfleet's: the upgrade would "
+                "overwrite it. Move it away (or take that OBProxy over), then retry"
+            )
+        # What was there stays there: a rollback removes only what the upgrade added.
+        ctx.set(_kept_entries_key(ctx), ",".join(entries))
         ctx.log(
-            f"{home} already holds {', '.join(entries)}; files that match the package stay"
+            f"{home} already holds {', '.join(entries)}; they stay as they are"
             if entries
             else f"{home} is free on {move.new.ip}"
         )
@@ -234,7 +250,20 @@ class InstallNewPackage(Subtask):
                 f"{', '.join(map(str, users))}; leaving it"
             )
             return
-        await host.remove_home(ctx, move.new)
+        before = ctx.get(_kept_entries_key(ctx), "")
+        if not before:
+            await host.remove_home(ctx, move.new)
+            return
+        kept = before.split(",")
+        conn = await host.connect(ctx, move.new)
+        added = [e for e in await host.path_entries(conn, ctx, move.new.home) if e not in kept]
+        home = move.new.home
+        await conn.run(
+            command("rm", "-rf", "--", *(f"{home}/{e}" for e in added)) if added else "true",
+            timeout=host.COMMAND_TIMEOUT_S,
+            log=ctx.log,
+        )
+        ctx.log(f"removed {', '.join(added) or 'nothing'} from {home}; {', '.join(kept)} stay")
 
 
 class StopOldObproxy(Subtask):
