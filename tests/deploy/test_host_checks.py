@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from obfleet.flows.obproxy_host import _owners_script, parse_listeners
+from obfleet.flows.obproxy_host import (
+    HostStepError,
+    _owners_script,
+    check_removable,
+    parse_listeners,
+)
 
 TABLE = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -61,3 +66,19 @@ def test_the_owner_of_a_listening_socket_is_found_on_one_line(
     link, pid, args = line.split(" ", 2)
     assert (link, int(pid)) == (f"socket:[{inode}]", proc.pid)
     assert args.startswith(f"{sys.executable} -c import socket, sys ")
+
+
+NOT_INSTALL_PATHS = ["/", "/home", "/home/admin", "/root", "/opt", "/usr/bin", "/usr/lib/x"]
+
+
+@pytest.mark.parametrize("home", [*NOT_INSTALL_PATHS, "/etc/obproxy", "/data"])
+def test_what_is_not_an_install_path_is_never_removed(home: str) -> None:
+    with pytest.raises(HostStepError, match="refusing to remove"):
+        check_removable(home)
+
+
+@pytest.mark.parametrize(
+    "home", ["/home/admin/obproxy-4.2.3.0", "/usr/local/obproxy/4.3", "/data/obproxy-4.3.0.0"]
+)
+def test_install_paths_may_be_removed(home: str) -> None:
+    assert check_removable(home) == home

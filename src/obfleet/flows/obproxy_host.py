@@ -483,8 +483,28 @@ async def ship_package(ctx: SubtaskContext, placement: Placement, package_id: in
     await verify_binary(conn, ctx, placement)
 
 
+SYSTEM_ROOTS = frozenset(
+    {"bin", "boot", "dev", "etc", "lib", "lib64", "proc", "run", "sbin", "sys"}
+)
+PROTECTED = frozenset({"/home/admin", "/home", "/root", "/opt", "/usr/local", "/var/lib", "/data"})
+
+
+def check_removable(home: str) -> str:
+    """`home` if obfleet may delete it: a plain absolute path at least two levels deep, outside
+    the system's own directories (a row's install path is data, and rm -rf cannot be undone)."""
+    path = safe_path(home)
+    parts = PurePosixPath(path).parts
+    system = parts[1] in SYSTEM_ROOTS if len(parts) > 1 else True
+    usr = len(parts) > 1 and parts[1] == "usr" and not path.startswith("/usr/local/")
+    if len(parts) < 3 or path in PROTECTED or system or usr:
+        raise HostStepError(f"refusing to remove {path}: not an OBProxy install path")
+    return path
+
+
 async def remove_home(ctx: SubtaskContext, placement: Placement) -> None:
-    """Removes the install path; refused while a process still runs from it."""
+    """Removes the install path; refused while a process still runs from it, and for a path
+    that is not an install path (check_removable)."""
+    check_removable(placement.home)
     conn = await connect(ctx, placement)
     running = await pids_in(conn, placement.home)
     if running:

@@ -59,7 +59,7 @@ from obfleet.flows.obproxy_cluster import (
     StartOffline,
 )
 from obfleet.flows.obproxy_host import HostStepError, Placement
-from obfleet.hosts.shell import command, safe_path
+from obfleet.hosts.shell import command
 from obfleet.hosts.ssh import SshConnection
 from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.tasks import SubtaskInstance, TaskInstance
@@ -99,24 +99,6 @@ def removing_path(home: str, obproxy_id: int) -> str:
     the obproxy, so a later run (of this task or of a new delete) finds what is left."""
     path = PurePosixPath(home)
     return str(path.parent / f".{path.name}.removing-{obproxy_id}")
-
-
-SYSTEM_ROOTS = frozenset(
-    {"bin", "boot", "dev", "etc", "lib", "lib64", "proc", "run", "sbin", "sys"}
-)
-PROTECTED = frozenset({"/home/admin", "/home", "/root", "/opt", "/usr/local", "/var/lib", "/data"})
-
-
-def check_removable(home: str) -> str:
-    """`home` if obfleet may delete it: a plain absolute path at least two levels deep, outside
-    the system's own directories (a row's install path is data, and rm -rf cannot be undone)."""
-    path = safe_path(home)
-    parts = PurePosixPath(path).parts
-    system = parts[1] in SYSTEM_ROOTS if len(parts) > 1 else True
-    usr = len(parts) > 1 and parts[1] == "usr" and not path.startswith("/usr/local/")
-    if len(parts) < 3 or path in PROTECTED or system or usr:
-        raise HostStepError(f"refusing to remove {path}: not an OBProxy install path")
-    return path
 
 
 def offline_flow(
@@ -433,7 +415,7 @@ class PrepareOfflineObproxy(Subtask):
             ctx.set(key(recorded.id, WAS_RUNNING), "false")
             ctx.set(key(recorded.id, UNINSTALL), "false")
             return
-        check_removable(where.home)
+        host.check_removable(where.home)
         conn = await host.connect(ctx, where)
         pids = await host.pids_in(conn, where.home)
         entries = await host.path_entries(conn, ctx, where.home)
@@ -481,7 +463,7 @@ class StopAndUninstallObproxy(Subtask):
                 "offline obproxy): nothing stopped, nothing removed"
             )
             return
-        check_removable(where.home)
+        host.check_removable(where.home)
         shared = await host.read(ctx, lambda s: _shared_with(s, recorded))
         if shared:
             raise HostStepError(
