@@ -144,6 +144,14 @@ def _check_rows(
                     f"cannot upgrade {where}: {home} is the install path of obproxy "
                     f"{neighbour.id} on the same host",
                 )
+            if neighbour.status == "UPGRADING":
+                # Its new install path is recorded only once it runs there: one upgrade per
+                # host at a time, or two could install into the same path.
+                raise ApiError(
+                    ErrorCode.CONFLICT,
+                    f"cannot upgrade {where} now: obproxy {neighbour.id} on the same host is "
+                    "being upgraded; wait until its task ends",
+                )
 
 
 def _flow(
