@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncssh
@@ -126,6 +127,24 @@ def test_redactor_covers_raw_and_quoted_forms() -> None:
     extended = r.extended(["other"])
     assert extended("other") == "***"
     assert r("other") == "other"
+
+
+def test_a_long_output_is_cut_at_a_line_start_after_redaction() -> None:
+    """A secret (or a `password=...` the task log masks) is never split by the cut."""
+    secret = "SuperSecretPass123"
+    head = "x" * 100 + "\n"
+    middle = f"-o obproxy_sys_password={'a' * 40},x={secret}yyy\n"
+    tail = "line\n" * ((sshmod.LOG_TAIL - 30) // 5)
+    output = head + middle + tail
+    assert len(tail) < sshmod.LOG_TAIL < len(middle + tail)  # the cut falls inside `middle`
+    lines: list[str] = []
+    result = sshmod.CommandResult(exit_status=0, stdout=output, stderr="")
+    host = SimpleNamespace(label="root@h:22")
+    SshConnection._log_result(host, lines.append, Redactor([secret]), result, 0.1)  # type: ignore[arg-type]
+    logged = "\n".join(lines)
+    assert "obproxy_sys_pass" not in logged and "a" * 20 not in logged
+    assert "Pass123" not in logged and "yyy" not in logged
+    assert logged.endswith("line") and "stdout: …line" in logged
 
 
 def test_target_repr_hides_credentials() -> None:

@@ -262,8 +262,14 @@ def _same_key(a: str, b: str) -> bool:
 
 
 def _tail(text: str, limit: int = LOG_TAIL) -> str:
+    """The last `limit` characters, from a line's start when there is one: a line cut in the
+    middle could show half of a `password=...` that the task log's masking no longer knows."""
     text = text.rstrip("\n")
-    return text if len(text) <= limit else "…" + text[-limit:]
+    if len(text) <= limit:
+        return text
+    kept = text[-limit:]
+    _, newline, whole_lines = kept.partition("\n")
+    return "…" + (whole_lines if newline else kept)
 
 
 def _sha256_file(path: str) -> tuple[str, int]:
@@ -599,7 +605,7 @@ class SshConnection:
         finally:
             if process is not None:
                 process.close()
-        self._log_result(emit, result, time.monotonic() - started)
+        self._log_result(emit, redactor, result, time.monotonic() - started)
         if check and result.exit_status != 0:
             shown_result = dataclasses.replace(
                 result, stderr=redactor(result.stderr), stdout=redactor(result.stdout)
@@ -630,12 +636,15 @@ class SshConnection:
             stderr=(head + stderr).decode(errors="replace"),
         )
 
-    def _log_result(self, emit: LogFn, result: CommandResult, elapsed: float) -> None:
+    def _log_result(
+        self, emit: LogFn, redactor: Redactor, result: CommandResult, elapsed: float
+    ) -> None:
+        # Redacted whole, then cut: a secret the cut would split is no longer whole to match.
         emit(f"{self.label} exit {result.exit_status} after {elapsed:.2f}s")
         if result.stdout.strip():
-            emit(f"{self.label} stdout: {_tail(result.stdout)}")
+            emit(f"{self.label} stdout: {_tail(redactor(result.stdout))}")
         if result.stderr.strip():
-            emit(f"{self.label} stderr: {_tail(result.stderr)}")
+            emit(f"{self.label} stderr: {_tail(redactor(result.stderr))}")
 
     async def _stop(
         self, process: asyncssh.SSHClientProcess[bytes] | None, running: _Running, emit: LogFn
