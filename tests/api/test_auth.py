@@ -161,3 +161,58 @@ def test_password_hashed_with_argon2(client):
     with client.app.state.ctx.db.engine.connect() as conn:
         stored = conn.execute(text("SELECT password_hash FROM iam_user")).scalar_one()
     assert stored.startswith("$argon2")
+
+
+# The upload route declares no body, so FastAPI runs its auth dependency before anything reads
+# the body: what auth reads is all that is read. (A route with a JSON body parameter has FastAPI
+# read the body before its dependencies run.)
+UPLOAD = "/api/v2/software-packages"
+
+
+class _Body:
+    """A request body that records whether anyone read it."""
+
+    def __init__(self, data: bytes = b"--x--") -> None:
+        self.data = data
+        self.consumed = False
+
+    def __iter__(self):
+        self.consumed = True
+        yield self.data
+
+
+def _signed_upload(client, body: bytes) -> dict[str, str]:
+    ak, sk = _make_key(client)
+    return _signed(client, ak, sk, "POST", UPLOAD, date=datetime.now(UTC), body=body)
+
+
+def test_aksk_body_over_upload_limit_refused_unread(client):
+    body = _Body()
+    headers = _signed_upload(client, body.data)
+    # The header claims a body far over the limit; the (small) body itself is never read.
+    headers["content-length"] = str(10 * 1024**4)
+    r = client.post(UPLOAD, headers=headers, content=body)
+    assert r.request.headers["content-length"] == str(10 * 1024**4)
+    assert r.status_code == 413, r.text
+    limit = client.app.state.ctx.settings.max_upload_bytes
+    assert r.json()["error"]["code"] == 1119 and str(limit) in r.json()["error"]["message"]
+    assert not body.consumed
+
+
+def test_aksk_chunked_body_refused_unread(client):
+    body = _Body()
+    r = client.post(UPLOAD, headers=_signed_upload(client, body.data), content=body)
+    assert r.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in r.request.headers
+    assert r.status_code == 411, r.text
+    assert r.json()["status"] == 411 and r.json()["error"]["code"] == 1003
+    assert "Content-Length" in r.json()["error"]["message"]
+    assert not body.consumed
+
+
+def test_aksk_body_within_limit_read_and_signed(client):
+    body = b"--x--"
+    headers = _signed_upload(client, body)
+    # Signature valid, robot is only a viewer: authenticated (body read and signed), forbidden.
+    assert client.post(UPLOAD, headers=headers, content=body).status_code == 403
+    assert client.post(UPLOAD, headers=headers, content=b"--y--").status_code == 401

@@ -11,7 +11,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from obfleet.errors import ApiError, ErrorCode
-from obfleet.packages.rpm import RpmError, RpmHeader, read_header
+from obfleet.packages.rpm import MAX_EXPANDED_BYTES, RpmError, RpmHeader, read_header
 from obfleet.store.models.packages import SoftwarePackage
 from obfleet.store.refs import referencing_tables
 
@@ -26,26 +26,61 @@ TYPES_BY_NAME = {
     "obagent": "OCP_AGENT_INSTALL_PACKAGE",
 }
 TYPES = sorted(set(TYPES_BY_NAME.values()) | {"OB_BACKUP_AGENT_INSTALL_PACKAGE"})
+# What an OBProxy package must install: the home's bin/obproxy (flows/obproxy_host.py ships the
+# directory holding it).
+OBPROXY_BINARY = "/bin/obproxy"
 
 
 def package_type(header: RpmHeader) -> str:
+    if header.is_source:
+        raise ApiError(
+            ErrorCode.PACKAGE_TYPE_INVALID,
+            f"{header.name}-{header.version}-{header.release} is a source RPM;"
+            " upload the binary RPM built from it",
+        )
     kind = TYPES_BY_NAME.get(header.name)
     if kind is None:
         raise ApiError(
             ErrorCode.PACKAGE_TYPE_INVALID,
             f"'{header.name}' is none of {', '.join(sorted(TYPES_BY_NAME))}",
         )
+    if kind == OBPROXY and not header.has_file(OBPROXY_BINARY):
+        raise ApiError(
+            ErrorCode.PACKAGE_TYPE_INVALID,
+            f"'{header.name}' is named as an OBProxy package but its file list holds no"
+            f" <home>{OBPROXY_BINARY} file",
+        )
     return kind
 
 
+def check_expanded_size(header: RpmHeader, limit: int) -> None:
+    """Refuse a package whose payload would expand past `limit` bytes once decompressed."""
+    files = sum(f.size for f in header.files)
+    expanded = max(header.expanded_size, files)
+    if expanded > limit:
+        raise ApiError(
+            ErrorCode.PACKAGE_PARSE_ERROR,
+            f"its payload expands to {expanded} bytes, more than the limit of {limit} bytes"
+            " (4 x the upload limit, at most 8 GiB)",
+        )
+
+
 def add(
-    session: Session, packages_dir: Path, upload: Path, *, size: int, sha1: str, creator: str
+    session: Session,
+    packages_dir: Path,
+    upload: Path,
+    *,
+    size: int,
+    sha1: str,
+    creator: str,
+    expanded_limit: int = MAX_EXPANDED_BYTES,
 ) -> SoftwarePackage:
     """Record an uploaded file (already on disk in packages_dir) and give it its RPM name.
     On any refusal the upload is removed, so nothing is left behind."""
     try:
         header = read_header(upload)
         kind = package_type(header)
+        check_expanded_size(header, expanded_limit)
         if (
             session.scalar(
                 select(SoftwarePackage.id).where(SoftwarePackage.file_name == header.file_name)

@@ -13,6 +13,7 @@ from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schema import ApiModel, OcpTime
 from obfleet.api.uploads import receive_file
 from obfleet.errors import ApiError, ErrorCode
+from obfleet.packages.rpm import expansion_limit
 from obfleet.security.roles import Resource
 from obfleet.services import packages as service
 from obfleet.services.users import Principal
@@ -130,6 +131,7 @@ async def upload_package(
                 size=received.size,
                 sha1=received.sha1,
                 creator=principal.username,
+                expanded_limit=expansion_limit(ctx.settings.max_upload_bytes),
             )
             return render(package, _base_url(ctx, request))
 
