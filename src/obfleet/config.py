@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# PyMySQL refuses a connect_timeout outside (0, one year]: every health login would then fail.
+MAX_HEALTH_TIMEOUT_S = 31_536_000
 
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("OBFLEET_DATA_DIR") or Path.home() / ".obfleet")
+
+
+def _seconds(
+    env: Mapping[str, str], name: str, default: float, valid: Callable[[float], bool], rule: str
+) -> float:
+    """A number of seconds from `name`, refused (ValueError naming the variable) unless finite
+    and `valid`."""
+    text = env.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds {rule}, not {text!r}") from None
+    if not (math.isfinite(value) and valid(value)):
+        raise ValueError(f"{name} must be a number of seconds {rule}, not {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,14 @@ class Settings:
             engine_concurrency=int(env.get("OBFLEET_ENGINE_CONCURRENCY", 16)),
             engine_lease_seconds=float(env.get("OBFLEET_ENGINE_LEASE_SECONDS", 30)),
             ssh_timeout_s=float(env.get("OBFLEET_SSH_TIMEOUT", 15)),
-            health_interval_s=float(env.get("OBFLEET_HEALTH_INTERVAL", 30)),
-            health_timeout_s=float(env.get("OBFLEET_HEALTH_TIMEOUT", 3)),
+            health_interval_s=_seconds(
+                env, "OBFLEET_HEALTH_INTERVAL", 30.0, lambda s: s >= 0, ">= 0 (0: no checks)"
+            ),
+            health_timeout_s=_seconds(
+                env,
+                "OBFLEET_HEALTH_TIMEOUT",
+                3.0,
+                lambda s: 0 < s <= MAX_HEALTH_TIMEOUT_S,
+                f"> 0 and <= {MAX_HEALTH_TIMEOUT_S}",
+            ),
         )

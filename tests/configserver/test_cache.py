@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.sql.util import find_tables
 
 from obfleet.configserver.cache import cache_for
@@ -356,3 +356,69 @@ def test_every_change_invalidates(
     assert fresh != answers
     cache_for(db).clear()  # and what was recomputed is what a cold cache answers
     assert [body(client, "GET", **params) for params in WATCHERS] == fresh
+
+
+# --- changes that change nothing -----------------------------------------------------------
+
+# Deletes of what is not there: anyone may send them, and a bump would empty every replica's
+# cache each time.
+NO_OPS: list[tuple[str, dict[str, Any]]] = [
+    ("POST", {"Action": "DeleteObRootServiceInfoByClusterName", "ClusterName": "nothere"}),
+    ("POST", {"Action": "DeleteObRootServiceInfoByClusterName", "ClusterName": "obcluster"}),
+    (
+        "DELETE",
+        {"Action": "ObRootServiceInfo", "ObCluster": "nothere", "version": "2", "ObClusterId": 1},
+    ),
+    (  # the record's name and id, but no registration: the record is not the delete's
+        "DELETE",
+        {"Action": "ObRootServiceInfo", "ObCluster": "obcluster", "version": "2", "ObClusterId": 1},
+    ),
+    (  # a registered name, another id
+        "DELETE",
+        {"Action": "ObRootServiceInfo", "ObCluster": "other", "version": "2", "ObClusterId": 9},
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "params"), NO_OPS, ids=[str(p) for _, p in NO_OPS])
+def test_a_delete_that_removes_nothing_keeps_the_cache(
+    client: TestClient, method: str, params: dict[str, Any]
+) -> None:
+    db = db_of(client)
+    import_cluster(client, "obcluster", 1)
+    ok(
+        client,
+        "POST",
+        body={**OBSERVER_BODY, "ObCluster": "other", "ObRegion": "other"},
+        Action="ObRootServiceInfo",
+        ObCluster="other",
+    )
+    before = generation(db)
+    answer = body(client, "GET", Action="GetObProxyConfig")
+    for _ in range(3):
+        assert ok(client, method, **params) in ("success", "successful")
+    assert generation(db) == before
+    with statements(db) as again:
+        assert body(client, "GET", Action="GetObProxyConfig") == answer
+    assert len(again.sql) == 1, "still served from the cache"
+
+
+def test_statements_that_match_no_row_do_not_count_and_those_that_do_count(
+    client: TestClient,
+) -> None:
+    """The rule behind it, for any writer: an UPDATE or DELETE of a watched table that matches
+    no row bumps nothing; one that matches a row does, even after one that matched none."""
+    db = db_of(client)
+    import_cluster(client, "obcluster", 1)
+    before = generation(db)
+    with db.transaction() as session:
+        session.execute(update(ObCluster).where(ObCluster.name == "nosuch").values(type="X"))
+        session.execute(delete(RootServiceRegistration).where(RootServiceRegistration.id < 0))
+    assert generation(db) == before
+    with db.transaction() as session:
+        session.execute(delete(RootServiceRegistration).where(RootServiceRegistration.id < 0))
+        session.execute(
+            update(ObCluster).where(ObCluster.name == "obcluster").values(type="STANDBY")
+        )
+        session.execute(update(ObCluster).where(ObCluster.name == "nosuch").values(type="X"))
+    assert generation(db) == before + 1

@@ -153,6 +153,16 @@ def test_a_name_that_needs_quoting_in_urls(client: TestClient) -> None:
             "ReadonlyRsList[0] has an invalid sql_port",
         ),
         ({}, {**OBSERVER_BODY, "ObCluster": "x" * 70_000}, 400, "larger than 65536 bytes"),
+        # Deeper than Python's recursion limit, yet well under the body limit.
+        ({}, b"[" * 30_000, 500, "bind rootservice query parameter"),
+        ({}, b'{"RsList":' * 6_000, 500, "bind rootservice query parameter"),
+        # Out of int64 (the registration table's columns, and Go's int64 fields).
+        ({}, {**OBSERVER_BODY, "ObClusterId": 2**63}, 400, "ObClusterId is out of range"),
+        ({}, {**OBSERVER_BODY, "ObClusterId": 2**70}, 400, "ObClusterId is out of range"),
+        ({}, {**OBSERVER_BODY, "ObRegionId": 2**63}, 400, "ObRegionId is out of range"),
+        ({}, {**OBSERVER_BODY, "ObRegionId": -(2**63) - 1}, 400, "ObRegionId is out of range"),
+        ({}, {**OBSERVER_BODY, "timestamp": 2**64}, 400, "timestamp is out of range"),
+        ({}, {**OBSERVER_BODY, "timestamp": -(2**64)}, 400, "timestamp is out of range"),
     ],
 )
 def test_registration_errors(
@@ -219,6 +229,53 @@ def test_delete_by_cluster_name_keeps_records_and_other_names(client: TestClient
     ok(client, "POST", Action="DeleteObRootServiceInfoByClusterName", ClusterName="obcluster")
     assert rs_list(client) == ["198.18.0.2:2882"]
     assert rs_list(client, "other") == ["1.1.1.1:2882"]
+
+
+def test_the_largest_int64_values_are_accepted(client: TestClient) -> None:
+    top = 2**63 - 1
+    register(client, {**OBSERVER_BODY, "ObClusterId": top, "ObRegionId": top, "timestamp": top})
+    answer = ok(client, Action="ObRootServiceInfo", ObCluster="obcluster")
+    assert (answer["ObClusterId"], answer["timestamp"]) == (top, top)
+
+
+def test_obd_cannot_reserve_the_name_of_a_cluster_record(client: TestClient) -> None:
+    """A record already answers for the name: a reservation (empty RsList, its own timestamp)
+    would hide it, so it is refused as a registered name is."""
+    import_cluster(client, "c1", 1, ("198.18.0.2", 2881))
+    for cluster_id in ("999", "1"):
+        r = call(
+            client, "POST", Action="ObRootServiceRegister", ObCluster="c1", ObClusterId=cluster_id
+        )
+        assert r.status_code == 200
+        assert (r.json()["Code"], r.json()["Success"]) == (409, False)
+        assert "c1 is already registered" in r.json()["Message"]
+    assert registrations(client) == 0
+    answer = ok(client, Action="ObRootServiceInfo", ObCluster="c1")
+    assert answer["ObClusterId"] == 1
+    assert [s["address"] for s in answer["RsList"]] == ["198.18.0.2:2882"]
+
+
+@pytest.mark.parametrize(
+    ("name", "cause"),
+    [
+        ("x" * 129, "at most 128 printable characters"),
+        ("x" * 200, "at most 128 printable characters"),
+        ("bad\x00name", "at most 128 printable characters"),
+        ("tab\tname", "at most 128 printable characters"),
+    ],
+)
+def test_obd_reservations_check_the_name(client: TestClient, name: str, cause: str) -> None:
+    message = fails(
+        client, 400, "POST", Action="ObRootServiceRegister", ObCluster=name, ObClusterId="7"
+    )
+    assert message.startswith("illegal argument: ") and cause in message
+    assert registrations(client) == 0
+
+
+def test_obd_may_reserve_a_128_character_name(client: TestClient) -> None:
+    name = "x" * 128
+    assert ok(client, "POST", Action="ObRootServiceRegister", ObCluster=name, ObClusterId="7")
+    assert ok(client, Action="ObRootServiceInfo", ObCluster=name)["ObClusterId"] == 7
 
 
 @pytest.mark.parametrize(

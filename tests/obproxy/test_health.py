@@ -5,8 +5,10 @@ listener that never answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +25,7 @@ from obfleet.api.app import create_app
 from obfleet.config import Settings
 from obfleet.security.secrets import SecretBox, load_or_create_key
 from obfleet.services import obproxy_health as health
+from obfleet.services import obproxy_records as records
 from obfleet.store.db import Database
 from obfleet.store.models.credentials import Credential
 from obfleet.store.models.hosts import Host
@@ -415,3 +418,198 @@ def test_settings_read_the_health_variables(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("OBFLEET_HEALTH_TIMEOUT", "1.5")
     settings = Settings.from_env()
     assert (settings.health_interval_s, settings.health_timeout_s) == (7.5, 1.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OBFLEET_HEALTH_TIMEOUT", "0"),
+        ("OBFLEET_HEALTH_TIMEOUT", "-1"),
+        ("OBFLEET_HEALTH_TIMEOUT", "nan"),
+        ("OBFLEET_HEALTH_TIMEOUT", "inf"),
+        ("OBFLEET_HEALTH_TIMEOUT", "31536001"),
+        ("OBFLEET_HEALTH_TIMEOUT", "soon"),
+        ("OBFLEET_HEALTH_INTERVAL", "-1"),
+        ("OBFLEET_HEALTH_INTERVAL", "nan"),
+        ("OBFLEET_HEALTH_INTERVAL", "inf"),
+        ("OBFLEET_HEALTH_INTERVAL", "-inf"),
+    ],
+)
+def test_settings_refuse_health_values_pymysql_or_the_loop_cannot_use(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env()
+
+
+def test_settings_accept_the_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBFLEET_HEALTH_INTERVAL", "0")
+    monkeypatch.setenv("OBFLEET_HEALTH_TIMEOUT", "31536000")
+    settings = Settings.from_env()
+    assert (settings.health_interval_s, settings.health_timeout_s) == (0, 31536000)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), 31536001])
+def test_a_timeout_pymysql_refuses_fails_the_round_and_marks_nothing(
+    rows: Rows, timeout: float
+) -> None:
+    server_id = rows.add(free_port(), "RUNNING")
+    with pytest.raises(ValueError, match="login timeout"):
+        asyncio.run(health.check_once(rows.db, rows.box, timeout=timeout))
+    assert (rows.get(server_id).status, rows.get(server_id).update_time) == ("RUNNING", EARLIER)
+    with pytest.raises(ValueError, match="login timeout"):
+        health.HealthMonitor(rows.db, rows.box, interval=30, timeout=timeout)
+
+
+def test_an_error_of_obfleet_own_fails_the_round_and_marks_nothing(
+    rows: Rows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only what the OBProxy's answer (or silence) causes counts as down: a PyMySQL refusal of
+    its arguments, or a bug, is raised instead of marking the whole fleet UNAVAILABLE."""
+    server_id = rows.add(free_port(), "RUNNING")
+
+    def refused(self: Any) -> None:
+        raise TypeError("connect() got an unexpected keyword argument")
+
+    monkeypatch.setattr(health.ProxysysClient, "login", refused)
+    with pytest.raises(TypeError):
+        check(rows)
+    assert (rows.get(server_id).status, rows.get(server_id).update_time) == ("RUNNING", EARLIER)
+
+
+class Garbled:
+    """A listener that greets every client with a MySQL packet PyMySQL cannot decode."""
+
+    def __init__(self, greeting: bytes) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.05)
+        self.stopped = threading.Event()
+        self.port = int(self.sock.getsockname()[1])
+        self.greeting = len(greeting).to_bytes(3, "little") + b"\x00" + greeting
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.sendall(self.greeting)
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    conn.recv(1024)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+def _greeting(version: bytes, capabilities_high: int = 0, plugin: bytes = b"") -> bytes:
+    """A MySQL handshake packet's payload with these fields (the rest zeros and a dummy salt)."""
+    return (
+        b"\x0a"
+        + version
+        + b"\x00"
+        + b"\x01\x00\x00\x00"  # thread id
+        + b"saltsalt\x00"
+        + b"\x00\x00"  # capabilities, low
+        + bytes([33])
+        + b"\x00\x00"  # status
+        + capabilities_high.to_bytes(2, "little")
+        + bytes([21])  # salt length
+        + b"\x00" * 10
+        + b"moresaltmore\x00"
+        + plugin
+    )
+
+
+@pytest.mark.parametrize(
+    ("greeting", "raised"),
+    [
+        (b"\x0a5.7\x00\x01", "error"),  # cut short: struct.error
+        (_greeting(b"5.7")[:20], "UnboundLocalError"),  # no salt length
+        (_greeting(b"abc"), "ValueError"),  # int() of the major version
+        (_greeting(b"5.7", 0x0008, b"\xff\xfe\x00"), "UnicodeDecodeError"),  # auth plugin
+    ],
+    ids=["short", "no-salt-length", "version", "plugin-name"],
+)
+def test_a_garbled_greeting_counts_as_down(rows: Rows, greeting: bytes, raised: str) -> None:
+    """Something other than an OBProxy on the port: PyMySQL raises stdlib errors decoding its
+    greeting; that is the target's answer, not obfleet's fault."""
+    garbled = Garbled(greeting)
+    try:
+        server_id = rows.add(garbled.port, "RUNNING")
+        result = check(rows)
+    finally:
+        garbled.close()
+    assert [t.server_id for t in result.transitions] == [server_id]
+    assert f"not an OBProxy greeting ({raised})" in result.transitions[0].reason
+    assert rows.get(server_id).status == "UNAVAILABLE"
+
+
+def _operate(rows: Rows, server_id: int, *statuses: str) -> None:
+    """An operation as the flows run it: one ORM status change per transaction."""
+    for status in statuses:
+        with rows.db.transaction() as session:
+            row = session.get(ObproxyServer, server_id)
+            assert row is not None
+            records.set_status(row, status)
+
+
+def test_a_stale_probe_does_not_undo_an_operation_that_came_and_went(
+    rows: Rows, live: StandinSql
+) -> None:
+    """A round reads the rows; a restart runs to its end meanwhile (RESTARTING, then RUNNING or
+    UNAVAILABLE again); the round's probes, made before or during it, then change nothing."""
+    went_down = rows.add(free_port(), "RUNNING")  # its probe fails: it was being restarted
+    came_up = rows.add(live.port, "UNAVAILABLE", last_active=None)  # answered, then failed
+    with rows.db.session() as session:
+        targets = health.load_targets(session, rows.box)
+    probes = asyncio.run(health.probe_all(targets, timeout=2))
+    assert [p.alive for p in probes] == [False, True]
+
+    _operate(rows, went_down, "RESTARTING", "RUNNING")
+    _operate(rows, came_up, "RESTARTING", "UNAVAILABLE")
+    restarted = {i: rows.get(i).update_time for i in (went_down, came_up)}
+    assert all(t > EARLIER for t in restarted.values())
+    with rows.db.transaction() as session:
+        assert health.record(session, probes) == []
+    down, up = rows.get(went_down), rows.get(came_up)
+    assert (down.status, down.last_active_time, down.update_time) == (
+        "RUNNING",
+        EARLIER,
+        restarted[went_down],
+    )
+    assert (up.status, up.last_active_time, up.update_time) == (
+        "UNAVAILABLE",
+        None,
+        restarted[came_up],
+    )
+
+    # The next round, reading the rows afresh, judges them as usual.
+    result = check(rows)
+    assert {(t.server_id, t.new) for t in result.transitions} == {
+        (went_down, "UNAVAILABLE"),
+        (came_up, "RUNNING"),
+    }
+
+
+def test_a_heartbeat_in_between_does_not_stop_a_status_change(rows: Rows, live: StandinSql) -> None:
+    """Another replica's heartbeat leaves update_time alone, so this round's failed probe
+    still takes the row down."""
+    server_id = rows.add(free_port(), "RUNNING")
+    with rows.db.session() as session:
+        (target,) = health.load_targets(session, rows.box)
+    failed = asyncio.run(health.probe_all([target], timeout=2))
+    alive = health.Probe(target, datetime.now(UTC))
+    with rows.db.transaction() as session:
+        assert health.record(session, [alive]) == []
+    assert rows.get(server_id).update_time == EARLIER
+    with rows.db.transaction() as session:
+        assert [t.new for t in health.record(session, failed)] == ["UNAVAILABLE"]

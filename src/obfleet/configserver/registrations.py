@@ -18,8 +18,9 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from obfleet.configserver.errors import ConfigServerError, illegal_argument, internal
-from obfleet.configserver.rootservice import ClusterQuery, RootServiceInfo
+from obfleet.configserver.rootservice import INT64, ClusterQuery, RootServiceInfo
 from obfleet.store.models.configserver import RootServiceRegistration
+from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.timefmt import utcnow
 
 # ob-configserver keeps a registration in a 64 KiB column; a bigger body is not an observer's.
@@ -69,8 +70,10 @@ def bind(body: bytes) -> _Posted:
         raise illegal_argument(f"the body is larger than {MAX_BODY} bytes")
     try:
         return _Posted.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
-        cause = str(exc).splitlines()[0]
+    except (ValueError, ValidationError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the interpreter's stack (Go's decoder stops at
+        # 10000 levels with an error, which ob-configserver answers as any other bind error).
+        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise internal(f"bind rootservice query parameter: {cause}") from exc
 
 
@@ -88,17 +91,31 @@ def _servers(posted: list[_Server] | None, field: str) -> list[dict[str, Any]]:
     return servers
 
 
+def check_name(name: str) -> None:
+    """obfleet's own check of a cluster name: it must fit the registration table, and be text
+    that logs and URLs can carry."""
+    if len(name) > 128 or not name.isprintable():
+        raise illegal_argument("ob cluster name must be at most 128 printable characters")
+
+
 def to_info(posted: _Posted, query: ClusterQuery) -> RootServiceInfo:
     """ob-configserver's checks (name; Type from version 2), then obfleet's own: the values
-    must fit the registration table, and a cluster id is positive as in its schema."""
+    must fit the registration table (and Go's int64 fields), and a cluster id is positive as
+    in its schema."""
+    for field, value in (
+        ("ObClusterId", posted.ObClusterId),
+        ("ObRegionId", posted.ObRegionId),
+        ("timestamp", posted.timestamp),
+    ):
+        if value not in INT64:
+            raise illegal_argument(f"{field} is out of range for a 64-bit integer")
     name = posted.ObCluster or posted.ObRegion  # Fill(): either spelling names the cluster
     cluster_id = posted.ObClusterId if posted.ObClusterId > 0 else posted.ObRegionId
     if not name:
         raise illegal_argument("ob cluster name is required")
     if query.version > 1 and not posted.Type:
         raise illegal_argument("ob cluster type is required when version > 1")
-    if len(name) > 128 or not name.isprintable():
-        raise illegal_argument("ob cluster name must be at most 128 printable characters")
+    check_name(name)
     if cluster_id <= 0:
         raise illegal_argument("ob cluster id must be a positive integer")
     if len(posted.Type) > 16:
@@ -142,7 +159,8 @@ def save(session: Session, info: RootServiceInfo) -> None:
 
 def forget(session: Session, name: str, cluster_id: int | None = None) -> None:
     """Drop the registrations of a name (only that cluster id's when given); obfleet's own
-    record of the cluster, if any, answers again."""
+    record of the cluster, if any, answers again. A delete that matches nothing leaves the
+    config-server generation (and so every replica's cache) where it was."""
     stmt = delete(RootServiceRegistration).where(RootServiceRegistration.name == name)
     if cluster_id is not None:
         stmt = stmt.where(RootServiceRegistration.ob_cluster_id == cluster_id)
@@ -150,10 +168,14 @@ def forget(session: Session, name: str, cluster_id: int | None = None) -> None:
 
 
 def reserve(session: Session, name: str, cluster_id: int) -> None:
-    """OCP's ObRootServiceRegister: an empty root-service list under a name not yet registered,
-    filled in when the new cluster's observers post theirs."""
-    taken = select(RootServiceRegistration.id).where(RootServiceRegistration.name == name)
-    if session.scalar(taken.limit(1)) is not None:
+    """OCP's ObRootServiceRegister: an empty root-service list under a name not yet known,
+    filled in when the new cluster's observers post theirs. A name already registered, or
+    that an obfleet cluster record has, is taken: a reservation would stand in for the record
+    (it is newer) and answer an empty root-service list for a running cluster."""
+    check_name(name)
+    registered = select(RootServiceRegistration.id).where(RootServiceRegistration.name == name)
+    recorded = select(ObCluster.id).where(ObCluster.name == name)
+    if any(session.scalar(taken.limit(1)) is not None for taken in (registered, recorded)):
         # OBD reads this Code (and retries after DeleteObRootServiceInfoByClusterName when told
         # to force), but gives up on any HTTP status other than 200.
         raise ConfigServerError(409, f"conflict: {name} is already registered", http_status=200)

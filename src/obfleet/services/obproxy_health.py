@@ -12,17 +12,22 @@ One round, `check_once`, in three steps, each callable on its own (the tests int
    at once. A round over N unreachable OBProxies takes about ceil(N / concurrency) timeouts
    rather than N, and never holds up the default thread pool the flows' admin calls use.
 3. `record` writes what was seen, in one transaction, with UPDATEs that are conditional on the
-   status the row must still have:
+   status the row must still have, and for a status change also on the row's `update_time`
+   being the one step 1 read:
 
-       login   was          SET                                  WHERE status =
-       ok      UNAVAILABLE  status=RUNNING, last_active_time=t   UNAVAILABLE
-       ok      RUNNING      last_active_time=t                   RUNNING
-       failed  RUNNING      status=UNAVAILABLE                   RUNNING
+       login   was          SET                                  WHERE status =  update_time
+       ok      UNAVAILABLE  status=RUNNING, last_active_time=t   UNAVAILABLE     as read
+       ok      RUNNING      last_active_time=t                   RUNNING         (any)
+       failed  RUNNING      status=UNAVAILABLE                   RUNNING         as read
        failed  UNAVAILABLE  nothing: last_active_time keeps the last time it answered
 
    A task that moved the row into an operation between steps 1 and 3 therefore always wins: the
-   UPDATE matches no row. Only the two status changes are logged (with the reason), and only by
-   the writer whose UPDATE matched, so a change is logged once however many replicas check.
+   UPDATE matches no row. So does one that has already come and gone (a restart: RESTARTING,
+   then RUNNING again), since every status change stamps `update_time` (the ORM's and these
+   UPDATEs' alike, through the column's onupdate) while a heartbeat leaves it alone: a probe
+   made before such an operation says nothing about the row after it, and the next round judges
+   it afresh. Only the two status changes are logged (with the reason), and only by the writer
+   whose UPDATE matched, so a change is logged once however many replicas check.
 
 Several replicas may run rounds at the same time, and that is acceptable without any
 coordination: every write states a fresh observation ("it answered at t", "it did not answer"),
@@ -42,16 +47,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import struct
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+import pymysql
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from obfleet.obproxy.admin import ProxysysClient
+from obfleet.config import MAX_HEALTH_TIMEOUT_S
+from obfleet.obproxy.admin import AdminError, ProxysysClient
 from obfleet.security.secrets import SecretBox
 from obfleet.services import credentials
 from obfleet.store.base import UTCDateTime
@@ -67,6 +76,7 @@ __all__ = [
     "Target",
     "Transition",
     "check_once",
+    "check_timeout",
     "load_targets",
     "probe_all",
     "record",
@@ -93,6 +103,8 @@ class Target:
     sql_port: int
     status: str
     password: str = field(repr=False)
+    # The row's update_time as read: a status change is written only while it still stands.
+    update_time: datetime
 
     @property
     def label(self) -> str:
@@ -145,6 +157,7 @@ def load_targets(session: Session, box: SecretBox) -> list[Target]:
             ObproxyServer.ip,
             ObproxyServer.sql_port,
             ObproxyServer.status,
+            ObproxyServer.update_time,
             ObproxyCluster.id,
             ObproxyCluster.name,
             ObproxyCluster.proxysys_credential_id,
@@ -155,12 +168,12 @@ def load_targets(session: Session, box: SecretBox) -> list[Target]:
     ).all()
     passwords: dict[int, str | None] = {}
     targets = []
-    for server_id, ip, sql_port, status, cluster_id, cluster_name, credential_id in rows:
+    for server_id, ip, sql_port, status, updated, cluster_id, cluster_name, credential_id in rows:
         if cluster_id not in passwords:
             passwords[cluster_id] = _password(session, box, cluster_name, credential_id)
         password = passwords[cluster_id]
         if password is not None:
-            targets.append(Target(server_id, cluster_name, ip, sql_port, status, password))
+            targets.append(Target(server_id, cluster_name, ip, sql_port, status, password, updated))
     return targets
 
 
@@ -185,13 +198,39 @@ def _password(
 # --- 2. the logins --------------------------------------------------------------------------
 
 
+# What a login that reached no OBProxy raises: AdminError (PyMySQL's own errors, wrapped), an
+# OSError PyMySQL let through.
+_NO_LOGIN = (AdminError, OSError, pymysql.MySQLError)
+# What PyMySQL raises, unwrapped, on a greeting it cannot decode (something other than an
+# OBProxy answering on the port): struct.error, ValueError (int() of a version, a UTF-8
+# decode), UnboundLocalError (a field it never got to read), IndexError. The one ValueError
+# obfleet could cause itself, a connect_timeout PyMySQL refuses, is ruled out before any login
+# (check_timeout), so a ValueError here is the answer's.
+_GARBLED = (struct.error, ValueError, UnboundLocalError, IndexError)
+
+
+def check_timeout(timeout: float) -> None:
+    """The login timeout PyMySQL accepts (its connect_timeout: > 0 and at most a year)."""
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_HEALTH_TIMEOUT_S):
+        raise ValueError(
+            f"the health check login timeout must be > 0 and <= {MAX_HEALTH_TIMEOUT_S} "
+            f"seconds, not {timeout}"
+        )
+
+
 def _login(target: Target, timeout: float) -> Probe:
+    """A probe of one target. Only what the target's answer (or its silence) causes counts as
+    down; anything else (a bug, a setting PyMySQL refuses) is raised, failing the round, rather
+    than marking every OBProxy UNAVAILABLE for obfleet's own fault."""
     client = ProxysysClient(target.ip, target.sql_port, target.password, timeout=timeout)
     try:
         client.login()
-    except Exception as exc:  # AdminError, or anything a garbled answer makes PyMySQL raise
+    except _NO_LOGIN as exc:
         # AdminError names the user and the address, never the password.
         return Probe(target, utcnow(), str(exc) or type(exc).__name__)
+    except _GARBLED as exc:
+        reason = f"{client.label}: cannot log in: not an OBProxy greeting ({type(exc).__name__})"
+        return Probe(target, utcnow(), reason)
     return Probe(target, utcnow())
 
 
@@ -202,7 +241,9 @@ async def probe_all(
     concurrency: int = DEFAULT_CONCURRENCY,
     executor: ThreadPoolExecutor | None = None,
 ) -> list[Probe]:
-    """Log in to every target, at most `concurrency` at once; the probes in target order."""
+    """Log in to every target, at most `concurrency` at once; the probes in target order.
+    Raises ValueError for a timeout PyMySQL would refuse, before any login."""
+    check_timeout(timeout)
     targets = list(targets)
     if not targets:
         return []
@@ -228,19 +269,22 @@ async def probe_all(
 # --- 3. what was seen -----------------------------------------------------------------------
 
 
-def _set(values: dict[str, Any], expected: str) -> Any:
-    return (
-        update(_SERVERS)
-        .where(_SERVERS.c.id == bindparam("sid"), _SERVERS.c.status == expected)
-        .values(**values)
-    )
+def _set(values: dict[str, Any], expected: str, *, unchanged: bool = False) -> Any:
+    """An UPDATE of row `sid` while its status is `expected` (and, `unchanged`, while its
+    update_time is still `read`)."""
+    stmt = update(_SERVERS).where(_SERVERS.c.id == bindparam("sid"), _SERVERS.c.status == expected)
+    if unchanged:
+        stmt = stmt.where(_SERVERS.c.update_time == bindparam("read", type_=UTCDateTime()))
+    return stmt.values(**values)
 
 
 _SEEN = bindparam("seen", type_=UTCDateTime())
-_BACK_UP = _set({"status": RUNNING, "last_active_time": _SEEN}, UNAVAILABLE)
+# The status changes stamp update_time (the column's onupdate), so a later round's stale probe
+# cannot match either.
+_BACK_UP = _set({"status": RUNNING, "last_active_time": _SEEN}, UNAVAILABLE, unchanged=True)
 # update_time is set to itself: without it the column's onupdate would stamp every heartbeat.
 _HEARTBEAT = _set({"last_active_time": _SEEN, "update_time": _SERVERS.c.update_time}, RUNNING)
-_WENT_DOWN = _set({"status": UNAVAILABLE}, RUNNING)
+_WENT_DOWN = _set({"status": UNAVAILABLE}, RUNNING, unchanged=True)
 
 
 def record(session: Session, probes: Iterable[Probe]) -> list[Transition]:
@@ -252,7 +296,10 @@ def record(session: Session, probes: Iterable[Probe]) -> list[Transition]:
         if probe.alive and target.status == RUNNING:
             heartbeats.append({"sid": target.server_id, "seen": probe.at})
         elif probe.alive:
-            changed = session.execute(_BACK_UP, {"sid": target.server_id, "seen": probe.at})
+            changed = session.execute(
+                _BACK_UP,
+                {"sid": target.server_id, "seen": probe.at, "read": target.update_time},
+            )
             if _rowcount(changed):
                 transitions.append(
                     Transition(
@@ -266,7 +313,9 @@ def record(session: Session, probes: Iterable[Probe]) -> list[Transition]:
             else:  # another replica saw it first: still a heartbeat if it is RUNNING now
                 heartbeats.append({"sid": target.server_id, "seen": probe.at})
         elif target.status == RUNNING:
-            changed = session.execute(_WENT_DOWN, {"sid": target.server_id})
+            changed = session.execute(
+                _WENT_DOWN, {"sid": target.server_id, "read": target.update_time}
+            )
             if _rowcount(changed):
                 transitions.append(
                     Transition(
@@ -339,8 +388,9 @@ class HealthMonitor:
         timeout: float = DEFAULT_TIMEOUT_S,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
-        if interval <= 0:
+        if not (math.isfinite(interval) and interval > 0):
             raise ValueError("the health check interval must be positive")
+        check_timeout(timeout)
         self.db = db
         self.box = box
         self.interval = interval

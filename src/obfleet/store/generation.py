@@ -11,7 +11,10 @@ The bump is made by session events, so no writer has to remember it:
 - every ORM insert, update (with a net change) and delete of a watched table's rows, including
   cascades and delete-orphans (mapper events, `propagate=True` on the declarative base);
 - every INSERT / UPDATE / DELETE statement on a watched table run through `Session.execute`
-  (`do_orm_execute`), as the config server's own upserts are.
+  (`do_orm_execute`), as the config server's own upserts are, unless the database reports that
+  it matched no row (an UPDATE or DELETE of nothing, which anyone may ask of the config server,
+  must not empty every replica's cache); a statement whose row count the driver cannot vouch
+  for (executemany on some drivers, RETURNING, a result without a cursor) always counts.
 The change marks the session; `before_commit` of the outermost transaction flushes, then bumps
 once, as the last statement of the transaction, so the counter row is locked only for the
 commit itself and always after the rows of the change (no lock-order deadlock between writers).
@@ -25,7 +28,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, event, select, update
+from sqlalchemy import Connection, CursorResult, Result, Table, event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, object_session
 
 from obfleet.store.base import Base
@@ -55,6 +58,15 @@ def _dml_table(state: ORMExecuteState) -> str | None:
     return getattr(table, "name", None)
 
 
+def _matched_nothing(state: ORMExecuteState, result: Result[Any]) -> bool:
+    """Whether the database says the statement matched no row (never a guess: False when the
+    driver's count is not to be trusted)."""
+    if not isinstance(result, CursorResult) or result.returns_rows:
+        return False  # with RETURNING, some drivers count the rows only as they are fetched
+    sane = result.supports_sane_multi_rowcount() if state.is_executemany else True
+    return sane and result.supports_sane_rowcount() and result.rowcount == 0
+
+
 def watch(table: Table, watched: Collection[str], row_id: int = 1) -> Counter:
     """Bump `table`'s row `row_id` in every transaction that changes a table in `watched`."""
     counter = Counter(table, row_id, frozenset(watched))
@@ -76,9 +88,15 @@ def watch(table: Table, watched: Collection[str], row_id: int = 1) -> Counter:
         ):
             mark(session)
 
-    def on_execute(state: ORMExecuteState) -> None:
-        if _dml_table(state) in counter.watched:
+    def on_execute(state: ORMExecuteState) -> Result[Any] | None:
+        if _dml_table(state) not in counter.watched:
+            return None
+        # Run it here (the handlers after this one still run) to see its row count; the mark
+        # comes after, so a statement that fails marks nothing.
+        result = state.invoke_statement()
+        if not _matched_nothing(state, result):
             mark(state.session)
+        return result
 
     def before_commit(session: Session) -> None:
         if session.in_nested_transaction():
