@@ -205,9 +205,8 @@ def test_upgrade_refusals_store_nothing(client: TestClient, lab: dict[str, Any])
     )
 
 
-def test_upgrade_refuses_a_new_install_path_in_use_on_the_host(
-    client: TestClient, lab: dict[str, Any]
-) -> None:
+def add_neighbour(client: TestClient, lab: dict[str, Any], **row: Any) -> None:
+    """Another obproxy on h1 (port 3883), of the lab's cluster, with these columns."""
     ctx = client.app.state.ctx
     with ctx.db.transaction() as session:
         session.add(
@@ -217,11 +216,21 @@ def test_upgrade_refuses_a_new_install_path_in_use_on_the_host(
                 ip="198.18.0.11",
                 sql_port=3883,
                 exporter_port=3884,
-                version="4.3.0.0-1",
-                install_path="/home/admin/obproxy-4.3.0.0",
-                status="RUNNING",
+                **row,
             )
         )
+
+
+def test_upgrade_refuses_a_new_install_path_in_use_on_the_host(
+    client: TestClient, lab: dict[str, Any]
+) -> None:
+    add_neighbour(
+        client,
+        lab,
+        version="4.3.0.0-1",
+        install_path="/home/admin/obproxy-4.3.0.0",
+        status="RUNNING",
+    )
     body = {"shortRpmName": "obproxy-ce-4.3.0.0-1"}
     refused(
         client,
@@ -237,21 +246,14 @@ def test_upgrade_waits_for_another_upgrade_on_the_same_host(
     client: TestClient, lab: dict[str, Any]
 ) -> None:
     """The other one's new install path is recorded only once it runs there."""
-    ctx = client.app.state.ctx
-    with ctx.db.transaction() as session:
-        session.add(
-            ObproxyServer(
-                cluster_id=lab["cluster"],
-                host_id=lab["hosts"]["h1"],
-                ip="198.18.0.11",
-                sql_port=3883,
-                exporter_port=3884,
-                version="4.2.3.0-3",
-                install_path="/home/admin/obproxy-4.2.3.0-b",
-                status="UPGRADING",
-                operate_status="OPERATING",
-            )
-        )
+    add_neighbour(
+        client,
+        lab,
+        version="4.2.3.0-3",
+        install_path="/home/admin/obproxy-4.2.3.0-b",
+        status="UPGRADING",
+        operate_status="OPERATING",
+    )
     body = {"shortRpmName": "obproxy-ce-4.3.0.0-1"}
     refused(client, upgrade_path(lab, "h1"), body, 409, 1005, "on the same host is being upgraded")
 
