@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from obfleet import __version__
 from obfleet.api import envelope
+from obfleet.api.body_limit import BodyLimitMiddleware
 from obfleet.api.context import RequestFactsMiddleware
 from obfleet.api.routes import all_routers
 from obfleet.appcontext import AppContext
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         "Endpoints tagged `extension` go beyond OCP's documented API.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestFactsMiddleware)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
