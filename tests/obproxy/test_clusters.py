@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from obfleet.store.models.tasks import TaskInstance
 from tests.conftest import ADMIN, wait_task
+from tests.obproxy.test_parameter_info import KEYS as PARAMETER_INFO_KEYS
 from tests.obproxy.test_parameters_api import add_obproxy
 
 DOC_SAMPLE = (
@@ -494,18 +495,7 @@ def test_parameter_info(client):
     (info,) = r.json()["data"]["contents"]
     assert info["version"] == "4.2.3.0"
     assert info["name"] == "syslog_level" and info["type"] == "STRING"
-    assert {
-        "id",
-        "version",
-        "allowedStringValues",
-        "maxValue",
-        "minValue",
-        "defaultValue",
-        "needRestart",
-        "readonly",
-        "description",
-        "explanation",
-    } <= info.keys()
+    assert info.keys() >= PARAMETER_INFO_KEYS
     everything = client.get("/api/v2/obproxy/parameterInfo?version=4.2.3.0", headers=ADMIN).json()[
         "data"
     ]["contents"]

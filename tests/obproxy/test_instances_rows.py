@@ -276,6 +276,30 @@ def test_a_host_and_sql_port_an_unfinished_task_targets_is_refused(lab: Lab) -> 
     assert lab.batch_add("h1")[0] == 200
 
 
+async def assert_rollbacks_yield_then_undo(
+    lab: Lab,
+    task_id: int,
+    row_id: int,
+    update_step: type[Subtask],
+    prepare_step: type[Subtask],
+    *,
+    held_by: str,
+    taken_back_as: str,
+) -> None:
+    """The rollbacks of Update and Prepare leave a row another operation holds (`held_by`)
+    untouched; once it is settled again, Update's takes it back and Prepare's deletes it."""
+    lab.set_row_status(row_id, held_by)
+    for step in (update_step, prepare_step):
+        with pytest.raises(records.HeldElsewhere, match=held_by):
+            await run_step(lab, task_id, step, rollback=True)
+    assert lab.rows() == {row_id: (lab.hosts["h1"], 3883, held_by)}
+    lab.set_row_status(row_id, "RUNNING")
+    await run_step(lab, task_id, update_step, rollback=True)
+    assert lab.rows() == {row_id: (lab.hosts["h1"], 3883, taken_back_as)}
+    await run_step(lab, task_id, prepare_step, rollback=True)
+    assert lab.rows() == {}
+
+
 # --- install ------------------------------------------------------------------------------------
 
 
@@ -366,17 +390,15 @@ async def test_prepare_keeps_its_row_even_when_its_run_fails_after_recording_it(
     assert lab.rows() == {row_id: (lab.hosts["h1"], 3883, "CREATING")}
 
     # Update's rollback takes the row back as DELETING, unless another operation holds it.
-    lab.set_row_status(row_id, "RESTARTING")
-    with pytest.raises(records.HeldElsewhere, match="RESTARTING"):
-        await run_step(lab, task_id, install.UpdateObproxyStatus, rollback=True)
-    with pytest.raises(records.HeldElsewhere, match="RESTARTING"):
-        await run_step(lab, task_id, install.PrepareCreateObproxy, rollback=True)
-    assert lab.rows() == {row_id: (lab.hosts["h1"], 3883, "RESTARTING")}
-    lab.set_row_status(row_id, "RUNNING")
-    await run_step(lab, task_id, install.UpdateObproxyStatus, rollback=True)
-    assert lab.rows() == {row_id: (lab.hosts["h1"], 3883, "DELETING")}
-    await run_step(lab, task_id, install.PrepareCreateObproxy, rollback=True)
-    assert lab.rows() == {}
+    await assert_rollbacks_yield_then_undo(
+        lab,
+        task_id,
+        row_id,
+        install.UpdateObproxyStatus,
+        install.PrepareCreateObproxy,
+        held_by="RESTARTING",
+        taken_back_as="DELETING",
+    )
 
 
 # --- take-over ----------------------------------------------------------------------------------
@@ -422,17 +444,15 @@ async def test_a_racing_take_over_neither_adopts_nor_forgets_the_first_ones_row(
         await run_step(lab, first, takeover.PrepareTakeOverObproxy)
 
     # The first task's rollback takes back its row, unless another operation holds it now.
-    lab.set_row_status(row_id, "DELETING")
-    with pytest.raises(records.HeldElsewhere, match="DELETING"):
-        await run_step(lab, first, takeover.UpdateTakenOverStatus, rollback=True)
-    with pytest.raises(records.HeldElsewhere, match="DELETING"):
-        await run_step(lab, first, takeover.PrepareTakeOverObproxy, rollback=True)
-    assert lab.rows() == {row_id: (lab.hosts["h1"], 3883, "DELETING")}
-    lab.set_row_status(row_id, "RUNNING")
-    await run_step(lab, first, takeover.UpdateTakenOverStatus, rollback=True)
-    assert lab.rows() == {row_id: (lab.hosts["h1"], 3883, "TAKINGOVER")}
-    await run_step(lab, first, takeover.PrepareTakeOverObproxy, rollback=True)
-    assert lab.rows() == {}
+    await assert_rollbacks_yield_then_undo(
+        lab,
+        first,
+        row_id,
+        takeover.UpdateTakenOverStatus,
+        takeover.PrepareTakeOverObproxy,
+        held_by="DELETING",
+        taken_back_as="TAKINGOVER",
+    )
 
 
 @dataclass
