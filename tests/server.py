@@ -16,10 +16,39 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Ports this process was given. The OS hands a released port out again, and tests record
+# ports (a host's SSH port, an obproxy's SQL port) whose records must not meet.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
+    """A port nothing listens on now, and one this process has not been given before."""
+    with bound_to_fresh_port(host) as s:
         return int(s.getsockname()[1])
+
+
+def listener_on_fresh_port(host: str = "127.0.0.1") -> socket.socket:
+    """A listening socket that accepts nobody, on a port this process has not been given before."""
+    listener = bound_to_fresh_port(host)
+    listener.listen(8)
+    return listener
+
+
+def bound_to_fresh_port(host: str) -> socket.socket:
+    """A socket bound to a port of `host` this process has not been given before."""
+    seen: list[socket.socket] = []  # held open meanwhile, so the OS picks another
+    try:
+        while True:
+            sock = socket.socket()
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                return sock
+            seen.append(sock)
+    finally:
+        for sock in seen:
+            sock.close()
 
 
 class ServerProcess:

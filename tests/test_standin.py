@@ -25,6 +25,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
+from tests.server import free_port
 from tests.standin import obproxy
 from tests.standin.rpm import build_standin_rpm
 
@@ -45,12 +46,6 @@ EXPECTED_FILES = [
 
 def sha1hex(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rpm_query(rpm: Path, *args: str) -> str:

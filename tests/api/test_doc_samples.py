@@ -41,7 +41,7 @@ from obfleet.timefmt import utcnow
 from tests.api.doc_samples import API, DOCS, SAMPLES, key_paths, parse_page, vendored
 from tests.conftest import ADMIN, ADMIN_PASSWORD
 from tests.dbfixtures import MigratedDatabase
-from tests.server import ServerProcess, free_port
+from tests.server import ServerProcess, free_port, listener_on_fresh_port
 from tests.standin.rpm import build_standin_rpm
 
 HAS_RPMBUILD = shutil.which("rpmbuild") is not None
@@ -581,9 +581,7 @@ class Fleet:
     def fresh_running_task(self) -> dict[str, Any]:
         """A Prepare host task whose first subtask waits for an SSH banner that never comes
         (a listening socket nobody accepts on)."""
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
+        listener = listener_on_fresh_port()
         self.held.append(listener)
         _, task_id = self.new_host(listener.getsockname()[1])
 
