@@ -52,7 +52,18 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+# SQLite otherwise hands a deleted row's id (the highest) to the next row, and a task that
+# names a deleted host or cluster by id would, retried, act on the new one. PostgreSQL and
+# MySQL-compatible servers never reuse an id; SQLite needs AUTOINCREMENT for that.
+NO_ID_REUSE = {"sqlite_autoincrement": True}
+
+
 class IdMixin:
+    """A Long id that is never handed out twice. A model with `__table_args__` of its own
+    ends them with NO_ID_REUSE."""
+
+    __table_args__: Any = NO_ID_REUSE
+
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 
 from obfleet.store.db import Database
 
@@ -24,10 +27,32 @@ def alembic_config() -> Config:
 def upgrade(db: Database, revision: str = "head") -> None:
     if revision == "head" and current_revision(db) == head_revision():
         return  # up to date: nothing for Alembic to do, and loading its scripts costs ~0.1 s
-    with db.engine.execution_options(obfleet_write=True).begin() as conn:
+    engine = db.engine.execution_options(obfleet_write=True)
+    with engine.connect() as conn, _sqlite_foreign_keys_off(conn), conn.begin():
         config = alembic_config()
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite rebuilds a table to alter it (drop, then rename a copy), and a parent table
+    dropped with foreign keys on takes its children's rows along (ON DELETE CASCADE) or
+    fails. The pragma is a no-op inside a transaction: this runs before the migrations'
+    own transaction begins, and checks every reference before turning the keys back on."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migrations left rows that reference nothing: {broken}")
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def current_revision(db: Database) -> str | None:

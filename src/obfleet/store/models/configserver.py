@@ -18,13 +18,13 @@ from sqlalchemy import JSON, BigInteger, Integer, String, Table, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obfleet.store import generation
-from obfleet.store.base import Base, IdMixin, TimestampMixin
+from obfleet.store.base import NO_ID_REUSE, Base, IdMixin, TimestampMixin
 
 
 class RootServiceRegistration(IdMixin, TimestampMixin, Base):
     __tablename__ = "configserver_registration"
     # ob-configserver upserts on (name, ob_cluster_id): a primary and its standbys share a name.
-    __table_args__ = (UniqueConstraint("name", "ob_cluster_id"),)
+    __table_args__ = (UniqueConstraint("name", "ob_cluster_id"), NO_ID_REUSE)
 
     name: Mapped[str] = mapped_column(String(128))
     ob_cluster_id: Mapped[int] = mapped_column(BigInteger)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from obfleet.store.base import Base, BigId, IdMixin, TimestampMixin
+from obfleet.store.base import NO_ID_REUSE, Base, BigId, IdMixin, TimestampMixin
 
 
 class Host(IdMixin, TimestampMixin, Base):
     __tablename__ = "host"
-    __table_args__ = (UniqueConstraint("inner_ip_address", "ssh_port"),)
+    __table_args__ = (UniqueConstraint("inner_ip_address", "ssh_port"), NO_ID_REUSE)
 
     name: Mapped[str] = mapped_column(String(128))
     inner_ip_address: Mapped[str] = mapped_column(String(64))

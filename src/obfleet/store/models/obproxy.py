@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from obfleet.store.base import Base, BigId, IdMixin, TimestampMixin, UTCDateTime
+from obfleet.store.base import NO_ID_REUSE, Base, BigId, IdMixin, TimestampMixin, UTCDateTime
 
 
 class ObproxyCluster(IdMixin, TimestampMixin, Base):
@@ -41,7 +41,7 @@ class ObproxyLink(IdMixin, Base):
     """An OceanBase cluster an OBProxy cluster can connect to (OCP's ObLink)."""
 
     __tablename__ = "obproxy_link"
-    __table_args__ = (UniqueConstraint("obproxy_cluster_id", "ob_cluster_id"),)
+    __table_args__ = (UniqueConstraint("obproxy_cluster_id", "ob_cluster_id"), NO_ID_REUSE)
 
     obproxy_cluster_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("obproxy_cluster.id", ondelete="CASCADE")
@@ -54,7 +54,7 @@ class ObproxyServer(IdMixin, TimestampMixin, Base):
     """One OBProxy process on a host (OCP's ObproxyServer)."""
 
     __tablename__ = "obproxy_server"
-    __table_args__ = (UniqueConstraint("host_id", "sql_port"),)
+    __table_args__ = (UniqueConstraint("host_id", "sql_port"), NO_ID_REUSE)
 
     cluster_id: Mapped[int] = mapped_column(BigId, ForeignKey("obproxy_cluster.id"))
     host_id: Mapped[int] = mapped_column(BigId, ForeignKey("host.id"))
