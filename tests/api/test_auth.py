@@ -216,3 +216,27 @@ def test_aksk_body_within_limit_read_and_signed(client):
     # Signature valid, robot is only a viewer: authenticated (body read and signed), forbidden.
     assert client.post(UPLOAD, headers=headers, content=body).status_code == 403
     assert client.post(UPLOAD, headers=headers, content=b"--y--").status_code == 401
+
+
+def test_an_unknown_or_disabled_user_costs_a_password_check_like_a_wrong_password(
+    client, monkeypatch
+):
+    """Refusing an unknown username at once, and a wrong password only after argon2, would let
+    response times tell which usernames exist."""
+    from obfleet.security import passwords
+
+    checked: list[str] = []
+    real = passwords.verify_password
+
+    def counting(password_hash: str, password: str) -> bool:
+        checked.append(password)
+        return real(password_hash, password)
+
+    monkeypatch.setattr(passwords, "verify_password", counting)
+    monkeypatch.setattr("obfleet.services.users.verify_password", counting)
+    with client.app.state.ctx.db.transaction() as session:
+        create_user(session, "ops", "Ops_pass_1", ["ADMIN"]).enabled = False
+    for username, password in (("admin", "wrong-1"), ("nobody", "wrong-2"), ("ops", "Ops_pass_1")):
+        r = client.get("/api/v2/ob/clusters", headers=basic(username, password))
+        assert r.status_code == 401
+    assert checked == ["wrong-1", "wrong-2", "Ops_pass_1"]

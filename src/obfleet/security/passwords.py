@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 
 from argon2 import PasswordHasher, extract_parameters
@@ -28,6 +29,18 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    return hash_password(secrets.token_hex(16))
+
+
+def verify_against_nobody(password: str) -> None:
+    """Spend one password check on a hash no password matches. A refusal for a username that
+    does not exist (or is disabled) then takes as long as one for a wrong password, so the
+    response time does not tell which usernames exist."""
+    verify_password(_decoy_hash(), password)
 
 
 def generate_password(length: int = 20) -> str:

@@ -17,6 +17,7 @@ from obfleet.security.passwords import (
     generate_password,
     hash_password,
     is_password_hash,
+    verify_against_nobody,
     verify_password,
 )
 from obfleet.security.roles import ROLES, Permission, permissions_of
@@ -146,6 +147,7 @@ PASSWORD_CACHE = _PasswordCache()
 def authenticate_basic(session: Session, username: str, password: str) -> Principal | None:
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.enabled:
+        verify_against_nobody(password)
         return None
     key = PASSWORD_CACHE.key(username, password)
     if PASSWORD_CACHE.get(key) != (user.id, user.password_hash):
