@@ -719,6 +719,30 @@ async def test_pool_reuses_one_connection_and_reconnects_after_sshd_restart(
 
 
 @hosts
+async def test_a_replaced_connection_lets_commands_under_way_finish_and_never_reconnects(
+    host_lab: HostLab, test_hosts: list[NetnsHost]
+) -> None:
+    """An operator changes a host's credential while a task runs a command there: that
+    command ends normally, and nothing logs in with the old credential again."""
+    host = test_hosts[0]
+    pool = SshPool(connect_timeout=5)
+    try:
+        old = await pool.get("h", root_target(host_lab, host))
+        under_way = asyncio.create_task(old.run("sleep 1.5 && echo finished", timeout=30))
+        await wait_until_running(host, "sleep 1.5")
+        new = await pool.get("h", user_target(host_lab, host))
+        assert new is not old and new.connected
+        assert (await under_way).stdout == "finished\n"
+        assert not old.connected
+        with pytest.raises(SshDisconnected, match="credentials or host key changed"):
+            await old.run("true", timeout=10)
+        assert old.connect_count == 1
+        assert (await new.run("id -un", timeout=10)).stdout == f"{host_lab.user}\n"
+    finally:
+        await pool.close_all()
+
+
+@hosts
 def test_lab_addresses_are_test_addresses(host_lab: HostLab) -> None:
     import ipaddress
 

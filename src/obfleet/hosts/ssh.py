@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -31,7 +32,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 import asyncssh
 
@@ -59,6 +60,7 @@ __all__ = [
 
 LogFn = Callable[[str], None]
 T = TypeVar("T")
+P = ParamSpec("P")
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_KEEPALIVE = 15.0
@@ -359,6 +361,25 @@ class _Running:
 # the connection
 
 
+def _in_use(
+    operation: Callable[Concatenate[SshConnection, P], Awaitable[T]],
+) -> Callable[Concatenate[SshConnection, P], Awaitable[T]]:
+    """Count an operation that holds a channel, so a retired connection closes only once the
+    operations under way on it have ended."""
+
+    @functools.wraps(operation)
+    async def counted(self: SshConnection, *args: P.args, **kwargs: P.kwargs) -> T:
+        self._operations += 1
+        try:
+            return await operation(self, *args, **kwargs)
+        finally:
+            self._operations -= 1
+            if self._retired and not self._operations:
+                await self.close()
+
+    return counted
+
+
 class SshConnection:
     """One host's SSH connection, reopened on demand when it dropped.
 
@@ -387,6 +408,8 @@ class SshConnection:
         self._clients = weakref.WeakKeyDictionary()
         self._lock = asyncio.Lock()
         self.connect_count = 0  # how many times a TCP/SSH connection was opened
+        self._operations = 0  # commands and transfers under way (_in_use)
+        self._retired = False
 
     def __repr__(self) -> str:
         return f"<SshConnection {self.target.label} connected={self.connected}>"
@@ -439,6 +462,11 @@ class SshConnection:
             if self._conn is not None and not self._conn.is_closed():
                 return self._conn
             self._conn = None
+            if self._retired:
+                # Reconnecting would log in with what the operator has just replaced.
+                raise SshDisconnected(
+                    self.label, "the host's address, credentials or host key changed; retry"
+                )
             self._conn = await self._dial()
             return self._conn
 
@@ -515,6 +543,13 @@ class SshConnection:
         if conn is self._conn:
             self._conn = None
 
+    async def retire(self) -> None:
+        """Close once the operations under way end, and never reconnect: what this
+        connection logs in with was replaced (SshPool.get)."""
+        self._retired = True
+        if not self._operations:
+            await self.close()
+
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -552,6 +587,7 @@ class SshConnection:
 
     # ---- commands ---------------------------------------------------------------------------
 
+    @_in_use
     async def run(
         self,
         cmd: str,
@@ -765,6 +801,7 @@ class SshConnection:
         await self._upload([upload], timeout, parents, log)
         return digest
 
+    @_in_use
     async def _upload(
         self, uploads: Sequence[_Upload], timeout: float, parents: bool, log: LogFn | None
     ) -> None:
@@ -811,6 +848,7 @@ class SshConnection:
         for u in uploads:
             emit(f"{self.label} put {u.remote} ok, sha256 {u.digest}")
 
+    @_in_use
     async def read_bytes(
         self, remote_path: str, *, max_bytes: int = MAX_READ, timeout: float = 60.0
     ) -> bytes:
@@ -838,6 +876,7 @@ class SshConnection:
         data = await self.read_bytes(remote_path, max_bytes=max_bytes, timeout=timeout)
         return data.decode(errors="replace")
 
+    @_in_use
     async def exists(self, remote_path: str, *, timeout: float = 30.0) -> bool:
         """Whether a remote path exists (following symlinks)."""
         path = safe_path(remote_path)
@@ -902,7 +941,8 @@ class SshPool:
 
     `get()` returns the same connection while the target is unchanged and reconnects it when
     it dropped; a changed target (address, credentials, or a pinned key different from the one
-    seen) replaces the connection.
+    seen) replaces the connection: the old one closes once the operations under way on it end,
+    and refuses to reconnect.
     """
 
     def __init__(
@@ -947,8 +987,9 @@ class SshPool:
         async with self._lock:
             conn = self._conns.get(key)
             if conn is not None and not _compatible(conn, target):
+                # Commands under way (another task's, on the same host) finish on it.
                 del self._conns[key]
-                await conn.close()
+                await conn.retire()
                 conn = None
             if conn is None:
                 conn = SshConnection(
