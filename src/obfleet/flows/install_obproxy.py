@@ -67,6 +67,8 @@ PACKAGE_VERSION = "package_version"  # <version>-<buildNumber>, as OBProxy versi
 INSTALL_PATH = "install_path"
 SERVER_ID = "obproxy_server_id"  # the row this task created; a branch's: server_id_key()
 CREATING = "CREATING"
+# The statuses of a row this chain created: DELETING when Update's rollback took it back.
+OWN_STATUSES = (CREATING, "DELETING")
 
 
 async def _placement(ctx: SubtaskContext) -> Placement:
@@ -133,6 +135,24 @@ def _record_creating(
                 f"{row.status} now: another operation holds it"
             )
         return row.id
+    return record_new(
+        session, placement, CREATING, task_id, key, package_id=package_id, version=None
+    )
+
+
+def record_new(
+    session: Session,
+    placement: Placement,
+    status: str,
+    task_id: int,
+    key: str,
+    *,
+    package_id: int | None,
+    version: str | None,
+) -> int:
+    """Record the obproxy about to be installed or taken over at `placement`, unless another
+    recorded one holds its ports or install path, and keep its id under `key` in the same
+    transaction, so that this task's later runs and rollback know the row as their own."""
     reason = clash(session, placement.host_id, placement.ports, placement.home)
     if reason:
         raise HostStepError(reason)
@@ -144,7 +164,8 @@ def _record_creating(
         sql_port=placement.sql_port,
         exporter_port=placement.exporter_port,
         install_path=placement.home,
-        status=CREATING,
+        version=version,
+        status=status,
         operate_status="OPERATING",
     )
     session.add(row)
@@ -153,16 +174,20 @@ def _record_creating(
     return row.id
 
 
-def _own(session: Session, server_id: str | None) -> ObproxyServer | None:
+def own_row(session: Session, server_id: str | None) -> ObproxyServer | None:
     """The row this task created (by the id it kept), if it is still recorded."""
     return session.get(ObproxyServer, int(server_id)) if server_id else None
 
 
-def _delete_row(session: Session, server_id: str | None) -> int | None:
-    row = _own(session, server_id)
+def delete_own_row(
+    session: Session, server_id: str | None, statuses: Collection[str]
+) -> int | None:
+    """Delete the row this task created, if it still is in one of this task's `statuses`;
+    its id, or None when it is gone already."""
+    row = own_row(session, server_id)
     if row is None:
         return None
-    if row.status not in (CREATING, "DELETING"):  # DELETING: Update's rollback took it back
+    if row.status not in statuses:
         raise records.HeldElsewhere(
             f"obproxy {row.id} is {row.status}: another operation holds it now; "
             "roll back again once that operation has ended"
@@ -174,7 +199,7 @@ def _delete_row(session: Session, server_id: str | None) -> int | None:
 def _record_running(
     session: Session, placement: Placement, server_id: str | None, version: str
 ) -> int:
-    row = _own(session, server_id)
+    row = own_row(session, server_id)
     if row is not None:
         if row.status != CREATING and row.status not in records.SETTLED:
             raise HostStepError(
@@ -186,7 +211,7 @@ def _record_running(
 
 
 def _mark_deleting(session: Session, server_id: str | None) -> int | None:
-    row = _own(session, server_id)
+    row = own_row(session, server_id)
     if row is None:
         return None
     if row.status == CREATING:  # Update never released it: still this install's own
@@ -221,7 +246,9 @@ class PrepareCreateObproxy(Subtask):
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
-        server_id = await host.write(ctx, lambda s: _delete_row(s, ctx.get(server_id_key(ctx))))
+        server_id = await host.write(
+            ctx, lambda s: delete_own_row(s, ctx.get(server_id_key(ctx)), OWN_STATUSES)
+        )
         ctx.log(
             f"obproxy {server_id} on {where.ip}:{where.sql_port} deleted"
             if server_id

@@ -57,7 +57,6 @@ from sqlalchemy.orm import Session
 
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
-from obfleet.engine.kept import keep
 from obfleet.flows import install_obproxy
 from obfleet.flows import obproxy_host as host
 from obfleet.flows.install_obproxy import (
@@ -70,8 +69,11 @@ from obfleet.flows.install_obproxy import (
     SERVER_ID,
     SQL_PORT,
     clash,
+    delete_own_row,
     held_elsewhere,
+    own_row,
     own_server_id,
+    record_new,
 )
 from obfleet.flows.obproxy_cluster import CLUSTER_ID
 from obfleet.flows.obproxy_host import HostStepError, Placement
@@ -628,43 +630,11 @@ def _record_taking_over(
         if row.id != own or row.status != TAKINGOVER:
             raise held_elsewhere(row, "taking it over")
         return row.id
-    reason = clash(session, placement.host_id, placement.ports, placement.home)
-    if reason:
-        raise HostStepError(reason)
-    row = ObproxyServer(
-        cluster_id=placement.cluster_id,
-        host_id=placement.host_id,
-        package_id=package_id if package_id and session.get(SoftwarePackage, package_id) else None,
-        ip=placement.ip,
-        sql_port=placement.sql_port,
-        exporter_port=placement.exporter_port,
-        install_path=placement.home,
-        version=version,
-        status=TAKINGOVER,
-        operate_status="OPERATING",
+    if package_id and session.get(SoftwarePackage, package_id) is None:
+        package_id = None  # the package was deleted since Check: record the obproxy without it
+    return record_new(
+        session, placement, TAKINGOVER, task_id, SERVER_ID, package_id=package_id, version=version
     )
-    session.add(row)
-    session.flush()
-    keep(session, task_id, SERVER_ID, str(row.id))
-    return row.id
-
-
-def _mine(session: Session, server_id: str | None) -> ObproxyServer | None:
-    """The row this task created (by the id Prepare kept), if it is still recorded."""
-    return session.get(ObproxyServer, int(server_id)) if server_id else None
-
-
-def _forget(session: Session, server_id: str | None) -> int | None:
-    row = _mine(session, server_id)
-    if row is None:
-        return None
-    if row.status != TAKINGOVER:
-        raise records.HeldElsewhere(
-            f"obproxy {row.id} is {row.status}: another operation holds it now; "
-            "roll back again once that operation has ended"
-        )
-    session.delete(row)
-    return row.id
 
 
 class PrepareTakeOverObproxy(Subtask):
@@ -689,7 +659,9 @@ class PrepareTakeOverObproxy(Subtask):
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
-        server_id = await host.write(ctx, lambda s: _forget(s, ctx.get(SERVER_ID)))
+        server_id = await host.write(
+            ctx, lambda s: delete_own_row(s, ctx.get(SERVER_ID), (TAKINGOVER,))
+        )
         ctx.log(
             f"obproxy {server_id} on {where.ip}:{where.sql_port} forgotten (the process runs on)"
             if server_id
@@ -807,7 +779,7 @@ class SyncTakenOverParameters(Subtask):
 
 
 def _back_to_taking_over(session: Session, server_id: str | None) -> int | None:
-    row = _mine(session, server_id)
+    row = own_row(session, server_id)
     if row is None:
         return None
     records.take_back(row, TAKINGOVER)
@@ -815,7 +787,7 @@ def _back_to_taking_over(session: Session, server_id: str | None) -> int | None:
 
 
 def _record_running(session: Session, placement: Placement, server_id: str | None) -> int:
-    row = _mine(session, server_id)
+    row = own_row(session, server_id)
     if row is not None and row.status not in (TAKINGOVER, "RUNNING"):
         raise HostStepError(
             f"obproxy {row.id} on {row.ip}:{row.sql_port} is {row.status}: another operation "
