@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import functools
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from obfleet.api.app import create_app
 from obfleet.config import Settings
@@ -20,6 +23,20 @@ from obfleet.security.passwords import hash_password
 from tests.dbfixtures import *  # noqa: F403 - the `database_url` fixtures
 
 pytest_plugins = ["tests.support.hostfixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis (under schemathesis, tests/api/test_fuzz.py) keeps caches in ./.hypothesis
+    # unless told otherwise: a directory of this run's own, removed at its end.
+    config.stash[HYPOTHESIS_HOME] = Path(tempfile.mkdtemp(prefix="obfleet-hypothesis-"))
+    set_hypothesis_home_dir(config.stash[HYPOTHESIS_HOME])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(config.stash[HYPOTHESIS_HOME], ignore_errors=True)
+
+
+HYPOTHESIS_HOME = pytest.StashKey[Path]()
 
 ADMIN_PASSWORD = "Admin_pass_1"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import Request
+from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from obfleet.errors import ApiError, ErrorCode, bad_request
@@ -115,6 +116,9 @@ async def receive_file(
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+    except ParseError as exc:
+        receiver.discard()
+        raise bad_request(f"the multipart body is malformed: {exc}") from None
     except BaseException:
         receiver.discard()
         raise
