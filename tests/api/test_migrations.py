@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import delete, text
@@ -65,4 +66,19 @@ def test_sqlite_tables_rebuilt_for_autoincrement_keep_their_rows(tmp_path):
         sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'iam_user'")).scalar()
         assert "AUTOINCREMENT" in sql
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    db.dispose()
+
+
+def test_a_sqlite_migration_leaving_a_dangling_reference_is_rolled_back(tmp_path):
+    """Foreign keys are off while SQLite migrates: references are checked before the commit."""
+    db = Database(f"sqlite:///{tmp_path / 'metadb.sqlite'}")
+    upgrade(db, "0005")
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        raw.execute("PRAGMA foreign_keys=OFF")
+        raw.execute("INSERT INTO iam_user_role (user_id, role) VALUES (99, 'ADMIN')")
+        raw.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(RuntimeError, match="reference nothing"):
+        upgrade(db)
+    assert current_revision(db) == "0005"
     db.dispose()

@@ -32,6 +32,7 @@ def upgrade(db: Database, revision: str = "head") -> None:
         config = alembic_config()
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+        _refuse_dangling_references(conn)
 
 
 @contextmanager
@@ -39,7 +40,7 @@ def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
     """SQLite rebuilds a table to alter it (drop, then rename a copy), and a parent table
     dropped with foreign keys on takes its children's rows along (ON DELETE CASCADE) or
     fails. The pragma is a no-op inside a transaction: this runs before the migrations'
-    own transaction begins, and checks every reference before turning the keys back on."""
+    own transaction begins."""
     if conn.dialect.name != "sqlite":
         yield
         return
@@ -48,11 +49,17 @@ def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
     raw.execute("PRAGMA foreign_keys=OFF")
     try:
         yield
-        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
-        if broken:
-            raise RuntimeError(f"the migrations left rows that reference nothing: {broken}")
     finally:
         raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _refuse_dangling_references(conn: Connection) -> None:
+    """With SQLite's foreign keys off, check every reference before the migrations commit."""
+    if conn.dialect.name != "sqlite":
+        return
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"the migrations left rows that reference nothing: {broken}")
 
 
 def current_revision(db: Database) -> str | None:
