@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from obfleet.services.credentials import create as create_credential
-from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyServer
 from tests.conftest import ADMIN
 from tests.deploy.conftest import RPM_NAME
+from tests.obproxy.lab import add_hosts, app_of
 
 CLUSTERS = "/api/v2/obproxy/clusters"
 
@@ -44,28 +43,9 @@ def setup(client: TestClient, standin_rpm: Path) -> dict[str, int]:
         [("same_a", "Pw_1"), ("same_b", "Pw_1"), ("other", "Pw_2"), ("bare", None)], start=1
     ):
         import_ob(client, name, ob_id, password)
-    ctx = client.app.state.ctx
-    with ctx.db.transaction() as session:
-        credential = create_credential(
-            session,
-            ctx.secrets,
-            name="ssh",
-            target_type="HOST",
-            auth_type="PASSWORD",
-            username="root",
-            secret="pw",
-        )
-        hosts = [
-            Host(
-                name=f"h{i}",
-                inner_ip_address=f"198.18.0.{10 + i}",
-                credential_id=credential.id,
-                status=status,
-            )
-            for i, status in ((1, "ONLINE"), (2, "ONLINE"), (3, "OFFLINE"))
-        ]
-        session.add_all(hosts)
-        session.flush()
+    app = app_of(client)
+    with app.db.transaction() as session:
+        hosts = add_hosts(session, app, {1: "ONLINE", 2: "ONLINE", 3: "OFFLINE"})
         return {host.name: host.id for host in hosts}
 
 

@@ -228,6 +228,21 @@ def refused(lab: Lab, answer: tuple[int, dict[str, Any]], words: str, before: An
 # --- the request ---------------------------------------------------------------------------------
 
 
+def pc2_on(lab: Lab, *hosts: str) -> dict[str, Any]:
+    """A create of RS_LIST cluster pc2 over ob1, installing on these hosts at port 3883."""
+    return {
+        "name": "pc2",
+        "workMode": "RS_LIST",
+        "obLinks": [{"clusterName": "ob1", "obClusterId": 1}],
+        "obproxyInstallParam": {
+            "hostIds": [lab.hosts[h] for h in hosts],
+            "sqlPort": 3883,
+            "exportPort": 3884,
+            "version": RPM,
+        },
+    }
+
+
 def test_a_host_and_sql_port_an_unfinished_task_targets_is_refused(lab: Lab) -> None:
     status, body = lab.batch_add("h1")
     assert status == 200, body
@@ -237,18 +252,7 @@ def test_a_host_and_sql_port_an_unfinished_task_targets_is_refused(lab: Lab) -> 
     targeted = f"task {first['id']} (Install obproxy, RUNNING) already targets port 3883"
     refused(lab, lab.batch_add("h1"), targeted, before)
     refused(lab, lab.take_over("h1"), targeted, before)
-    create = {
-        "name": "pc2",
-        "workMode": "RS_LIST",
-        "obLinks": [{"clusterName": "ob1", "obClusterId": 1}],
-        "obproxyInstallParam": {
-            "hostIds": [lab.hosts["h2"], lab.hosts["h1"]],
-            "sqlPort": 3883,
-            "exportPort": 3884,
-            "version": RPM,
-        },
-    }
-    refused(lab, lab.post(CLUSTERS, create), targeted, before)
+    refused(lab, lab.post(CLUSTERS, pc2_on(lab, "h2", "h1")), targeted, before)
     # Another port on that host, or that port on another host, is free.
     assert lab.batch_add("h1", 4883)[0] == 200
     status, body = lab.take_over("h2")
@@ -261,7 +265,9 @@ def test_a_host_and_sql_port_an_unfinished_task_targets_is_refused(lab: Lab) -> 
     refused(lab, lab.batch_add("h2"), targeted, before)
     refused(lab, lab.take_over("h2"), targeted, before)
     install = {"hostIds": [lab.hosts["h2"]], "sqlPort": 5883, "exportPort": 5884, "version": RPM}
-    status, body = lab.post(CLUSTERS, {**create, "name": "pc3", "obproxyInstallParam": install})
+    status, body = lab.post(
+        CLUSTERS, {**pc2_on(lab), "name": "pc3", "obproxyInstallParam": install}
+    )
     assert status == 200, body
     before = (lab.rows(), lab.task_count())
     targeted = f"task {body['data']['id']} (Install obproxy, RUNNING) already targets port 5883"
@@ -340,20 +346,7 @@ def test_a_creates_branches_keep_and_roll_back_their_own_rows(
     engine_lab: Lab, no_ssh: None
 ) -> None:
     lab = engine_lab
-    status, body = lab.post(
-        CLUSTERS,
-        {
-            "name": "pc2",
-            "workMode": "RS_LIST",
-            "obLinks": [{"clusterName": "ob1", "obClusterId": 1}],
-            "obproxyInstallParam": {
-                "hostIds": [lab.hosts["h1"], lab.hosts["h2"]],
-                "sqlPort": 3883,
-                "exportPort": 3884,
-                "version": RPM,
-            },
-        },
-    )
+    status, body = lab.post(CLUSTERS, pc2_on(lab, "h1", "h2"))
     assert status == 200, body
     task = wait_task(lab.client, body["data"]["id"])
     assert task["status"] == "FAILED"
