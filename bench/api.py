@@ -17,8 +17,8 @@ import httpx
 from cryptography.fernet import Fernet
 
 from bench.harness import drive, report
+from obfleet.records.ob_clusters import RootServer, import_cluster
 from obfleet.security.secrets import SecretBox
-from obfleet.services.ob_clusters import RootServer, import_cluster
 from obfleet.store.db import Database
 from tests.server import ServerProcess
 

@@ -84,7 +84,7 @@ def test_patch_rotates_secret(client):
         json={"password": "New-secret-99", "description": "rotated"},
     )
     assert r.status_code == 200 and r.json()["data"]["description"] == "rotated"
-    from obfleet.services.credentials import reveal
+    from obfleet.records.credentials import reveal
 
     ctx = client.app.state.ctx
     with ctx.db.session() as session:

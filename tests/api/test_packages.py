@@ -138,7 +138,7 @@ def test_list_filters_and_delete(client, rpms):
 
 
 def test_package_in_use_refused_7507(client, rpms):
-    from obfleet.services.credentials import create as create_credential
+    from obfleet.records.credentials import create as create_credential
     from obfleet.store.models.hosts import Host
     from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
 

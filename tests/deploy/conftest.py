@@ -23,8 +23,8 @@ import pymysql
 import pytest
 from sqlalchemy import select
 
+from obfleet.records import credentials
 from obfleet.security.secrets import SecretBox, load_or_create_key
-from obfleet.services import credentials
 from obfleet.store.db import Database
 from obfleet.store.models.obproxy import ObproxyCluster
 from tests.conftest import ADMIN, ADMIN_PASSWORD

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
+from obfleet.engine.targets import record_targets
 from obfleet.flows.prepare_host import parse_os_release
+from obfleet.records import targets
 from obfleet.services.hosts import normalize_address
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
@@ -204,8 +206,11 @@ def set_task_status(client, status: str, *task_ids: int) -> None:
         session.execute(stmt)
 
 
-def put_task(client, name: str, status: str, context: dict, host_id: int | None = None) -> int:
-    """A task row as the engine's submit stores one (no engine runs here)."""
+def put_task(
+    client, name: str, status: str, context: dict, host_id: int | None = None, hosts=()
+) -> int:
+    """A task row as the engine's submit stores one, acting on `hosts` (no engine runs
+    here)."""
     with client.app.state.ctx.db.transaction() as session:
         task = TaskInstance(
             name=name,
@@ -217,6 +222,7 @@ def put_task(client, name: str, status: str, context: dict, host_id: int | None 
         )
         session.add(task)
         session.flush()
+        record_targets(session, task.id, [targets.host(h) for h in hosts])
         return task.id
 
 
@@ -367,12 +373,14 @@ def test_delete_is_refused_while_a_task_on_the_host_runs(client):
         "RUNNING",
         {"stringMap": {"obproxy_cluster_id": "1", "host_id": str(a)}, "listMap": {}},
         host_id=a,
+        hosts=[a],
     )
     create = put_task(
         client,
         "Install obproxy",
         "RUNNING",
         {"stringMap": {"obproxy_cluster_id": "2"}, "listMap": {"host_ids": [str(b), str(a)]}},
+        hosts=[b, a],
     )
     refused(a, names=[batch_add, create])
     refused(b, names=[create])

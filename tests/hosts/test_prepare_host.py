@@ -9,7 +9,7 @@ import platform
 import pytest
 
 from obfleet.hosts.ssh import DEFAULT_CONNECT_TIMEOUT, HostKeyChanged
-from obfleet.services import host_access
+from obfleet.records import host_access
 from obfleet.store.models.hosts import Host
 from tests.conftest import ADMIN, wait_task
 from tests.hosts.conftest import add_credential, created_tasks, get_host

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from obfleet.appcontext import AppContext
-from obfleet.services.credentials import create as create_credential
+from obfleet.records.credentials import create as create_credential
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.packages import SoftwarePackage
 from tests.conftest import ADMIN

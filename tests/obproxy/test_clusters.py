@@ -209,7 +209,7 @@ def test_bad_create_refused_nothing_stored(client, fields, status, words):
 def test_unknown_package_7514(client):
     import_ob(client)
     ctx = client.app.state.ctx
-    from obfleet.services.credentials import create as create_credential
+    from obfleet.records.credentials import create as create_credential
     from obfleet.store.models.hosts import Host
 
     with ctx.db.transaction() as session:

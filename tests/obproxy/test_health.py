@@ -23,9 +23,9 @@ from sqlalchemy import update
 
 from obfleet.api.app import create_app
 from obfleet.config import Settings
+from obfleet.monitor import health as health
+from obfleet.records import obproxy as records
 from obfleet.security.secrets import SecretBox, load_or_create_key
-from obfleet.services import obproxy_health as health
-from obfleet.services import obproxy_records as records
 from obfleet.store.db import Database
 from obfleet.store.models.credentials import Credential
 from obfleet.store.models.hosts import Host
@@ -559,7 +559,7 @@ def _operate(rows: Rows, server_id: int, *statuses: str) -> None:
         with rows.db.transaction() as session:
             row = session.get(ObproxyServer, server_id)
             assert row is not None
-            records.set_status(row, status)
+            records.set_status(row, status, None)
 
 
 def test_a_stale_probe_does_not_undo_an_operation_that_came_and_went(

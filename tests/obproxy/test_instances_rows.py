@@ -22,9 +22,10 @@ from obfleet.flows import obproxy_host
 from obfleet.flows import takeover_obproxy as takeover
 from obfleet.flows.obproxy_host import HostStepError
 from obfleet.obproxy.admin import AdminError, ProxysysClient
-from obfleet.services import host_access, obproxy_takeover
+from obfleet.records import host_access
+from obfleet.records import obproxy as records
 from obfleet.services import obproxy_instances as instances
-from obfleet.services import obproxy_records as records
+from obfleet.services import obproxy_takeover
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.tasks import SubtaskInstance, TaskInstance
@@ -120,7 +121,7 @@ class Lab:
         with self.app.db.transaction() as session:
             row = session.get(ObproxyServer, row_id)
             assert row is not None
-            records.set_status(row, status)
+            records.set_status(row, status, None)
 
     def log(self, task: dict[str, Any], name: str, parallel_idx: int = -1) -> str:
         (subtask,) = [

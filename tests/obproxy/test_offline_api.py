@@ -6,7 +6,7 @@ whole task run where the host must be left alone (a failed install's row)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from obfleet.config import Settings
+from obfleet.engine.targets import Target, record_targets
+from obfleet.records import targets
 from obfleet.store.db import Database
 from obfleet.store.models.credentials import Credential
 from obfleet.store.models.hosts import Host
@@ -84,14 +86,25 @@ class Rows:
         with self.db.session() as session:
             return session.scalar(select(func.count()).select_from(TaskInstance)) or 0
 
-    def task(self, name: str, status: str, context: dict[str, Any]) -> int:
+    def task(
+        self, name: str, status: str, context: dict[str, Any], targets: Sequence[Target] = ()
+    ) -> int:
+        """A task row as the engine's submit stores one, with what it acts on."""
         with self.db.transaction() as session:
             task = TaskInstance(
                 name=name, status=status, operation="EXECUTE", creator="admin", context=context
             )
             session.add(task)
             session.flush()
+            record_targets(session, task.id, targets)
             return task.id
+
+    def hold(self, obproxy_id: int, task_id: int) -> None:
+        """The obproxy held by the task, as the operation that marked it leaves it."""
+        with self.db.transaction() as session:
+            row = session.get(ObproxyServer, obproxy_id)
+            assert row is not None
+            row.task_id = task_id
 
     def set_task_status(self, task_id: int, status: str) -> None:
         with self.db.transaction() as session:
@@ -260,6 +273,8 @@ def test_a_failed_install_or_delete_can_be_deleted_a_running_one_cannot(
     h1, h2 = rows.host("198.18.0.21"), rows.host("198.18.0.22")
     creating = rows.obproxy(cluster, h1, status="CREATING")
     deleting = rows.obproxy(cluster, h2, status="DELETING")
+    # An install that has not recorded its obproxy yet acts on the host's SQL port; a delete
+    # holds the rows it marked.
     install = rows.task(
         "Install obproxy",
         "RUNNING",
@@ -267,6 +282,7 @@ def test_a_failed_install_or_delete_can_be_deleted_a_running_one_cannot(
             "stringMap": {"obproxy_cluster_id": str(cluster), "sql_port": "2883"},
             "listMap": {"host_ids": [str(h1)]},
         },
+        targets.new_obproxies(cluster, [h1], 2883),
     )
     offline = rows.task(
         "Offline obproxy",
@@ -276,6 +292,7 @@ def test_a_failed_install_or_delete_can_be_deleted_a_running_one_cannot(
             "listMap": {"obproxy_server_ids": [str(deleting)], "host_ids": [str(h1)]},
         },
     )
+    rows.hold(deleting, offline)
     before = (rows.statuses(), rows.task_count())
     status, body = delete(client, f"{cluster}/obproxies/{creating}")
     assert status == 409 and f"task {install} (Install obproxy)" in body["error"]["message"]
@@ -337,7 +354,7 @@ def test_leftovers_of_a_failed_install_are_forgotten_and_their_host_left_alone(
         ).json()["data"]["log"]
         for s in done["subtasks"]
     }
-    assert "no install task of it is recorded" in logs["Prepare offline obproxy0"]
+    assert "its install never found" in logs["Prepare offline obproxy0"]
     assert "nothing stopped, nothing removed" in logs["Stop and uninstall obproxy1"]
     assert f"obproxy {ids[0]} deleted" in logs["Delete obproxy info-1"]
     assert "obfleet runs no exporter registry" in logs["Offline obproxy exporter0"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from obfleet.services import credentials
+from obfleet.records import credentials
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
 from tests.conftest import ADMIN, wait_task

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from obfleet.errors import ApiError
 from obfleet.flows import takeover_obproxy as takeover
+from obfleet.records.credentials import create as create_credential
 from obfleet.services import obproxy_takeover
-from obfleet.services.credentials import create as create_credential
 from obfleet.services.users import Principal
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyServer

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.configserver.errors import internal
-from obfleet.services.ob_clusters import root_server_dicts
+from obfleet.records.ob_clusters import root_server_dicts
 from obfleet.store.models.configserver import RootServiceRegistration
 from obfleet.store.models.ob_clusters import ObCluster
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,6 +13,7 @@ from obfleet.engine import signals
 from obfleet.engine.context import TaskContextData
 from obfleet.engine.definition import Subtask, class_name
 from obfleet.engine.states import Action, Operation, SubtaskStatus, TaskStatus, TaskType
+from obfleet.engine.targets import Target, record_targets
 from obfleet.store.models.tasks import SubtaskDependency, SubtaskInstance, TaskInstance
 from obfleet.timefmt import utcnow
 
@@ -104,8 +105,10 @@ def submit(
     creator_id: int | None = None,
     task_type: TaskType = TaskType.MANUAL,
     subject: TaskSubject | None = None,
+    targets: Iterable[Target] = (),
 ) -> int:
     """Persist `flow` as a RUNNING task in the caller's transaction; returns the task id.
+    `targets` names what the task will act on (engine/targets.py).
 
     Nothing runs until the caller commits; a local engine is woken right after the commit,
     other replicas find the work at their next poll.
@@ -144,6 +147,7 @@ def submit(
     ]
     if edges:
         session.execute(insert(SubtaskDependency), edges)
+    record_targets(session, task.id, targets)
     signals.publish_after_commit(session, [task.id], work=True)
     return task.id
 

@@ -40,21 +40,18 @@ recorded OBProxy on the host.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
-from obfleet.engine.kept import keep, kept
 from obfleet.flows import obproxy_host as host
 from obfleet.flows.obproxy_cluster import CLUSTER_ID
-from obfleet.flows.obproxy_host import HostStepError, Placement
+from obfleet.flows.obproxy_host import HostStepError
 from obfleet.hosts.shell import safe_path
-from obfleet.services import host_access
-from obfleet.services import obproxy_records as records
-from obfleet.store.models.obproxy import ObproxyServer
+from obfleet.records import host_access
+from obfleet.records import obproxy as records
+from obfleet.records.obproxy import Placement, own_row
+from obfleet.store.models.obproxy import ObproxyOrigin, ObproxyServer, ObproxyStatus
 
 # Task context keys (stringMap unless noted); OCP's install samples use the same names.
 HOST_IDS = "host_ids"  # listMap: one parallel branch per host (cluster create)
@@ -66,9 +63,9 @@ PACKAGE_NAME = "package_name"
 PACKAGE_VERSION = "package_version"  # <version>-<buildNumber>, as OBProxy versions are shown
 INSTALL_PATH = "install_path"
 SERVER_ID = "obproxy_server_id"  # the row this task created; a branch's: server_id_key()
-CREATING = "CREATING"
+CREATING = ObproxyStatus.CREATING
 # The statuses of a row this chain created: DELETING when Update's rollback took it back.
-OWN_STATUSES = (CREATING, "DELETING")
+OWN_STATUSES = (CREATING, ObproxyStatus.DELETING)
 
 
 async def _placement(ctx: SubtaskContext) -> Placement:
@@ -88,29 +85,9 @@ async def _placement(ctx: SubtaskContext) -> Placement:
 # --- the metadb --------------------------------------------------------------------------------
 
 
-def clash(session: Session, host_id: int, ports: Collection[int], home: str) -> str | None:
-    """Why another recorded OBProxy on the host stands in the way (one of `ports` or the
-    install path taken), or None."""
-    rows = session.scalars(select(ObproxyServer).where(ObproxyServer.host_id == host_id)).all()
-    for row in rows:
-        taken = sorted({row.sql_port, row.exporter_port} & set(ports))
-        if taken:
-            return f"port {taken[0]} on host {row.ip} is used by obproxy {row.id}"
-        if row.install_path == home:
-            return f"{home} on host {row.ip} is the install path of obproxy {row.id}"
-    return None
-
-
 def server_id_key(ctx: SubtaskContext) -> str:
     """The context key of the row this chain created: one per branch of a parallel flow."""
     return f"{SERVER_ID}_{ctx.parallel_idx}" if ctx.parallel else SERVER_ID
-
-
-def own_server_id(session: Session, task_id: int, key: str) -> int | None:
-    """The obproxy id this task kept under `key` (engine/kept.py): a run sees the id an
-    earlier run of the same subtask kept even though that run failed."""
-    value = kept(session, task_id, key)
-    return int(value) if value and value.isdigit() else None
 
 
 def held_elsewhere(row: ObproxyServer, doing: str) -> HostStepError:
@@ -124,8 +101,8 @@ def held_elsewhere(row: ObproxyServer, doing: str) -> HostStepError:
 def _record_creating(
     session: Session, placement: Placement, package_id: int, task_id: int, key: str
 ) -> int:
-    own = own_server_id(session, task_id, key)
-    row = host.recorded_at(session, placement)
+    own = records.own_server_id(session, task_id, key)
+    row = records.recorded_at(session, placement)
     if row is not None:
         if row.id != own or row.cluster_id != placement.cluster_id:
             raise held_elsewhere(row, "installing it")
@@ -135,65 +112,16 @@ def _record_creating(
                 f"{row.status} now: another operation holds it"
             )
         return row.id
-    return record_new(
-        session, placement, CREATING, task_id, key, package_id=package_id, version=None
-    )
-
-
-def record_new(
-    session: Session,
-    placement: Placement,
-    status: str,
-    task_id: int,
-    key: str,
-    *,
-    package_id: int | None,
-    version: str | None,
-) -> int:
-    """Record the obproxy about to be installed or taken over at `placement`, unless another
-    recorded one holds its ports or install path, and keep its id under `key` in the same
-    transaction, so that this task's later runs and rollback know the row as their own."""
-    reason = clash(session, placement.host_id, placement.ports, placement.home)
-    if reason:
-        raise HostStepError(reason)
-    row = ObproxyServer(
-        cluster_id=placement.cluster_id,
-        host_id=placement.host_id,
+    return records.record_new(
+        session,
+        placement,
+        CREATING,
+        task_id,
+        key,
+        origin=ObproxyOrigin.INSTALL,
         package_id=package_id,
-        ip=placement.ip,
-        sql_port=placement.sql_port,
-        exporter_port=placement.exporter_port,
-        install_path=placement.home,
-        version=version,
-        status=status,
-        operate_status="OPERATING",
+        version=None,
     )
-    session.add(row)
-    session.flush()
-    keep(session, task_id, key, str(row.id))
-    return row.id
-
-
-def own_row(session: Session, server_id: str | None) -> ObproxyServer | None:
-    """The row this task created (by the id it kept), if it is still recorded."""
-    return session.get(ObproxyServer, int(server_id)) if server_id else None
-
-
-def delete_own_row(
-    session: Session, server_id: str | None, statuses: Collection[str]
-) -> int | None:
-    """Delete the row this task created, if it still is in one of this task's `statuses`;
-    its id, or None when it is gone already."""
-    row = own_row(session, server_id)
-    if row is None:
-        return None
-    if row.status not in statuses:
-        raise records.HeldElsewhere(
-            f"obproxy {row.id} is {row.status}: another operation holds it now; "
-            "roll back again once that operation has ended"
-        )
-    session.delete(row)
-    return row.id
 
 
 def _record_running(
@@ -207,18 +135,26 @@ def _record_running(
                 "operation holds it now"
             )
         row.version = version
-    return host.record_running(session, row, placement)
+    return records.record_running(session, row, placement)
 
 
-def _mark_deleting(session: Session, server_id: str | None) -> int | None:
+def _mark_deleting(session: Session, server_id: str | None, task_id: int) -> int | None:
     row = own_row(session, server_id)
     if row is None:
         return None
     if row.status == CREATING:  # Update never released it: still this install's own
-        records.set_status(row, "DELETING")
+        records.set_status(row, ObproxyStatus.DELETING, task_id)
     else:
-        records.take_back(row, "DELETING")
+        records.take_back(row, ObproxyStatus.DELETING, task_id)
     return row.id
+
+
+def _mark_checked(session: Session, server_id: str | None) -> None:
+    """The install path is proven this row's own: empty, ports free, before anything shipped."""
+    row = own_row(session, server_id)
+    if row is None:
+        raise HostStepError(f"obproxy {server_id} recorded by this task is no longer recorded")
+    row.install_checked = True
 
 
 # --- the steps ----------------------------------------------------------------------------------
@@ -247,7 +183,7 @@ class PrepareCreateObproxy(Subtask):
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
         server_id = await host.write(
-            ctx, lambda s: delete_own_row(s, ctx.get(server_id_key(ctx)), OWN_STATUSES)
+            ctx, lambda s: records.delete_own_row(s, ctx.get(server_id_key(ctx)), OWN_STATUSES)
         )
         ctx.log(
             f"obproxy {server_id} on {where.ip}:{where.sql_port} deleted"
@@ -280,6 +216,7 @@ class CheckProcessNotExist(Subtask):
             ctx.log(f"CHECK FAILED: {problem}")
         if problems:
             raise HostStepError("; ".join(problems))
+        await host.write(ctx, lambda s: _mark_checked(s, ctx.get(server_id_key(ctx))))
         ctx.log(
             f"ports {where.sql_port} and {where.exporter_port} are free on {where.ip}, "
             f"and {where.home} holds no OBProxy"
@@ -357,7 +294,8 @@ class UpdateObproxyStatus(Subtask):
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
-        server_id = await host.write(ctx, lambda s: _mark_deleting(s, ctx.get(server_id_key(ctx))))
+        own = ctx.get(server_id_key(ctx))
+        server_id = await host.write(ctx, lambda s: _mark_deleting(s, own, ctx.task_id))
         if server_id:
             ctx.log(f"obproxy {server_id} on {where.ip}:{where.sql_port} is DELETING")
 

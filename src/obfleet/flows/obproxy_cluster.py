@@ -8,7 +8,7 @@ import asyncio
 from obfleet.appcontext import AppContext
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
-from obfleet.services import obproxy_records as clusters
+from obfleet.records import obproxy as clusters
 
 CLUSTER_ID = "obproxy_cluster_id"
 CLUSTER_NAME = "obproxy_cluster_name"

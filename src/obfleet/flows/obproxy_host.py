@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.appcontext import AppContext
@@ -37,12 +36,12 @@ from obfleet.obproxy import cmdline
 from obfleet.obproxy.admin import AdminError, ProxysysClient
 from obfleet.obproxy.configurl import config_url
 from obfleet.packages import rpm
+from obfleet.records import credentials, host_access, ob_clusters, packages
+from obfleet.records import obproxy as records
+from obfleet.records.ob_clusters import root_servers
+from obfleet.records.obproxy import Placement
 from obfleet.security.secrets import SecretBox
-from obfleet.services import credentials, host_access, packages
-from obfleet.services import obproxy_records as records
-from obfleet.services.ob_clusters import root_servers
-from obfleet.store.models.ob_clusters import ObCluster
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.store.models.obproxy import ObproxyCluster
 from obfleet.store.models.packages import SoftwarePackage
 
 T = TypeVar("T")
@@ -66,52 +65,6 @@ class HostStepError(RuntimeError):
 def install_path(version: str) -> str:
     """Where a package of `version` is installed: the RPM's own path."""
     return safe_path(f"{INSTALL_ROOT}/obproxy-{version}")
-
-
-# --- the placement: which OBProxy, on which host, ports and path -------------------------------
-
-
-@dataclass(frozen=True)
-class Placement:
-    cluster_id: int
-    host_id: int
-    ip: str
-    sql_port: int
-    exporter_port: int
-    home: str
-
-    @property
-    def ports(self) -> tuple[int, int]:
-        return (self.sql_port, self.exporter_port)
-
-    @classmethod
-    def of(cls, row: ObproxyServer, home: str | None = None) -> Placement:
-        """Where a recorded OBProxy lives (or would live in `home`, for an upgrade)."""
-        where = home or row.install_path
-        if not where:
-            raise HostStepError(f"obproxy {row.id} on {row.ip} has no recorded install path")
-        return cls(row.cluster_id, row.host_id, row.ip, row.sql_port, row.exporter_port, where)
-
-
-def recorded_at(session: Session, placement: Placement) -> ObproxyServer | None:
-    """The obproxy recorded on the placement's host and SQL port (unique), of any cluster."""
-    return session.scalar(
-        select(ObproxyServer).where(
-            ObproxyServer.host_id == placement.host_id, ObproxyServer.sql_port == placement.sql_port
-        )
-    )
-
-
-def record_running(session: Session, row: ObproxyServer | None, placement: Placement) -> int:
-    """The obproxy's row RUNNING/NORMAL and alive now, with the architecture it runs on (the
-    host's, else its package's); the row gone in the meantime is an error."""
-    if row is None:
-        raise HostStepError(f"obproxy on {placement.ip}:{placement.sql_port} is no longer recorded")
-    architecture = host_access.get_host(session, placement.host_id).architecture
-    package = session.get(SoftwarePackage, row.package_id) if row.package_id else None
-    row.architecture = architecture or (package.architecture if package else None)
-    records.record_alive(session, row)
-    return row.id
 
 
 def app(ctx: SubtaskContext) -> AppContext:
@@ -146,29 +99,11 @@ async def connect(ctx: SubtaskContext, placement: Placement) -> SshConnection:
 # --- credentials and the command line ---------------------------------------------------------
 
 
-def linked_clusters(session: Session, cluster: ObproxyCluster) -> list[ObCluster]:
-    ids = [link.ob_cluster_id for link in cluster.links]
-    found = {c.id: c for c in session.scalars(select(ObCluster).where(ObCluster.id.in_(ids)))}
-    return [found[i] for i in ids if i in found]
-
-
-def proxyro_passwords(
-    session: Session, box: SecretBox, clusters: Iterable[ObCluster]
-) -> dict[str, str | None]:
-    """Each OceanBase cluster's proxyro password by cluster name (None: no credential)."""
-    return {
-        c.name: None
-        if c.proxyro_credential_id is None
-        else credentials.reveal(session, box, c.proxyro_credential_id).secret
-        for c in clusters
-    }
-
-
 def proxyro_password(session: Session, box: SecretBox, cluster_id: int) -> str:
     """The one proxyro password of the clusters behind this OBProxy cluster (checked up front
     as well; checked again, since links and credentials may have changed since)."""
     cluster = records.get(session, cluster_id)
-    found = proxyro_passwords(session, box, linked_clusters(session, cluster))
+    found = ob_clusters.proxyro_passwords(session, box, ob_clusters.linked(session, cluster))
     values = set(found.values())
     password = values.pop() if len(values) == 1 else None
     if password is None:
@@ -191,7 +126,7 @@ def upstream(
     session: Session, settings: Settings, cluster: ObproxyCluster
 ) -> cmdline.RsList | cmdline.ConfigUrl:
     if cluster.work_mode == "RS_LIST":
-        (ob,) = linked_clusters(session, cluster)
+        (ob,) = ob_clusters.linked(session, cluster)
         return cmdline.RsList(ob.name, tuple(f"{s.ip}:{s.sql_port}" for s in root_servers(ob)))
     if not settings.advertise_url:
         raise HostStepError(

@@ -41,7 +41,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,7 +49,6 @@ from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
 from obfleet.flows import obproxy_host as host
-from obfleet.flows.install_obproxy import CheckProcessNotExist
 from obfleet.flows.obproxy_cluster import (
     CLUSTER_ID,
     CLUSTER_NAME,
@@ -58,11 +56,12 @@ from obfleet.flows.obproxy_cluster import (
     FinishOffline,
     StartOffline,
 )
-from obfleet.flows.obproxy_host import HostStepError, Placement
+from obfleet.flows.obproxy_host import HostStepError
 from obfleet.hosts.shell import command
 from obfleet.hosts.ssh import SshConnection
-from obfleet.store.models.obproxy import ObproxyServer
-from obfleet.store.models.tasks import SubtaskInstance, TaskInstance
+from obfleet.records import obproxy as records
+from obfleet.records.obproxy import Placement
+from obfleet.store.models.obproxy import ObproxyServer, ObproxyStatus
 
 # Task context keys. listMap, aligned: one element per obproxy, in the order of the request.
 SERVER_IDS = "obproxy_server_ids"
@@ -80,18 +79,11 @@ INSTALL_PATH = "install_path"
 WAS_RUNNING = "was_running"  # "true": a process ran from the install path when prepared
 UNINSTALL = "uninstall"  # "true": the install path and what runs there are this obproxy's
 
-DELETING = "DELETING"
-SETTLED = ("RUNNING", "UNAVAILABLE")
-INSTALL_TASK = "Install obproxy"
-INSTALL_TASKS_LOOKED_AT = 500  # the newest install tasks searched for a row's own install
+DELETING = ObproxyStatus.DELETING
 
 
 def key(obproxy_id: int | str, what: str) -> str:
     return f"obproxy_{obproxy_id}_{what}"
-
-
-def operate_status_for(status: str) -> str:
-    return "NORMAL" if status in SETTLED else "OPERATING"
 
 
 def removing_path(home: str, obproxy_id: int) -> str:
@@ -181,69 +173,22 @@ def _shared_with(session: Session, recorded: Recorded) -> str | None:
     return None if other is None else f"obproxy {other}"
 
 
-def _install_check(session: Session, row: ObproxyServer) -> str | None:
-    """The status of the "Check if process not exist" step of the install that created `row`
-    (the newest Install obproxy task for its cluster, host, SQL port and path), or None when
-    no such install task is recorded."""
-    tasks = session.execute(
-        select(TaskInstance.id, TaskInstance.context)
-        .where(TaskInstance.name == INSTALL_TASK)
-        .order_by(TaskInstance.id.desc())
-        .limit(INSTALL_TASKS_LOOKED_AT)
-    ).all()
-    for task_id, context in tasks:
-        branch = _install_branch(context or {}, row)
-        if branch is None:
-            continue
-        status: str | None = session.scalar(
-            select(SubtaskInstance.status).where(
-                SubtaskInstance.task_id == task_id,
-                SubtaskInstance.name == CheckProcessNotExist.name,
-                SubtaskInstance.parallel_idx == branch,
-            )
-        )
-        if status is not None:
-            return status
-    return None
-
-
-def _install_branch(context: dict[str, Any], row: ObproxyServer) -> int | None:
-    """The parallelIdx of `row`'s branch in an install task's context, None if not its task."""
-    strings: dict[str, str] = context.get("stringMap", {})
-    lists: dict[str, list[str]] = context.get("listMap", {})
-    if (
-        strings.get(CLUSTER_ID) != str(row.cluster_id)
-        or strings.get(SQL_PORT) != str(row.sql_port)
-        or strings.get(INSTALL_PATH) != row.install_path
-    ):
-        return None
-    if strings.get("host_id") == str(row.host_id):
-        return -1
-    hosts = lists.get(HOST_IDS, [])
-    return hosts.index(str(row.host_id)) if str(row.host_id) in hosts else None
-
-
 def _ownership(session: Session, obproxy_id: int, previous: str) -> tuple[bool, str]:
     """Whether what lives at the install path is this obproxy's own, and why."""
     row = session.get(ObproxyServer, obproxy_id)
     if row is None:
         return False, f"obproxy {obproxy_id} is no longer recorded"
-    if previous in SETTLED or row.version is not None:
+    if previous in records.SETTLED or row.version is not None:
         return True, f"it ran as obproxy {row.id}"
-    check = _install_check(session, row)
-    if check == "SUCCESSFUL":
+    if row.install_checked:
         return True, (
             f"its install found {row.install_path} empty and the ports free before it shipped "
             "anything, so what is there now is its own"
         )
-    if check is None:
-        return False, (
-            f"it never ran and no install task of it is recorded, so nothing says that "
-            f"{row.install_path} on {row.ip} holds its files"
-        )
     return False, (
-        f"its install stopped before it shipped anything (its check of the host is {check}): "
-        f"whatever runs from or lies in {row.install_path} on {row.ip} is not its own"
+        f"it never ran and its install never found {row.install_path} on {row.ip} empty before "
+        "shipping anything (it stopped at or before its check of the host), so whatever runs "
+        "from or lies in it is not its own"
     )
 
 
@@ -253,8 +198,9 @@ def _restore(session: Session, cluster_id: int, obproxy_id: int, status: str) ->
         return f"obproxy {obproxy_id} is no longer recorded"
     if row.status != DELETING:
         return f"obproxy {obproxy_id} is {row.status} already; left as it is"
-    row.status = status
-    row.operate_status = operate_status_for(status)
+    # Back to a settled status, held by none; or to CREATING or DELETING, the status a failed
+    # task left, which holds nothing until it is retried (its targets say so then).
+    records.set_status(row, status, None)
     return f"obproxy {obproxy_id} is {status} again, as before the delete"
 
 

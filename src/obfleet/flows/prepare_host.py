@@ -38,7 +38,8 @@ from obfleet.engine.flow import Flow
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.hosts.shell import command, quote
 from obfleet.hosts.ssh import fingerprint
-from obfleet.services import host_access
+from obfleet.records import host_access
+from obfleet.store.models.hosts import HostStatus
 
 T = TypeVar("T")
 
@@ -80,7 +81,7 @@ async def _write(ctx: SubtaskContext, change: Callable[[Session], T]) -> T:
     return await asyncio.to_thread(work)
 
 
-def _set_status(host_id: int, status: str) -> Callable[[Session], None]:
+def _set_status(host_id: int, status: HostStatus) -> Callable[[Session], None]:
     def change(session: Session) -> None:
         host_access.get_host(session, host_id).status = status
 
@@ -174,7 +175,7 @@ class _HostStep(Subtask):
                 ctx.log(f"host {host_id} was deleted; nothing to prepare")
             else:
                 ctx.log(f"{self.name} failed, host {host_id} is OFFLINE: {exc}")
-                await _write(ctx, _set_status(host_id, "OFFLINE"))
+                await _write(ctx, _set_status(host_id, HostStatus.OFFLINE))
             raise
 
     async def prepare(self, ctx: SubtaskContext, host_id: int) -> None:
@@ -238,10 +239,10 @@ class UpdateHostStatus(Subtask):
     timeout = 60
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        await _write(ctx, _set_status(_host_id(ctx), "ONLINE"))
+        await _write(ctx, _set_status(_host_id(ctx), HostStatus.ONLINE))
         ctx.log("host is ONLINE")
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         """A rolled-back preparation leaves the host OFFLINE: not usable until prepared."""
-        await _write(ctx, _set_status(_host_id(ctx), "OFFLINE"))
+        await _write(ctx, _set_status(_host_id(ctx), HostStatus.OFFLINE))
         ctx.log("host is OFFLINE")

@@ -55,8 +55,8 @@ from obfleet.flows.obproxy_cluster import CLUSTER_ID, CLUSTER_NAME
 from obfleet.flows.obproxy_host import HostStepError, Placement, StartParameters
 from obfleet.obproxy import catalog, cmdline
 from obfleet.obproxy.admin import AdminError
-from obfleet.services import obproxy_records as records
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.records import obproxy as records
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 from obfleet.timefmt import utcnow
 
 # Task context keys. OCP's OBProxy samples name the first two.
@@ -67,10 +67,10 @@ OPERATION_STATUS = "obproxy_operation_status"  # RESTARTING, or REFRESHING for a
 PARAMETERS_BEFORE = "obproxy_parameters_before"  # a parameter change: JSON of ParameterLists
 PARAMETERS_AFTER = "obproxy_parameters_after"
 
-RUNNING, UNAVAILABLE = "RUNNING", "UNAVAILABLE"
+RUNNING, UNAVAILABLE = ObproxyStatus.RUNNING, ObproxyStatus.UNAVAILABLE
 # The statuses the rolling operations (restart, parameter change, upgrade) mark obproxies with;
 # their rollbacks end with `settle`.
-OPERATIONS = ("RESTARTING", "REFRESHING", "UPGRADING")
+OPERATIONS = (ObproxyStatus.RESTARTING, ObproxyStatus.REFRESHING, ObproxyStatus.UPGRADING)
 
 
 # --- which obproxy -----------------------------------------------------------------------------
@@ -191,17 +191,17 @@ def _record_running(session: Session, cluster_id: int, server_id: int) -> int:
     return row.parameter_version
 
 
-def _take_back(session: Session, server_id: int, status: str) -> None:
+def _take_back(session: Session, server_id: int, status: str, task_id: int) -> None:
     row = session.get(ObproxyServer, server_id)
     if row is not None:
-        records.take_back(row, status)
+        records.take_back(row, status, task_id)
 
 
 def _settle_row(session: Session, server_id: int, marked: str, alive: bool) -> bool:
     row = session.get(ObproxyServer, server_id)
     if row is None or row.status != marked:
         return False
-    records.set_status(row, RUNNING if alive else UNAVAILABLE)
+    records.set_status(row, RUNNING if alive else UNAVAILABLE, None)
     if alive:
         row.last_active_time = utcnow()
     return True
@@ -350,7 +350,7 @@ class UpdateObproxyStatus(Subtask):
         # Back in the task's hands: the rollback of Prepare settles it by a login.
         found = await target(ctx)
         status = ctx.require(OPERATION_STATUS)
-        await host.write(ctx, lambda s: _take_back(s, found.server_id, status))
+        await host.write(ctx, lambda s: _take_back(s, found.server_id, status, ctx.task_id))
         ctx.log(f"obproxy {found.server_id} is {status} again")
 
 

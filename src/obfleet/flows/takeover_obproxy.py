@@ -68,23 +68,19 @@ from obfleet.flows.install_obproxy import (
     PACKAGE_VERSION,
     SERVER_ID,
     SQL_PORT,
-    clash,
-    delete_own_row,
     held_elsewhere,
-    own_row,
-    own_server_id,
-    record_new,
 )
 from obfleet.flows.obproxy_cluster import CLUSTER_ID
-from obfleet.flows.obproxy_host import HostStepError, Placement
+from obfleet.flows.obproxy_host import HostStepError
 from obfleet.hosts.shell import safe_path
 from obfleet.hosts.ssh import SshConnection
 from obfleet.obproxy import cmdline
 from obfleet.obproxy.admin import AdminError, ProxysysClient
-from obfleet.services import credentials, host_access, packages
-from obfleet.services import obproxy_records as records
-from obfleet.services.ob_clusters import root_servers
-from obfleet.store.models.obproxy import ObproxyServer
+from obfleet.records import credentials, host_access, ob_clusters, packages
+from obfleet.records import obproxy as records
+from obfleet.records.ob_clusters import root_servers
+from obfleet.records.obproxy import Placement, clash, own_row
+from obfleet.store.models.obproxy import ObproxyOrigin, ObproxyServer, ObproxyStatus
 from obfleet.store.models.packages import SoftwarePackage
 
 # Task context (stringMap unless noted), besides install_obproxy's host, port and package keys.
@@ -92,7 +88,7 @@ PROXYSYS_CREDENTIAL_ID = "proxysys_credential_id"  # request (extension): its cu
 OBPROXY_PID = "obproxy_pid"
 PROXYSYS_SOURCE = "proxysys_password_source"  # cluster | credential | empty: what logged in
 PREVIOUS_PARAMETERS = "previous_parameters"  # listMap: name=value as Check found, for rollback
-TAKINGOVER = "TAKINGOVER"
+TAKINGOVER = ObproxyStatus.TAKINGOVER
 
 CLUSTER, CREDENTIAL, EMPTY = "cluster", "credential", "empty"
 _BANNER = re.compile(r"obproxy \((?:[A-Za-z][\w ]*? )?(\d+(?:\.\d+)+)(?:[ -]([\w.]+))?\)")
@@ -369,7 +365,7 @@ async def _placement(ctx: SubtaskContext) -> Placement:
 
 
 def _own_row(session: Session, placement: Placement) -> ObproxyServer | None:
-    row = host.recorded_at(session, placement)
+    row = records.recorded_at(session, placement)
     if row is not None and row.cluster_id != placement.cluster_id:
         raise HostStepError(
             f"{placement.ip}:{placement.sql_port} is recorded as obproxy {row.id} of another "
@@ -400,7 +396,7 @@ def _expected(session: Session, ctx: SubtaskContext, target: Target) -> Expected
         sql_port=target.sql_port,
         ob_clusters={
             ob.name: [f"{s.ip}:{s.sql_port}" for s in root_servers(ob)]
-            for ob in host.linked_clusters(session, cluster)
+            for ob in ob_clusters.linked(session, cluster)
         },
         services_url=f"{advertise.rstrip('/')}/services" if advertise else None,
     )
@@ -624,7 +620,7 @@ class CheckObproxyToTakeOver(Subtask):
 def _record_taking_over(
     session: Session, placement: Placement, version: str, package_id: int | None, task_id: int
 ) -> int:
-    own = own_server_id(session, task_id, SERVER_ID)
+    own = records.own_server_id(session, task_id, SERVER_ID)
     row = _own_row(session, placement)
     if row is not None:
         if row.id != own or row.status != TAKINGOVER:
@@ -632,8 +628,15 @@ def _record_taking_over(
         return row.id
     if package_id and session.get(SoftwarePackage, package_id) is None:
         package_id = None  # the package was deleted since Check: record the obproxy without it
-    return record_new(
-        session, placement, TAKINGOVER, task_id, SERVER_ID, package_id=package_id, version=version
+    return records.record_new(
+        session,
+        placement,
+        TAKINGOVER,
+        task_id,
+        SERVER_ID,
+        origin=ObproxyOrigin.TAKE_OVER,
+        package_id=package_id,
+        version=version,
     )
 
 
@@ -660,7 +663,7 @@ class PrepareTakeOverObproxy(Subtask):
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await _placement(ctx)
         server_id = await host.write(
-            ctx, lambda s: delete_own_row(s, ctx.get(SERVER_ID), (TAKINGOVER,))
+            ctx, lambda s: records.delete_own_row(s, ctx.get(SERVER_ID), (TAKINGOVER,))
         )
         ctx.log(
             f"obproxy {server_id} on {where.ip}:{where.sql_port} forgotten (the process runs on)"
@@ -778,22 +781,22 @@ class SyncTakenOverParameters(Subtask):
             ctx.log(f"alter proxyconfig set {name} = {value} (as it was)")
 
 
-def _back_to_taking_over(session: Session, server_id: str | None) -> int | None:
+def _back_to_taking_over(session: Session, server_id: str | None, task_id: int) -> int | None:
     row = own_row(session, server_id)
     if row is None:
         return None
-    records.take_back(row, TAKINGOVER)
+    records.take_back(row, TAKINGOVER, task_id)
     return row.id
 
 
 def _record_running(session: Session, placement: Placement, server_id: str | None) -> int:
     row = own_row(session, server_id)
-    if row is not None and row.status not in (TAKINGOVER, "RUNNING"):
+    if row is not None and row.status not in (TAKINGOVER, ObproxyStatus.RUNNING):
         raise HostStepError(
             f"obproxy {row.id} on {row.ip}:{row.sql_port} is {row.status}: another operation "
             "holds it now"
         )
-    return host.record_running(session, row, placement)
+    return records.record_running(session, row, placement)
 
 
 class UpdateTakenOverStatus(Subtask):
@@ -823,7 +826,8 @@ class UpdateTakenOverStatus(Subtask):
         )
 
     async def rollback(self, ctx: SubtaskContext) -> None:
-        server_id = await host.write(ctx, lambda s: _back_to_taking_over(s, ctx.get(SERVER_ID)))
+        own = ctx.get(SERVER_ID)
+        server_id = await host.write(ctx, lambda s: _back_to_taking_over(s, own, ctx.task_id))
         if server_id:
             ctx.log(f"obproxy {server_id} is TAKINGOVER again")
 

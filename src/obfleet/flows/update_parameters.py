@@ -42,7 +42,7 @@ from obfleet.flows import restart_obproxy as restart
 from obfleet.flows.obproxy_cluster import CLUSTER_ID, CLUSTER_NAME
 from obfleet.flows.obproxy_host import HostStepError
 from obfleet.flows.restart_obproxy import ParameterLists
-from obfleet.services import obproxy_records as records
+from obfleet.records import obproxy as records
 from obfleet.store.models.obproxy import ObproxyServer
 
 NEW_VERSION = "obproxy_parameter_version"  # the cluster's version the change recorded

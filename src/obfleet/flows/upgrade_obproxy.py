@@ -48,8 +48,8 @@ from obfleet.flows.install_obproxy import INSTALL_PATH, PACKAGE_ID, PACKAGE_VERS
 from obfleet.flows.obproxy_cluster import CLUSTER_ID, CLUSTER_NAME
 from obfleet.flows.obproxy_host import HostStepError, Placement
 from obfleet.hosts.shell import command, quote, safe_path
-from obfleet.services import obproxy_records as records
-from obfleet.store.models.obproxy import ObproxyServer
+from obfleet.records import obproxy as records
+from obfleet.store.models.obproxy import ObproxyServer, ObproxyStatus
 from obfleet.store.models.packages import SoftwarePackage
 
 # Task context (listMap, one element per obproxy, in branch order). OCP's Offline obproxy
@@ -125,9 +125,9 @@ def _record_new(session: Session, move: Move, package_id: int, version: str) -> 
     records.record_alive(session, row)
 
 
-def _record_old(session: Session, move: Move) -> None:
+def _record_old(session: Session, move: Move, task_id: int) -> None:
     row = _row(session, move.old.cluster_id, move.obproxy_id)
-    records.take_back(row, "UPGRADING")
+    records.take_back(row, ObproxyStatus.UPGRADING, task_id)
     row.version = move.old_version
     # The old package may have been deleted since (it was no longer in use): keep no dangling id.
     old = move.old_package_id
@@ -279,7 +279,8 @@ class StopOldObproxy(Subtask):
     async def rollback(self, ctx: SubtaskContext) -> None:
         move = await _move(ctx)
         before = ctx.get_list(PREVIOUS_STATUSES)
-        if before and before[ctx.parallel_idx] != "RUNNING":  # tasks from before the list: run
+        # (tasks from before the list was kept: run)
+        if before and before[ctx.parallel_idx] != ObproxyStatus.RUNNING:
             ctx.log(f"{move.label} was {before[ctx.parallel_idx]} before the task: stays stopped")
             return
         await host.start_process(ctx, move.old)
@@ -371,7 +372,7 @@ class UpdateUpgradedStatus(Subtask):
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         move = await _move(ctx)
-        await host.write(ctx, lambda s: _record_old(s, move))
+        await host.write(ctx, lambda s: _record_old(s, move, ctx.task_id))
         ctx.log(f"{move.label} is recorded on {move.old_version} in {move.old.home} again")
 
 

@@ -28,19 +28,18 @@ from sqlalchemy.orm import Session
 
 from obfleet.appcontext import AppContext
 from obfleet.engine.flow import TaskSubject, submit
-from obfleet.engine.states import TaskStatus
+from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows import prepare_host
-from obfleet.services import credentials
-from obfleet.services.host_access import get_host
+from obfleet.records import credentials, targets
+from obfleet.records.host_access import get_host
 from obfleet.services.users import Principal
-from obfleet.store.models.hosts import Host
+from obfleet.store.models.hosts import Host, HostStatus
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
-from obfleet.store.models.tasks import TaskInstance
 from obfleet.store.refs import referencing_tables
 
 KINDS = ("DEDICATED_PHYSICAL_MACHINE", "DEDICATED_CONTAINER")
-STATUSES = ("NEW", "AVAILABLE", "ONLINE", "OFFLINE", "DELETING")
+STATUSES = tuple(HostStatus)
 SERVICE_TYPES = (
     "OB_CLUSTER",
     "OB_PROXY",
@@ -204,7 +203,7 @@ def batch_create(session: Session, request: BatchCreateIn, principal: Principal)
             ssh_port=request.ssh_port,
             credential_id=request.credential_id,
             kind=request.kind,
-            status="NEW",
+            status=HostStatus.NEW,
             alias=request.alias,
             description=request.description,
             serial_number=item.serial_number,
@@ -223,6 +222,7 @@ def batch_create(session: Session, request: BatchCreateIn, principal: Principal)
                 creator=principal.username,
                 creator_id=principal.user_id,
                 subject=TaskSubject(host_id=host.id),
+                targets=[targets.host(host.id)],
             )
         )
     return task_ids
@@ -239,36 +239,12 @@ def _in_use(session: Session, host: Host) -> str | None:
     return f"It is referenced by {', '.join(tables)}." if tables else None
 
 
-# The keys the task contexts name hosts by (flows/prepare_host.py, install_obproxy.py,
-# offline_obproxy.py, upgrade and restart): one host, or one per parallel branch.
-_CONTEXT_HOST_ID = "host_id"
-_CONTEXT_HOST_IDS = "host_ids"
-
-
 def _running_tasks(session: Session, host_ids: Sequence[int]) -> dict[int, list[str]]:
-    """Per host, the RUNNING tasks acting on it. A task names its host by host_id, or in its
-    context (a cluster create's install, an offline, upgrade or restart of several obproxies
-    name theirs there). A FAILED task does not hold its host: deleting what a failed install
-    left behind is how an operator gives up on it."""
-    wanted = {str(host_id): host_id for host_id in host_ids}
+    """Per host, the RUNNING tasks acting on it. A FAILED task does not hold its host:
+    deleting what a failed install left behind is how an operator gives up on it."""
     found: dict[int, list[str]] = defaultdict(list)
-    rows = session.execute(
-        select(
-            TaskInstance.id,
-            TaskInstance.name,
-            TaskInstance.status,
-            TaskInstance.host_id,
-            TaskInstance.context,
-        )
-        .where(TaskInstance.status == TaskStatus.RUNNING)
-        .order_by(TaskInstance.id)
-    )
-    for task_id, name, status, host_id, context in rows:
-        strings: dict[str, str] = (context or {}).get("stringMap") or {}
-        lists: dict[str, list[str]] = (context or {}).get("listMap") or {}
-        named = {str(host_id), strings.get(_CONTEXT_HOST_ID), *lists.get(_CONTEXT_HOST_IDS, [])}
-        for key in sorted(wanted.keys() & named):
-            found[wanted[key]].append(f"{task_id} ({name}, {status})")
+    for task in running_tasks_on(session, targets.HOST, host_ids):
+        found[int(task.key)].append(task.label)
     return found
 
 

@@ -9,7 +9,7 @@ import sys
 
 from obfleet.appcontext import AppContext
 from obfleet.engine.runner import TaskEngine
-from obfleet.services.obproxy_health import HealthMonitor
+from obfleet.monitor.health import HealthMonitor
 from obfleet.services.users import ensure_admin
 from obfleet.store.migrate import upgrade
 

@@ -11,22 +11,22 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from obfleet.engine.flow import Flow, submit
-from obfleet.engine.states import TaskStatus
+from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows import obproxy_cluster as steps
 from obfleet.obproxy import catalog
 from obfleet.obproxy.configurl import config_url
+from obfleet.records import credentials, targets
+from obfleet.records.obproxy import get
 from obfleet.security.passwords import generate_password
 from obfleet.security.secrets import SecretBox
-from obfleet.services import credentials
 from obfleet.services import obproxy_instances as instances
+from obfleet.services import obproxy_offline
 from obfleet.services.hosts import normalize_address
-from obfleet.services.obproxy_records import get
 from obfleet.services.users import Principal
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
-from obfleet.store.models.tasks import TaskInstance
 from obfleet.timefmt import iso
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
@@ -251,9 +251,13 @@ def create(
     flow.set("prohibit_rollback", "false")
     if install is None:
         flow.chain(steps.PrepareObproxyInstall, steps.FinishInstall)
+        acts_on = [targets.obproxy_cluster(cluster.id)]
     else:
         instances.add_host_branches(flow, install)
-    return submit(session, flow, creator=principal.username, creator_id=principal.user_id)
+        acts_on = targets.new_obproxies(cluster.id, install.host_ids, install.sql_port)
+    return submit(
+        session, flow, creator=principal.username, creator_id=principal.user_id, targets=acts_on
+    )
 
 
 def update(
@@ -281,8 +285,6 @@ def delete(session: Session, cluster_id: int, principal: Principal) -> int:
     cluster = get(session, cluster_id)
     _refuse_running_tasks(session, cluster)
     if cluster.obproxies:
-        from obfleet.services import obproxy_offline
-
         return obproxy_offline.offline_cluster(session, cluster, principal)
     flow = Flow("Offline obproxy")
     flow.set(steps.CLUSTER_ID, str(cluster.id))
@@ -292,21 +294,19 @@ def delete(session: Session, cluster_id: int, principal: Principal) -> int:
     flow.set("prohibit_rollback", "false")
     flow.set_list("obproxy_server_ids", [])
     flow.chain(steps.StartOffline, steps.FinishOffline)
-    return submit(session, flow, creator=principal.username, creator_id=principal.user_id)
+    return submit(
+        session,
+        flow,
+        creator=principal.username,
+        creator_id=principal.user_id,
+        targets=[targets.obproxy_cluster(cluster.id)],
+    )
 
 
 def _refuse_running_tasks(session: Session, cluster: ObproxyCluster) -> None:
-    """4007 while a task of the cluster (its context names it by obproxy_cluster_id, as every
-    OBProxy flow does) is RUNNING."""
-    rows = session.execute(
-        select(TaskInstance.id, TaskInstance.name, TaskInstance.status, TaskInstance.context)
-        .where(TaskInstance.status == TaskStatus.RUNNING)
-        .order_by(TaskInstance.id)
-    )
+    """4007 while a task acting on the cluster (every OBProxy task names its cluster) runs."""
     pending = [
-        f"{task_id} ({name}, {status})"
-        for task_id, name, status, context in rows
-        if ((context or {}).get("stringMap") or {}).get(steps.CLUSTER_ID) == str(cluster.id)
+        task.label for task in running_tasks_on(session, targets.OBPROXY_CLUSTER, [cluster.id])
     ]
     if pending:
         raise ApiError(
@@ -459,12 +459,3 @@ def cluster_view(session: Session, cluster: ObproxyCluster, base_url: str) -> di
         ],
         "obproxies": servers,
     }
-
-
-def parameter_values(cluster: ObproxyCluster, box: SecretBox | None = None) -> list[dict[str, Any]]:
-    """The cluster's parameters as OCP's ObproxyClusterParameter: each value with the obproxies
-    whose own `show proxyconfig` shows it, so drift shows as a second value (read with the
-    secret box, which holds root@proxysys; services/obproxy_parameters.py)."""
-    from obfleet.services import obproxy_parameters  # it builds on this module
-
-    return obproxy_parameters.cluster_parameters(cluster, box)

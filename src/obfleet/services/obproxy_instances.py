@@ -23,30 +23,27 @@ one task; batchAdd answers one task per host, as OCP's sample does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.engine.flow import Flow, TaskSubject, submit
+from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows import install_obproxy as host_steps
 from obfleet.flows import obproxy_cluster as steps
 from obfleet.flows import obproxy_host
 from obfleet.obproxy import catalog
+from obfleet.records import ob_clusters, packages, targets
+from obfleet.records.obproxy import clash, get
 from obfleet.security.secrets import SecretBox
-from obfleet.services import packages
-from obfleet.services.obproxy_records import get
 from obfleet.services.users import Principal
-from obfleet.store.models.hosts import Host
+from obfleet.store.models.hosts import Host, HostStatus
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster
 from obfleet.store.models.packages import SoftwarePackage
-from obfleet.store.models.tasks import TaskInstance
 
 MIN_PORT, MAX_PORT = 1025, 65535
 INSTALL_TASK = "Install obproxy"
-TAKE_OVER_TASK = "Take over obproxy"
 # Only a running task holds its host and port here. A FAILED one that recorded its obproxy is in
 # the way through that row (the clash check); one an operator gave up on (its cluster deleted)
 # must not block the port for ever, and if retried, its own Prepare refuses a row not its own.
@@ -122,7 +119,7 @@ def check_target(session: Session, target: Target, fields: Fields) -> Install:
 def check_proxyro(session: Session, box: SecretBox, linked: list[ObCluster]) -> None:
     if not linked:
         raise bad_request("the OBProxy cluster connects to no OceanBase cluster: link one first")
-    found = obproxy_host.proxyro_passwords(session, box, linked)
+    found = ob_clusters.proxyro_passwords(session, box, linked)
     missing = [name for name, password in found.items() if password is None]
     if missing:
         raise bad_request(
@@ -141,7 +138,7 @@ def check_host_online(session: Session, host_id: int, *, doing: str = "installed
     host = session.get(Host, host_id)
     if host is None:
         raise ApiError(ErrorCode.HOST_NOT_FOUND, host_id)
-    if host.status != "ONLINE":
+    if host.status != HostStatus.ONLINE:
         raise ApiError(
             ErrorCode.HOST_IN_USE,
             f"{host_id} ({host.inner_ip_address})",
@@ -150,31 +147,12 @@ def check_host_online(session: Session, host_id: int, *, doing: str = "installed
     return host
 
 
-def _targets(context: dict[str, Any], host_id: int, sql_port: int) -> bool:
-    """Whether an install or take-over task's context names this host and SQL port (batchAdd
-    and takeOver: `host_id`; a cluster create: one of `host_ids`)."""
-    strings: dict[str, str] = context.get("stringMap") or {}
-    if strings.get(host_steps.SQL_PORT) != str(sql_port):
-        return False
-    hosts = (context.get("listMap") or {}).get(host_steps.HOST_IDS) or []
-    return strings.get(host_steps.HOST_ID) == str(host_id) or str(host_id) in hosts
-
-
 def targeted_by(session: Session, host_id: int, sql_port: int) -> str | None:
-    """The running install or take-over task that targets the host's SQL port, as
+    """The running install or take-over task that acts on the host's SQL port, as
     `task N (name, status)`, or None."""
-    tasks = session.execute(
-        select(TaskInstance.id, TaskInstance.name, TaskInstance.status, TaskInstance.context)
-        .where(
-            TaskInstance.status == "RUNNING",
-            TaskInstance.name.in_((INSTALL_TASK, TAKE_OVER_TASK)),
-        )
-        .order_by(TaskInstance.id)
-    )
-    for task_id, name, status, context in tasks:
-        if _targets(context or {}, host_id, sql_port):
-            return f"task {task_id} ({name}, {status})"
-    return None
+    key = targets.obproxy_port_key(host_id, sql_port)
+    found = running_tasks_on(session, targets.OBPROXY_PORT, [key])
+    return f"task {found[0].label}" if found else None
 
 
 def check_not_targeted(session: Session, host_id: int, sql_port: int, what: str) -> None:
@@ -194,7 +172,7 @@ def _check_hosts_ready(session: Session, install: Install) -> None:
     ports = (install.sql_port, install.exporter_port)
     for host_id in install.host_ids:
         check_host_online(session, host_id)
-        reason = host_steps.clash(session, host_id, ports, install.home)
+        reason = clash(session, host_id, ports, install.home)
         if reason:
             raise ApiError(ErrorCode.CONFLICT, f"cannot install on host {host_id}: {reason}")
         check_not_targeted(session, host_id, install.sql_port, f"cannot install on host {host_id}")
@@ -277,6 +255,7 @@ def _submit_one(
         creator=principal.username,
         creator_id=principal.user_id,
         subject=TaskSubject(host_id=host_id),
+        targets=targets.new_obproxies(cluster.id, [host_id], install.sql_port),
     )
 
 
@@ -298,7 +277,7 @@ def batch_add(
         box,
         install,
         work_mode=cluster.work_mode,
-        linked=obproxy_host.linked_clusters(session, cluster),
+        linked=ob_clusters.linked(session, cluster),
         advertise_url=advertise_url,
     )
     return [_submit_one(session, cluster, install, h, principal) for h in install.host_ids]

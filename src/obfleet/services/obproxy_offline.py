@@ -13,30 +13,30 @@ the request's transaction, rows locked; the steps are in flows/offline_obproxy.p
 | RESTARTING, UPGRADING,| no (21003): its operation's task owns it, and its retry or rollback  |
 | TAKINGOVER, ...       | brings it back to a settled status                                   |
 
-"A running task works on it": a task whose status is RUNNING (it still has work it may start
-on its own; a FAILED task waits for a person) and whose context names the obproxy: by id in
-`obproxy_server_ids` / `obproxy_server_id`, or, for install tasks that know no id yet, by
-its cluster, host and SQL port.
+"A running task works on it": the task holding the row (`obproxy_server.task_id`) is RUNNING,
+or a RUNNING task acts on it (a task target: the obproxy, or, for an install or take-over that
+knows no id yet, its host and SQL port). A FAILED task waits for a person: its leftovers can be
+deleted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from obfleet.engine.flow import TaskSubject, submit
+from obfleet.engine.flow import TaskSubject
+from obfleet.engine.states import TaskStatus
+from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.flows import offline_obproxy as steps
-from obfleet.flows.obproxy_cluster import CLUSTER_ID
-from obfleet.services import obproxy_records as records
+from obfleet.records import obproxy as records
+from obfleet.records import targets
+from obfleet.services.obproxy_operations import submit_on
 from obfleet.services.users import Principal
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 from obfleet.store.models.tasks import TaskInstance
 
-OFFLINE_FROM = ("RUNNING", "UNAVAILABLE", "CREATING", "DELETING")
+OFFLINE_FROM = (*records.SETTLED, ObproxyStatus.CREATING, ObproxyStatus.DELETING)
 
 
 def offline(session: Session, cluster_id: int, obproxy_ids: list[int], principal: Principal) -> int:
@@ -67,60 +67,51 @@ def _submit(
     delete_cluster: bool,
 ) -> int:
     _refuse_worked_on(session, rows)
-    obproxies = [(row.id, row.host_id, row.status) for row in rows]
-    for row in rows:
-        records.set_status(row, steps.DELETING)
-    session.flush()
     flow = steps.offline_flow(
         cluster_id=cluster.id,
         cluster_name=cluster.name,
-        obproxies=obproxies,
+        obproxies=[(row.id, row.host_id, row.status) for row in rows],
         delete_cluster=delete_cluster,
     )
     hosts = {row.host_id for row in rows}
-    return submit(
-        session,
-        flow,
-        creator=principal.username,
-        creator_id=principal.user_id,
-        subject=TaskSubject(host_id=hosts.pop()) if len(hosts) == 1 else None,
+    subject = TaskSubject(host_id=hosts.pop()) if len(hosts) == 1 else None
+    return submit_on(
+        session, flow, cluster.id, rows, ObproxyStatus.DELETING, principal, subject=subject
     )
 
 
 def _refuse_worked_on(session: Session, rows: list[ObproxyServer]) -> None:
     # Read after the rows' lock: a concurrent delete that marked them DELETING has committed
     # its task by then (READ COMMITTED on the servers, one writer at a time on SQLite).
-    running = session.execute(
-        select(TaskInstance.id, TaskInstance.name, TaskInstance.context).where(
-            TaskInstance.status == "RUNNING"
-        )
-    ).all()
     for row in rows:
-        for task_id, name, context in running:
-            if _names(context or {}, row):
-                raise ApiError(
-                    ErrorCode.OBPROXY_STATE_INVALID,
-                    row.id,
-                    row.status,
-                    message=(
-                        f"The OBProxy server with an ID of {row.id} is {row.status}: task "
-                        f"{task_id} ({name}) is still working on it. Wait until it ends; a "
-                        "failed one can be deleted then."
-                    ),
-                )
+        task = _running_task_on(session, row)
+        if task is not None:
+            raise ApiError(
+                ErrorCode.OBPROXY_STATE_INVALID,
+                row.id,
+                row.status,
+                message=(
+                    f"The OBProxy server with an ID of {row.id} is {row.status}: task "
+                    f"{task} is still working on it. Wait until it ends; a failed one can be "
+                    "deleted then."
+                ),
+            )
 
 
-def _names(context: dict[str, Any], row: ObproxyServer) -> bool:
-    """Whether a task's context is about the obproxy `row`."""
-    strings: dict[str, str] = context.get("stringMap", {})
-    lists: dict[str, list[str]] = context.get("listMap", {})
-    if strings.get(CLUSTER_ID) != str(row.cluster_id):
-        return False
-    ids = lists.get(steps.SERVER_IDS)
-    if ids is not None:
-        return str(row.id) in ids
-    if strings.get("obproxy_server_id") == str(row.id):
-        return True
-    hosts: Iterable[str] = lists.get(steps.HOST_IDS) or [strings.get("host_id", "")]
-    port = strings.get(steps.SQL_PORT)
-    return str(row.host_id) in hosts and port in (None, str(row.sql_port))
+def _running_task_on(session: Session, row: ObproxyServer) -> str | None:
+    """The running task working on `row`, as `N (name)`, or None."""
+    if row.task_id is not None:
+        holder = session.execute(
+            select(TaskInstance.id, TaskInstance.name).where(
+                TaskInstance.id == row.task_id, TaskInstance.status == TaskStatus.RUNNING
+            )
+        ).first()
+        if holder is not None:
+            return f"{holder.id} ({holder.name})"
+    acting = [
+        *running_tasks_on(session, targets.OBPROXY, [row.id]),
+        *running_tasks_on(
+            session, targets.OBPROXY_PORT, [targets.obproxy_port_key(row.host_id, row.sql_port)]
+        ),
+    ]
+    return f"{acting[0].task_id} ({acting[0].name})" if acting else None

@@ -31,20 +31,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from obfleet.engine.flow import Flow, submit
+from obfleet.engine.flow import Flow
 from obfleet.errors import bad_request
 from obfleet.flows import restart_obproxy as restart_steps
 from obfleet.flows import update_parameters as steps
 from obfleet.flows.restart_obproxy import ParameterLists
 from obfleet.obproxy import catalog
 from obfleet.obproxy.admin import AdminError, ProxysysClient
+from obfleet.records import credentials
+from obfleet.records import obproxy as records
 from obfleet.security.secrets import SecretBox
-from obfleet.services import credentials, obproxy_clusters, obproxy_restart
-from obfleet.services import obproxy_records as records
+from obfleet.services import obproxy_clusters, obproxy_restart
+from obfleet.services.obproxy_operations import submit_on
 from obfleet.services.users import Principal
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 
-REFRESHING = "REFRESHING"
 READ_TIMEOUT_S = 3.0  # per obproxy, for connect and for the answer
 MAX_READERS = 32  # obproxies read at once
 
@@ -98,7 +99,7 @@ def update(
     flow.set_list(steps.PREVIOUS_VERSIONS, [row.parameter_version for row in rows])
     flow.set(restart_steps.PARAMETERS_BEFORE, before.to_json())
     flow.set(restart_steps.PARAMETERS_AFTER, after.to_json())
-    status = obproxy_restart.RESTARTING if needs_restart else REFRESHING
+    status = ObproxyStatus.RESTARTING if needs_restart else ObproxyStatus.REFRESHING
     obproxy_restart.begin(flow, cluster, rows, status)
     prepare = flow.add(steps.PrepareUpdateParameter)
     if needs_restart:
@@ -106,7 +107,7 @@ def update(
     else:
         last = flow.parallel(steps.UPDATE_BRANCH, over=restart_steps.SERVER_IDS, after=prepare)
     flow.add(steps.FinishUpdateParameter, after=last or prepare)
-    return submit(session, flow, creator=principal.username, creator_id=principal.user_id)
+    return submit_on(session, flow, cluster_id, rows, status, principal)
 
 
 # --- showing -----------------------------------------------------------------------------------

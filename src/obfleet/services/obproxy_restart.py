@@ -9,20 +9,20 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from obfleet.engine.definition import Subtask
-from obfleet.engine.flow import Flow, Node, submit
+from obfleet.engine.flow import Flow, Node
 from obfleet.flows import obproxy_cluster as cluster_steps
 from obfleet.flows import restart_obproxy as steps
-from obfleet.services import obproxy_records as records
+from obfleet.records import obproxy as records
+from obfleet.services.obproxy_operations import submit_on
 from obfleet.services.users import Principal
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
-
-RESTARTING = "RESTARTING"
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 
 
-def begin(flow: Flow, cluster: ObproxyCluster, rows: Sequence[ObproxyServer], status: str) -> None:
-    """The task context of an operation on `rows` (OCP's keys where its samples have them),
-    and the rows marked `status`/OPERATING in the caller's transaction: the health checker
-    leaves them alone and no other operation can start on them until the task settles them."""
+def begin(
+    flow: Flow, cluster: ObproxyCluster, rows: Sequence[ObproxyServer], status: ObproxyStatus
+) -> None:
+    """The task context of an operation on `rows` (OCP's keys where its samples have them);
+    `submit_on` then marks the rows `status`, held by the task."""
     flow.set(cluster_steps.CLUSTER_ID, str(cluster.id))
     flow.set(cluster_steps.CLUSTER_NAME, cluster.name)
     flow.set("service_type", "OB_PROXY")
@@ -32,8 +32,6 @@ def begin(flow: Flow, cluster: ObproxyCluster, rows: Sequence[ObproxyServer], st
     flow.set_list(steps.SERVER_IDS, [row.id for row in rows])
     flow.set_list(steps.HOST_IDS, [row.host_id for row in rows])
     flow.set_list(steps.PREVIOUS_STATUSES, [row.status for row in rows])
-    for row in rows:
-        records.set_status(row, status)
 
 
 def add_rolling(flow: Flow, chain: Sequence[type[Subtask]], *, after: Node) -> Node:
@@ -51,8 +49,8 @@ def restart(session: Session, cluster_id: int, obproxy_ids: list[int], principal
     cluster = records.get(session, cluster_id)
     rows = records.obproxies_of(session, cluster_id, obproxy_ids)
     flow = Flow("Restart obproxy")
-    begin(flow, cluster, rows, RESTARTING)
+    begin(flow, cluster, rows, ObproxyStatus.RESTARTING)
     prepare = flow.add(steps.PrepareRestart)
     last = add_rolling(flow, steps.RESTART_CHAIN, after=prepare)
     flow.add(steps.FinishRestart, after=last)
-    return submit(session, flow, creator=principal.username, creator_id=principal.user_id)
+    return submit_on(session, flow, cluster_id, rows, ObproxyStatus.RESTARTING, principal)

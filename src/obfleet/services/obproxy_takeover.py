@@ -31,16 +31,15 @@ from obfleet.engine.flow import Flow, TaskSubject, submit
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows import install_obproxy as install_steps
 from obfleet.flows import obproxy_cluster as cluster_steps
-from obfleet.flows import obproxy_host
 from obfleet.flows import takeover_obproxy as steps
+from obfleet.records import credentials, ob_clusters, targets
+from obfleet.records import obproxy as records
 from obfleet.security.secrets import SecretBox
-from obfleet.services import credentials
 from obfleet.services import obproxy_instances as instances
-from obfleet.services import obproxy_records as records
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
 
-TASK_NAME = instances.TAKE_OVER_TASK
+TASK_NAME = "Take over obproxy"
 
 
 @dataclass(frozen=True)
@@ -104,6 +103,7 @@ def _submit_one(
         creator=principal.username,
         creator_id=principal.user_id,
         subject=TaskSubject(host_id=entry.host_id),
+        targets=targets.new_obproxies(cluster.id, [entry.host_id], entry.sql_port),
     )
 
 
@@ -119,5 +119,5 @@ def take_over(
     if not hosts:
         raise bad_request("hosts: at least one host is required")
     _check(session, hosts)
-    instances.check_proxyro(session, box, obproxy_host.linked_clusters(session, cluster))
+    instances.check_proxyro(session, box, ob_clusters.linked(session, cluster))
     return [_submit_one(session, cluster, entry, principal) for entry in hosts]

@@ -27,19 +27,20 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from obfleet.engine.flow import Flow, TaskSubject, submit
+from obfleet.engine.flow import Flow, TaskSubject
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows import install_obproxy as install_steps
 from obfleet.flows import obproxy_cluster as cluster_steps
 from obfleet.flows import obproxy_host
 from obfleet.flows import upgrade_obproxy as steps
 from obfleet.obproxy import catalog
+from obfleet.records import obproxy as records
+from obfleet.records import packages
 from obfleet.services import obproxy_instances as instances
-from obfleet.services import obproxy_records as records
-from obfleet.services import packages
+from obfleet.services.obproxy_operations import submit_on
 from obfleet.services.users import Principal
 from obfleet.store.models.hosts import Host
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 from obfleet.store.models.packages import SoftwarePackage
 
 TASK_NAME = "Upgrade obproxy"
@@ -144,7 +145,7 @@ def _check_rows(
                     f"cannot upgrade {where}: {home} is the install path of obproxy "
                     f"{neighbour.id} on the same host",
                 )
-            if neighbour.status == "UPGRADING":
+            if neighbour.status == ObproxyStatus.UPGRADING:
                 # Its new install path is recorded only once it runs there: one upgrade per
                 # host at a time, or two could install into the same path.
                 raise ApiError(
@@ -196,13 +197,12 @@ def upgrade(
     _check_rows(session, rows, package, home)
     instances.check_parameters(cluster, package)
     flow = _flow(cluster, rows, package, home)  # before the marking: it keeps their statuses
-    for row in rows:
-        records.set_status(row, "UPGRADING")
-    session.flush()
-    return submit(
+    return submit_on(
         session,
         flow,
-        creator=principal.username,
-        creator_id=principal.user_id,
+        cluster_id,
+        rows,
+        ObproxyStatus.UPGRADING,
+        principal,
         subject=TaskSubject(host_id=rows[0].host_id if len(rows) == 1 else None),
     )

@@ -12,8 +12,8 @@ from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.records import credentials as service
 from obfleet.security.roles import Resource
-from obfleet.services import credentials as service
 from obfleet.store.models.credentials import Credential
 
 router = APIRouter(prefix="/api/v2/credentials", tags=["credentials (extension)"])

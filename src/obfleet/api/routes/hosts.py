@@ -16,9 +16,9 @@ from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schema import ApiModel, OcpTime
 from obfleet.engine.views import load_task_view
 from obfleet.hosts.ssh import fingerprint
+from obfleet.records.host_access import get_host
 from obfleet.security.roles import Resource
 from obfleet.services import hosts as service
-from obfleet.services.host_access import get_host
 from obfleet.services.users import Principal
 from obfleet.store.models.hosts import Host
 

@@ -13,8 +13,8 @@ from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schema import ApiModel, OcpTime
 from obfleet.errors import bad_request
+from obfleet.records import ob_clusters as service
 from obfleet.security.roles import Resource
-from obfleet.services import ob_clusters as service
 from obfleet.services.users import Principal
 from obfleet.store.models.ob_clusters import ObCluster
 

@@ -17,6 +17,7 @@ from obfleet.errors import bad_request
 from obfleet.obproxy import catalog
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_clusters as service
+from obfleet.services import obproxy_parameters
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyCluster
 
@@ -203,4 +204,5 @@ def parameter_info(
     summary="Query the parameters of an OBProxy cluster",
 )
 def cluster_parameters(cluster_id: int, ctx: CtxDep, session: SessionDep) -> EnvelopeResponse:
-    return ok({"contents": service.parameter_values(service.get(session, cluster_id), ctx.secrets)})
+    cluster = service.get(session, cluster_id)
+    return ok({"contents": obproxy_parameters.cluster_parameters(cluster, ctx.secrets)})

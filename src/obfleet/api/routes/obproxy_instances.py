@@ -13,6 +13,7 @@ from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.schema import ApiModel
 from obfleet.engine.views import load_task_view
+from obfleet.records.obproxy import parse_ids
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_instances as service
 from obfleet.services import (
@@ -21,7 +22,6 @@ from obfleet.services import (
     obproxy_takeover,
     obproxy_upgrade,
 )
-from obfleet.services.obproxy_records import parse_ids
 from obfleet.services.users import Principal
 
 router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])

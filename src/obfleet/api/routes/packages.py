@@ -14,8 +14,8 @@ from obfleet.api.schema import ApiModel, OcpTime
 from obfleet.api.uploads import receive_file
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.packages.rpm import expansion_limit
+from obfleet.records import packages as service
 from obfleet.security.roles import Resource
-from obfleet.services import packages as service
 from obfleet.services.users import Principal
 from obfleet.store.models.packages import SoftwarePackage
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obfleet.store.base import NO_ID_REUSE, Base, BigId, IdMixin, TimestampMixin
+
+
+class HostStatus(StrEnum):
+    """NEW until "Prepare host" reaches it; ONLINE once it did (key pinned, facts read);
+    OFFLINE when it could not. AVAILABLE and DELETING are OCP's, accepted as filters."""
+
+    NEW = "NEW"
+    AVAILABLE = "AVAILABLE"
+    ONLINE = "ONLINE"
+    OFFLINE = "OFFLINE"
+    DELETING = "DELETING"
 
 
 class Host(IdMixin, TimestampMixin, Base):
@@ -17,8 +30,7 @@ class Host(IdMixin, TimestampMixin, Base):
     ssh_port: Mapped[int] = mapped_column(Integer, default=22)
     credential_id: Mapped[int] = mapped_column(BigId, ForeignKey("credential.id"))
     kind: Mapped[str] = mapped_column(String(32), default="DEDICATED_PHYSICAL_MACHINE")
-    # NEW, AVAILABLE, ONLINE, OFFLINE, DELETING
-    status: Mapped[str] = mapped_column(String(16), default="NEW")
+    status: Mapped[str] = mapped_column(String(16), default=HostStatus.NEW)
     alias: Mapped[str | None] = mapped_column(String(128), default=None)
     description: Mapped[str | None] = mapped_column(String(256), default=None)
     serial_number: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from obfleet.store.base import NO_ID_REUSE, Base, BigId, IdMixin, TimestampMixin, UTCDateTime
+
+
+class ObproxyStatus(StrEnum):
+    """An obproxy's status: RUNNING and UNAVAILABLE are settled (the health checks move it
+    between them); the others are an operation in progress, held by the task doing it."""
+
+    CREATING = "CREATING"
+    RUNNING = "RUNNING"
+    UNAVAILABLE = "UNAVAILABLE"
+    RESTARTING = "RESTARTING"
+    REFRESHING = "REFRESHING"
+    UPGRADING = "UPGRADING"
+    TAKINGOVER = "TAKINGOVER"
+    DELETING = "DELETING"
+
+
+class ObproxyOrigin(StrEnum):
+    """How an obproxy came to be recorded."""
+
+    INSTALL = "INSTALL"  # obfleet installed it (Install obproxy, Upgrade obproxy's new install)
+    TAKE_OVER = "TAKE_OVER"  # it ran before obfleet knew it (Take over obproxy)
 
 
 class ObproxyCluster(IdMixin, TimestampMixin, Base):
@@ -66,8 +88,15 @@ class ObproxyServer(IdMixin, TimestampMixin, Base):
     exporter_port: Mapped[int] = mapped_column(Integer)
     version: Mapped[str | None] = mapped_column(String(64), default=None)
     install_path: Mapped[str | None] = mapped_column(String(255), default=None)
-    # CREATING, RUNNING, RESTARTING, UPGRADING, REFRESHING, DELETING, UNAVAILABLE, TAKINGOVER
-    status: Mapped[str] = mapped_column(String(16), default="CREATING")
+    status: Mapped[str] = mapped_column(String(16), default=ObproxyStatus.CREATING)
+    # The task whose operation holds the obproxy (the one that set its unsettled status); NULL
+    # when settled. Not a foreign key: tasks are never deleted, and the id is only compared.
+    task_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    origin: Mapped[str] = mapped_column(String(16), default=ObproxyOrigin.INSTALL)
+    # Its install found the install path empty and the ports free before it shipped anything,
+    # so whatever lies in the path is this obproxy's own (offline may remove it even when the
+    # install never finished).
+    install_checked: Mapped[bool] = mapped_column(Boolean, default=False)
     operate_status: Mapped[str] = mapped_column(String(16), default="OPERATING")
     parameter_version: Mapped[int] = mapped_column(Integer, default=0)
     architecture: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -90,6 +90,21 @@ class SubtaskDependency(Base):
     )
 
 
+class TaskTarget(Base):
+    """Something a task acts on, named when it is submitted: a host, an obproxy's host and SQL
+    port, an OBProxy cluster, an obproxy. "Does a running task act on X" is one indexed query
+    (engine/targets.py) instead of a read of every task's context."""
+
+    __tablename__ = "task_target"
+    __table_args__ = (Index("ix_task_target_kind_key", "kind", "key"),)
+
+    task_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("task_instance.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
 class SubtaskLog(Base):
     """Append-only log lines of a subtask; an execution starts with an OCP-style header line."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +12,10 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from obfleet.errors import ApiError, ErrorCode, bad_request
+from obfleet.records import credentials
 from obfleet.security.secrets import SecretBox
-from obfleet.services import credentials
 from obfleet.store.models.ob_clusters import ObCluster
+from obfleet.store.models.obproxy import ObproxyCluster
 from obfleet.store.refs import referencing_tables
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
@@ -180,3 +182,22 @@ def root_server_dicts(cluster: ObCluster) -> list[dict[str, Any]]:
         {"address": s.address, "role": s.role, "sql_port": s.sql_port}
         for s in root_servers(cluster)
     ]
+
+
+def linked(session: Session, cluster: ObproxyCluster) -> list[ObCluster]:
+    """The OceanBase clusters an OBProxy cluster links to, in link order."""
+    ids = [link.ob_cluster_id for link in cluster.links]
+    found = {c.id: c for c in session.scalars(select(ObCluster).where(ObCluster.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def proxyro_passwords(
+    session: Session, box: SecretBox, clusters: Iterable[ObCluster]
+) -> dict[str, str | None]:
+    """Each OceanBase cluster's proxyro password by cluster name (None: no credential)."""
+    return {
+        c.name: None
+        if c.proxyro_credential_id is None
+        else credentials.reveal(session, box, c.proxyro_credential_id).secret
+        for c in clusters
+    }

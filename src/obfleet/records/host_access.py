@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from obfleet.appcontext import AppContext
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.hosts.ssh import SshConnection, SshTarget
+from obfleet.records import credentials
 from obfleet.security.secrets import SecretBox
-from obfleet.services import credentials
 from obfleet.store.models.hosts import Host
 
 

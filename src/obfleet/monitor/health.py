@@ -61,11 +61,11 @@ from sqlalchemy.orm import Session
 
 from obfleet.config import MAX_HEALTH_TIMEOUT_S
 from obfleet.obproxy.admin import AdminError, ProxysysClient
+from obfleet.records import credentials
 from obfleet.security.secrets import SecretBox
-from obfleet.services import credentials
 from obfleet.store.base import UTCDateTime
 from obfleet.store.db import Database
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 from obfleet.timefmt import utcnow
 
 __all__ = [
@@ -84,7 +84,7 @@ __all__ = [
 
 log = logging.getLogger("obfleet.health")
 
-RUNNING, UNAVAILABLE = "RUNNING", "UNAVAILABLE"
+RUNNING, UNAVAILABLE = ObproxyStatus.RUNNING, ObproxyStatus.UNAVAILABLE
 # The statuses the checker owns; every other status belongs to a task's operation.
 CHECKED = (RUNNING, UNAVAILABLE)
 DEFAULT_CONCURRENCY = 64

@@ -1,0 +1,1 @@
+"""Background workers of a running obfleet: the OBProxy health checks."""
