@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from obfleet.flows.obproxy_host import (
-    HostStepError,
-    _owners_script,
-    check_removable,
-    parse_listeners,
-)
+from obfleet.flows.obproxy.acts import check_removable
+from obfleet.flows.runtime import StepError
+from obfleet.hosts.processes import _owners_script, parse_listeners
 
 TABLE = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -73,7 +70,7 @@ NOT_INSTALL_PATHS = ["/", "/home", "/home/admin", "/root", "/opt", "/usr/bin", "
 
 @pytest.mark.parametrize("home", [*NOT_INSTALL_PATHS, "/etc/obproxy", "/data"])
 def test_what_is_not_an_install_path_is_never_removed(home: str) -> None:
-    with pytest.raises(HostStepError, match="refusing to remove"):
+    with pytest.raises(StepError, match="refusing to remove"):
         check_removable(home)
 
 

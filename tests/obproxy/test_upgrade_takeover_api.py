@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from obfleet.errors import ApiError
-from obfleet.flows import takeover_obproxy as takeover
+from obfleet.hosts import processes
+from obfleet.obproxy import adoption, cmdline
 from obfleet.records.credentials import create as create_credential
 from obfleet.services import obproxy_takeover
 from obfleet.services.users import Principal
@@ -442,18 +443,18 @@ def test_process_facts_and_program() -> None:
         "python3\n./bin/obproxy\n-p\n2883\n-l\n2884\n-n\npc1\n"
         "-o\nenable_metadb_used=false,obproxy_sys_password=abc\n"
     )
-    facts = takeover.parse_facts(12, text)
+    facts = processes.parse_facts(12, text)
     assert facts.cwd == "/home/admin/obproxy-4.2.3.0" and facts.argv[:2] == (
         "python3",
         "./bin/obproxy",
     )
-    assert takeover.program_of(facts) == "/home/admin/obproxy-4.2.3.0/bin/obproxy"
-    real = takeover.ProcessFacts(
+    assert facts.program("obproxy") == "/home/admin/obproxy-4.2.3.0/bin/obproxy"
+    real = processes.ProcessFacts(
         1, "/opt/taobao/install/obproxy-1.8.3/bin/obproxy", "/tmp", "admin", "root", ("x",)
     )
-    assert takeover.program_of(real) == "/opt/taobao/install/obproxy-1.8.3/bin/obproxy"
-    other = takeover.ProcessFacts(1, "/usr/bin/python3", "/", "root", "root", ("python3", "-c"))
-    assert takeover.program_of(other) is None
+    assert real.program("obproxy") == "/opt/taobao/install/obproxy-1.8.3/bin/obproxy"
+    other = processes.ProcessFacts(1, "/usr/bin/python3", "/", "root", "root", ("python3", "-c"))
+    assert other.program("obproxy") is None
 
 
 @pytest.mark.parametrize(
@@ -475,17 +476,17 @@ def test_process_facts_and_program() -> None:
     ],
 )
 def test_parse_command_line(args: list[str], expected: dict[str, str]) -> None:
-    assert takeover.parse_command_line(args) == expected
+    assert cmdline.parse_command_line(args) == expected
 
 
 def test_parse_banner() -> None:
-    assert takeover.parse_banner("obproxy (OceanBase 4.2.3.0 3)\nREVISION: x") == ("4.2.3.0", "3")
-    assert takeover.parse_banner("junk\nobproxy (OceanBase 3.2.3.5 2)") == ("3.2.3.5", "2")
-    assert takeover.parse_banner("obproxy (1.9.1.1)") == ("1.9.1.1", None)
-    assert takeover.parse_banner("Python 3.11.2") is None
+    assert cmdline.parse_banner("obproxy (OceanBase 4.2.3.0 3)\nREVISION: x") == ("4.2.3.0", "3")
+    assert cmdline.parse_banner("junk\nobproxy (OceanBase 3.2.3.5 2)") == ("3.2.3.5", "2")
+    assert cmdline.parse_banner("obproxy (1.9.1.1)") == ("1.9.1.1", None)
+    assert cmdline.parse_banner("Python 3.11.2") is None
 
 
-RS_EXPECTED = takeover.Expected(
+RS_EXPECTED = adoption.Expected(
     cluster_name="pc1",
     work_mode="RS_LIST",
     sql_port=2883,
@@ -502,10 +503,10 @@ RS_CONFIG = {
 
 
 def test_judge_accepts_an_obproxy_of_the_cluster() -> None:
-    verdict = takeover.judge(RS_CONFIG, RS_EXPECTED)
+    verdict = adoption.judge(RS_CONFIG, RS_EXPECTED)
     assert verdict.problems == [] and verdict.exporter_port == 2884
     partial = {**RS_CONFIG, "rootservice_list": "198.18.0.1:2881;198.18.0.9:2881"}
-    verdict = takeover.judge(partial, RS_EXPECTED)
+    verdict = adoption.judge(partial, RS_EXPECTED)
     assert verdict.problems == [] and "differs from the root servers" in verdict.notes[0]
 
 
@@ -521,26 +522,26 @@ def test_judge_accepts_an_obproxy_of_the_cluster() -> None:
     ],
 )
 def test_judge_refuses_what_does_not_belong(changes: dict[str, str], words: str) -> None:
-    verdict = takeover.judge({**RS_CONFIG, **changes}, RS_EXPECTED)
+    verdict = adoption.judge({**RS_CONFIG, **changes}, RS_EXPECTED)
     assert any(words in p for p in verdict.problems), verdict.problems
 
 
 def test_judge_in_config_url_mode() -> None:
-    expected = takeover.Expected(
+    expected = adoption.Expected(
         "pc1", "CONFIG_URL", 2883, {"ob1": []}, "http://198.18.0.254:8080/services"
     )
     own = "http://198.18.0.254:8080/services?Action=GetObProxyConfig&ObproxyClusterName="
     config = {"app_name": "pc1", "prometheus_listen_port": "2884"}
     assert (
-        takeover.judge({**config, "obproxy_config_server_url": own + "pc1"}, expected).problems
+        adoption.judge({**config, "obproxy_config_server_url": own + "pc1"}, expected).problems
         == []
     )
-    other = takeover.judge({**config, "obproxy_config_server_url": own + "pc2"}, expected)
+    other = adoption.judge({**config, "obproxy_config_server_url": own + "pc2"}, expected)
     assert "take it over with that OBProxy cluster" in other.problems[0]
-    foreign = takeover.judge(
+    foreign = adoption.judge(
         {**config, "obproxy_config_server_url": "http://ocp:8080/services?Action=GetObProxyConfig"},
         expected,
     )
     assert foreign.problems == [] and "not from obfleet" in foreign.notes[0]
-    rs = takeover.judge({**config, "rootservice_list": "1.2.3.4:2881"}, expected)
+    rs = adoption.judge({**config, "rootservice_list": "1.2.3.4:2881"}, expected)
     assert "works in RS_LIST mode, but OBProxy cluster pc1 works in CONFIG_URL" in rs.problems[0]

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT_S = 1800
 
 _registry: dict[str, type[Subtask]] = {}
+# Classes that moved: the name a task stored -> the name the class has now (see `moved`).
+_moved: dict[str, str] = {}
 
 
 class Subtask:
@@ -31,7 +33,9 @@ class Subtask:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        if not cls.__dict__.get("name"):
+        # A step specialised for one task (a shared step told where it acts) keeps the shared
+        # step's name; only a class no base named gets its own class name.
+        if not cls.name:
             cls.name = cls.__name__
         if not cls.__dict__.get("description"):
             cls.description = cls.name
@@ -52,19 +56,31 @@ class UnknownSubtaskClass(LookupError):
     pass
 
 
-def resolve(name: str) -> type[Subtask]:
-    """The subtask class stored as `name`, importing its module on first use."""
-    found = _registry.get(name)
-    if found is not None:
-        return found
+def moved(names: dict[str, str]) -> None:
+    """Record subtask classes that moved (old stored name -> new name), so that tasks already
+    in a metadb (a FAILED one waiting for a retry) still resolve. The package that moved them
+    records them; `resolve` finds it by importing what is left of the old module path."""
+    _moved.update(names)
+
+
+def _import_module_of(name: str) -> None:
     module, _, _ = name.rpartition(".")
     while module:
         try:
             importlib.import_module(module)
-            break
+            return
         except ImportError:
-            module, _, _ = module.rpartition(".")  # the class may be nested in another class
+            module, _, _ = module.rpartition(".")  # nested in a class, or a module that moved
+
+
+def resolve(name: str) -> type[Subtask]:
+    """The subtask class stored as `name`, importing its module on first use."""
     found = _registry.get(name)
+    if found is None:
+        _import_module_of(name)
+        found = _registry.get(name)
+    if found is None and name in _moved:
+        return resolve(_moved[name])
     if found is None:
         raise UnknownSubtaskClass(f"no subtask class {name} in this obfleet process")
     return found

@@ -23,25 +23,21 @@ iproute2 are not required).
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from obfleet.appcontext import AppContext
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
 from obfleet.errors import ApiError, ErrorCode
+from obfleet.flows.runtime import connect, write
 from obfleet.hosts.shell import command, quote
 from obfleet.hosts.ssh import fingerprint
 from obfleet.records import host_access
 from obfleet.store.models.hosts import HostStatus
-
-T = TypeVar("T")
 
 TASK_NAME = "Prepare host"
 HOST_ID = "host_id"
@@ -62,23 +58,8 @@ def build(host_id: int) -> Flow:
 # --- what the steps read and write --------------------------------------------------------
 
 
-def _app(ctx: SubtaskContext) -> AppContext:
-    app: AppContext = ctx.resources
-    return app
-
-
 def _host_id(ctx: SubtaskContext) -> int:
     return int(ctx.require(HOST_ID))
-
-
-async def _write(ctx: SubtaskContext, change: Callable[[Session], T]) -> T:
-    """Run `change` on the metadb in its own transaction, off the event loop."""
-
-    def work() -> T:
-        with _app(ctx).db.transaction() as session:
-            return change(session)
-
-    return await asyncio.to_thread(work)
 
 
 def _set_status(host_id: int, status: HostStatus) -> Callable[[Session], None]:
@@ -175,7 +156,7 @@ class _HostStep(Subtask):
                 ctx.log(f"host {host_id} was deleted; nothing to prepare")
             else:
                 ctx.log(f"{self.name} failed, host {host_id} is OFFLINE: {exc}")
-                await _write(ctx, _set_status(host_id, HostStatus.OFFLINE))
+                await write(ctx, _set_status(host_id, HostStatus.OFFLINE))
             raise
 
     async def prepare(self, ctx: SubtaskContext, host_id: int) -> None:
@@ -192,11 +173,11 @@ class PreCheckHost(_HostStep):
     timeout = 300
 
     async def prepare(self, ctx: SubtaskContext, host_id: int) -> None:
-        conn = await host_access.connect(_app(ctx), host_id)
+        conn = await connect(ctx, host_id)
         key = conn.host_key
         assert key is not None, "a connected SshConnection always knows the host key"
         ctx.log(f"connected to {conn.label}, host key {fingerprint(key)}")
-        if await _write(ctx, _pin(host_id, key)):
+        if await write(ctx, _pin(host_id, key)):
             ctx.log("first contact: host key pinned; a different key will be refused")
         else:
             ctx.log("host key matches the pinned key")
@@ -211,7 +192,7 @@ class CollectHostFacts(_HostStep):
     timeout = 300
 
     async def prepare(self, ctx: SubtaskContext, host_id: int) -> None:
-        conn = await host_access.connect(_app(ctx), host_id)
+        conn = await connect(ctx, host_id)
         uname = await conn.run(command("uname", "-n", "-m"), timeout=COMMAND_TIMEOUT, log=ctx.log)
         nodename, _, machine = uname.stdout.strip().partition(" ")
         readers = " || ".join(command("cat", path) for path in OS_RELEASE_FILES)
@@ -227,7 +208,7 @@ class CollectHostFacts(_HostStep):
         )
         if not facts.hostname or not facts.architecture:
             raise RuntimeError(f"unexpected `uname -n -m` output: {uname.stdout!r}")
-        await _write(ctx, _store_facts(host_id, facts))
+        await write(ctx, _store_facts(host_id, facts))
         ctx.log(
             f"host name {facts.hostname}, architecture {facts.architecture}, "
             f"OS {facts.operating_system or 'unknown'} {facts.operating_system_release or ''}"
@@ -239,10 +220,10 @@ class UpdateHostStatus(Subtask):
     timeout = 60
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        await _write(ctx, _set_status(_host_id(ctx), HostStatus.ONLINE))
+        await write(ctx, _set_status(_host_id(ctx), HostStatus.ONLINE))
         ctx.log("host is ONLINE")
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         """A rolled-back preparation leaves the host OFFLINE: not usable until prepared."""
-        await _write(ctx, _set_status(_host_id(ctx), HostStatus.OFFLINE))
+        await write(ctx, _set_status(_host_id(ctx), HostStatus.OFFLINE))
         ctx.log("host is OFFLINE")

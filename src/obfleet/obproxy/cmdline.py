@@ -181,3 +181,91 @@ def start_command(spec: StartSpec) -> str:
 def version_command(home: str) -> str:
     """`obproxy -V` from the install path: proves the binary runs on the host."""
     return _in_home(home, [BINARY, "-V"])
+
+
+# --- reading an OBProxy's command line and banner (taking over one obfleet did not start) -----
+
+_BANNER = re.compile(r"obproxy \((?:[A-Za-z][\w ]*? )?(\d+(?:\.\d+)+)(?:[ -]([\w.]+))?\)")
+
+
+def parse_banner(text: str) -> tuple[str, str | None] | None:
+    """(version, build) from `obproxy -V`: `obproxy (OceanBase 4.2.3.0 3)`."""
+    for line in text.splitlines():
+        match = _BANNER.match(line.strip())
+        if match:
+            return match.group(1), match.group(2)
+    return None
+
+
+_VALUE_FLAGS = {
+    "-p": "listen_port",
+    "--listen_port": "listen_port",
+    "-l": "prometheus_listen_port",
+    "--prometheus_listen_port": "prometheus_listen_port",
+    "-n": "app_name",
+    "--appname": "app_name",
+    "-r": "rootservice_list",
+    "--rs_list": "rootservice_list",
+    "-c": "rootservice_cluster_name",
+    "--cluster_name": "rootservice_cluster_name",
+    "-o": "",
+    "--optstr": "",
+    "-s": "rpc_listen_port",
+    "--rpc_listen_port": "rpc_listen_port",
+    "-u": "upgrade_ver",
+    "--upgrade_ver": "upgrade_ver",
+    "-P": "test_mysql_port",
+    "-H": "test_mysql_ip",
+}
+
+
+def _split_items(text: str) -> list[str]:
+    """`-o`'s k=v list: commas inside quotes do not split."""
+    parts, current, quote = [], "", ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == ",":
+            parts.append(current)
+            current = ""
+            continue
+        current += ch
+    return [*parts, current]
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0]:
+        return value[1:-1]
+    return value
+
+
+def parse_command_line(args: Sequence[str]) -> dict[str, str]:
+    """The config items OBProxy's own flags set (`-p 2883`, `-p2883`, `--listen_port=2883`,
+    `-o k=v,...`), from the arguments after the program."""
+    items: dict[str, str] = {}
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        flag, value = arg, None
+        if arg.startswith("--") and "=" in arg:
+            flag, _, value = arg.partition("=")
+        elif len(arg) > 2 and arg[:2] in _VALUE_FLAGS and not arg.startswith("--"):
+            flag, value = arg[:2], arg[2:]
+        if flag not in _VALUE_FLAGS:
+            continue
+        if value is None:
+            if not rest:
+                break
+            value = rest.pop(0)
+        name = _VALUE_FLAGS[flag]
+        if name:
+            items[name] = _unquote(value)
+            continue
+        for item in _split_items(value):
+            key, sep, raw = item.partition("=")
+            if sep and key.strip():
+                items[key.strip()] = _unquote(raw)
+    return items

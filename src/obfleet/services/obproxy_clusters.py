@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from obfleet.engine.flow import Flow, submit
+from obfleet.engine.flow import submit
 from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode, bad_request
-from obfleet.flows import obproxy_cluster as steps
+from obfleet.flows.obproxy import install as obproxy_install
+from obfleet.flows.obproxy.install import Install
 from obfleet.obproxy import catalog
 from obfleet.obproxy.configurl import config_url
 from obfleet.records import credentials, targets
@@ -57,21 +58,13 @@ class LinkIn:
 
 
 @dataclass(frozen=True)
-class InstallIn:
-    host_ids: list[int] = field(default_factory=list)
-    sql_port: int | None = None
-    exporter_port: int | None = None
-    version: str | None = None
-
-
-@dataclass(frozen=True)
 class ClusterIn:
     name: str
     address: str | None
     port: int | None
     work_mode: str
     links: list[LinkIn]
-    install: InstallIn
+    install: instances.Target
     startup_parameters: list[tuple[str, str]]
     parameters: list[tuple[str, str]]
 
@@ -206,12 +199,9 @@ def _record(
     return cluster
 
 
-def _install(session: Session, install: InstallIn) -> instances.Install | None:
-    if not install.host_ids:
+def _install(session: Session, target: instances.Target) -> Install | None:
+    if not target.host_ids:
         return None
-    target = instances.Target(
-        install.host_ids, install.sql_port, install.exporter_port, install.version
-    )
     return instances.check_target(session, target, instances.CREATE_FIELDS)
 
 
@@ -244,19 +234,17 @@ def create(
             advertise_url=advertise_url,
         )
     cluster = _record(session, box, request, linked, principal, startup, runtime)
-    flow = Flow("Install obproxy")
-    flow.set(steps.CLUSTER_ID, str(cluster.id))
-    flow.set(steps.CLUSTER_NAME, cluster.name)
-    flow.set(steps.NEED_DELETE_CLUSTER, "true")
-    flow.set("prohibit_rollback", "false")
-    if install is None:
-        flow.chain(steps.PrepareObproxyInstall, steps.FinishInstall)
-        acts_on = [targets.obproxy_cluster(cluster.id)]
-    else:
-        instances.add_host_branches(flow, install)
-        acts_on = targets.new_obproxies(cluster.id, install.host_ids, install.sql_port)
+    acts_on = (
+        targets.new_obproxies(cluster.id, install.host_ids, install.sql_port)
+        if install
+        else [targets.obproxy_cluster(cluster.id)]
+    )
     return submit(
-        session, flow, creator=principal.username, creator_id=principal.user_id, targets=acts_on
+        session,
+        obproxy_install.build(cluster, install),
+        creator=principal.username,
+        creator_id=principal.user_id,
+        targets=acts_on,
     )
 
 
@@ -284,23 +272,7 @@ def delete(session: Session, cluster_id: int, principal: Principal) -> int:
     delete is how an operator gives up on it (its leftovers are forgotten, hosts left alone)."""
     cluster = get(session, cluster_id)
     _refuse_running_tasks(session, cluster)
-    if cluster.obproxies:
-        return obproxy_offline.offline_cluster(session, cluster, principal)
-    flow = Flow("Offline obproxy")
-    flow.set(steps.CLUSTER_ID, str(cluster.id))
-    flow.set(steps.CLUSTER_NAME, cluster.name)
-    flow.set(steps.NEED_DELETE_CLUSTER, "true")
-    flow.set("service_type", "OB_PROXY")
-    flow.set("prohibit_rollback", "false")
-    flow.set_list("obproxy_server_ids", [])
-    flow.chain(steps.StartOffline, steps.FinishOffline)
-    return submit(
-        session,
-        flow,
-        creator=principal.username,
-        creator_id=principal.user_id,
-        targets=[targets.obproxy_cluster(cluster.id)],
-    )
+    return obproxy_offline.offline_cluster(session, cluster, principal)
 
 
 def _refuse_running_tasks(session: Session, cluster: ObproxyCluster) -> None:

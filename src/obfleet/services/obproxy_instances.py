@@ -15,9 +15,8 @@ refused with nothing stored, instead of failing on a host minutes later:
 * CONFIG_URL mode: OBFLEET_ADVERTISE_URL is set, since it is where the OBProxies read their
   clusters from (obfleet's config server).
 
-The task is OCP's "Install obproxy": `Prepare obproxy install` → the per-host chain of
-flows/install_obproxy.py → `Finish node`. A cluster create runs one parallel branch per host in
-one task; batchAdd answers one task per host, as OCP's sample does.
+The task is OCP's "Install obproxy" (flows/obproxy/install.py). A cluster create runs one
+parallel branch per host in one task; batchAdd answers one task per host, as OCP's sample does.
 """
 
 from __future__ import annotations
@@ -26,12 +25,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from obfleet.engine.flow import Flow, TaskSubject, submit
+from obfleet.engine.flow import TaskSubject, submit
 from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode, bad_request
-from obfleet.flows import install_obproxy as host_steps
-from obfleet.flows import obproxy_cluster as steps
-from obfleet.flows import obproxy_host
+from obfleet.flows.obproxy import install
+from obfleet.flows.obproxy.install import Install
 from obfleet.obproxy import catalog
 from obfleet.records import ob_clusters, packages, targets
 from obfleet.records.obproxy import clash, get
@@ -43,7 +41,6 @@ from obfleet.store.models.obproxy import ObproxyCluster
 from obfleet.store.models.packages import SoftwarePackage
 
 MIN_PORT, MAX_PORT = 1025, 65535
-INSTALL_TASK = "Install obproxy"
 # Only a running task holds its host and port here. A FAILED one that recorded its obproxy is in
 # the way through that row (the clash check); one an operator gave up on (its cluster deleted)
 # must not block the port for ever, and if retried, its own Prepare refuses a row not its own.
@@ -57,20 +54,6 @@ class Target:
     sql_port: int | None
     exporter_port: int | None
     version: str | None  # the RPM file name of an uploaded package
-
-
-@dataclass(frozen=True)
-class Install:
-    """A checked Target."""
-
-    host_ids: list[int]
-    sql_port: int
-    exporter_port: int
-    package: SoftwarePackage
-
-    @property
-    def home(self) -> str:
-        return obproxy_host.install_path(self.package.version)
 
 
 @dataclass(frozen=True)
@@ -215,47 +198,16 @@ def check_parameters(cluster: ObproxyCluster, package: SoftwarePackage) -> None:
         ) from exc
 
 
-def _set_install_context(flow: Flow, install: Install) -> None:
-    package = install.package
-    flow.set(host_steps.SQL_PORT, str(install.sql_port))
-    flow.set(host_steps.EXPORTER_PORT, str(install.exporter_port))
-    flow.set(host_steps.PACKAGE_ID, str(package.id))
-    flow.set(host_steps.PACKAGE_NAME, package.name)
-    flow.set(host_steps.PACKAGE_VERSION, f"{package.version}-{package.build_number}")
-    flow.set(host_steps.INSTALL_PATH, install.home)
-
-
-def add_host_branches(flow: Flow, install: Install) -> None:
-    """A cluster create's install: one parallel branch per host between prepare and finish."""
-    _set_install_context(flow, install)
-    flow.set_list(host_steps.HOST_IDS, install.host_ids)
-    prepare = flow.add(steps.PrepareObproxyInstall)
-    branches = flow.parallel(host_steps.HOST_CHAIN, over=host_steps.HOST_IDS, after=prepare)
-    flow.add(steps.FinishInstall, after=branches)
-
-
 def _submit_one(
-    session: Session,
-    cluster: ObproxyCluster,
-    install: Install,
-    host_id: int,
-    principal: Principal,
+    session: Session, cluster: ObproxyCluster, checked: Install, host_id: int, principal: Principal
 ) -> int:
-    flow = Flow(INSTALL_TASK)
-    flow.set(steps.CLUSTER_ID, str(cluster.id))
-    flow.set(steps.CLUSTER_NAME, cluster.name)
-    flow.set(steps.NEED_DELETE_CLUSTER, "false")
-    flow.set("prohibit_rollback", "false")
-    flow.set(host_steps.HOST_ID, str(host_id))
-    _set_install_context(flow, install)
-    flow.chain(steps.PrepareObproxyInstall, *host_steps.HOST_CHAIN, steps.FinishInstall)
     return submit(
         session,
-        flow,
+        install.build(cluster, checked, host_id=host_id),
         creator=principal.username,
         creator_id=principal.user_id,
         subject=TaskSubject(host_id=host_id),
-        targets=targets.new_obproxies(cluster.id, [host_id], install.sql_port),
+        targets=targets.new_obproxies(cluster.id, [host_id], checked.sql_port),
     )
 
 
@@ -270,14 +222,14 @@ def batch_add(
 ) -> list[int]:
     """Submit one "Install obproxy" task per host; returns the task ids, in host order."""
     cluster = get(session, cluster_id)
-    install = check_target(session, target, BATCH_ADD_FIELDS)
-    check_parameters(cluster, install.package)
+    checked = check_target(session, target, BATCH_ADD_FIELDS)
+    check_parameters(cluster, checked.package)
     check_can_install(
         session,
         box,
-        install,
+        checked,
         work_mode=cluster.work_mode,
         linked=ob_clusters.linked(session, cluster),
         advertise_url=advertise_url,
     )
-    return [_submit_one(session, cluster, install, h, principal) for h in install.host_ids]
+    return [_submit_one(session, cluster, checked, h, principal) for h in checked.host_ids]

@@ -2,7 +2,7 @@
 its host). Also the first part of deleting a cluster that still has obproxies.
 
 Which obproxies a delete may start from (checked, and the rows marked DELETING/OPERATING, in
-the request's transaction, rows locked; the steps are in flows/offline_obproxy.py):
+the request's transaction, rows locked; the steps are in flows/obproxy/offline.py):
 
 | status                | delete?                                                              |
 |-----------------------|----------------------------------------------------------------------|
@@ -28,7 +28,7 @@ from obfleet.engine.flow import TaskSubject
 from obfleet.engine.states import TaskStatus
 from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode
-from obfleet.flows import offline_obproxy as steps
+from obfleet.flows.obproxy import offline as offline_flow
 from obfleet.records import obproxy as records
 from obfleet.records import targets
 from obfleet.services.obproxy_operations import submit_on
@@ -67,12 +67,7 @@ def _submit(
     delete_cluster: bool,
 ) -> int:
     _refuse_worked_on(session, rows)
-    flow = steps.offline_flow(
-        cluster_id=cluster.id,
-        cluster_name=cluster.name,
-        obproxies=[(row.id, row.host_id, row.status) for row in rows],
-        delete_cluster=delete_cluster,
-    )
+    flow = offline_flow.build(cluster, rows, delete_cluster=delete_cluster)
     hosts = {row.host_id for row in rows}
     subject = TaskSubject(host_id=hosts.pop()) if len(hosts) == 1 else None
     return submit_on(

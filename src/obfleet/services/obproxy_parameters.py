@@ -7,7 +7,7 @@ cluster create validates them (`obproxy_clusters.check_parameters`), against the
 every obproxy of the cluster. The request records the lists, raises the cluster's parameter
 version when they changed, marks every obproxy of the cluster (refused with 21003 while any is
 busy in another operation, so no install, restart or other change can interleave) and submits
-"Update obproxy parameter" (flows/update_parameters.py): runtime changes are set on every
+"Update obproxy parameter" (flows/obproxy/parameters.py): runtime changes are set on every
 obproxy in parallel; a startup change restarts them one at a time. A parameter removed from a
 list goes back to its default. The same lists sent again change nothing in the record, and the
 task sets them again wherever an obproxy drifted.
@@ -31,20 +31,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from obfleet.engine.flow import Flow
 from obfleet.errors import bad_request
-from obfleet.flows import restart_obproxy as restart_steps
-from obfleet.flows import update_parameters as steps
-from obfleet.flows.restart_obproxy import ParameterLists
+from obfleet.flows.obproxy import parameters as parameters_flow
 from obfleet.obproxy import catalog
 from obfleet.obproxy.admin import AdminError, ProxysysClient
+from obfleet.obproxy.parameter_lists import ParameterLists
 from obfleet.records import credentials
 from obfleet.records import obproxy as records
 from obfleet.security.secrets import SecretBox
-from obfleet.services import obproxy_clusters, obproxy_restart
+from obfleet.services import obproxy_clusters
 from obfleet.services.obproxy_operations import submit_on
 from obfleet.services.users import Principal
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
 
 READ_TIMEOUT_S = 3.0  # per obproxy, for connect and for the answer
 MAX_READERS = 32  # obproxies read at once
@@ -80,7 +78,7 @@ def update(
     if startup is None and runtime is None:
         raise bad_request("give parameters, startupParameters or both")
     rows = records.obproxies_of(session, cluster_id, [row.id for row in cluster.obproxies])
-    before = ParameterLists.of(cluster)
+    before = ParameterLists.of(cluster.startup_parameters, cluster.parameters)
     after = _validated(
         rows,
         list(before.startup) if startup is None else startup,
@@ -91,22 +89,8 @@ def update(
         cluster.startup_parameters = [{"name": n, "value": v} for n, v in after.startup]
         cluster.parameters = [{"name": n, "value": v} for n, v in after.runtime]
         cluster.parameter_version = old_version + 1
-    needs_restart = dict(after.startup) != dict(before.startup)
-
-    flow = Flow("Update obproxy parameter")
-    flow.set(steps.OLD_VERSION, str(old_version))
-    flow.set(steps.NEW_VERSION, str(cluster.parameter_version))
-    flow.set_list(steps.PREVIOUS_VERSIONS, [row.parameter_version for row in rows])
-    flow.set(restart_steps.PARAMETERS_BEFORE, before.to_json())
-    flow.set(restart_steps.PARAMETERS_AFTER, after.to_json())
-    status = ObproxyStatus.RESTARTING if needs_restart else ObproxyStatus.REFRESHING
-    obproxy_restart.begin(flow, cluster, rows, status)
-    prepare = flow.add(steps.PrepareUpdateParameter)
-    if needs_restart:
-        last = [obproxy_restart.add_rolling(flow, steps.RESTART_CHAIN, after=prepare)]
-    else:
-        last = flow.parallel(steps.UPDATE_BRANCH, over=restart_steps.SERVER_IDS, after=prepare)
-    flow.add(steps.FinishUpdateParameter, after=last or prepare)
+    flow = parameters_flow.build(cluster, rows, before, after, old_version)
+    status = parameters_flow.status(before, after)
     return submit_on(session, flow, cluster_id, rows, status, principal)
 
 

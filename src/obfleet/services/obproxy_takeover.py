@@ -27,19 +27,15 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from obfleet.engine.flow import Flow, TaskSubject, submit
+from obfleet.engine.flow import TaskSubject, submit
 from obfleet.errors import ApiError, ErrorCode, bad_request
-from obfleet.flows import install_obproxy as install_steps
-from obfleet.flows import obproxy_cluster as cluster_steps
-from obfleet.flows import takeover_obproxy as steps
+from obfleet.flows.obproxy import takeover
 from obfleet.records import credentials, ob_clusters, targets
 from obfleet.records import obproxy as records
 from obfleet.security.secrets import SecretBox
 from obfleet.services import obproxy_instances as instances
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
-
-TASK_NAME = "Take over obproxy"
 
 
 @dataclass(frozen=True)
@@ -87,16 +83,7 @@ def _check(session: Session, hosts: list[TakeOverHost]) -> None:
 def _submit_one(
     session: Session, cluster: ObproxyCluster, entry: TakeOverHost, principal: Principal
 ) -> int:
-    flow = Flow(TASK_NAME)
-    flow.set(cluster_steps.CLUSTER_ID, str(cluster.id))
-    flow.set(cluster_steps.CLUSTER_NAME, cluster.name)
-    flow.set(cluster_steps.NEED_DELETE_CLUSTER, "false")
-    flow.set("prohibit_rollback", "false")
-    flow.set(install_steps.HOST_ID, str(entry.host_id))
-    flow.set(install_steps.SQL_PORT, str(entry.sql_port))
-    if entry.proxysys_credential_id is not None:
-        flow.set(steps.PROXYSYS_CREDENTIAL_ID, str(entry.proxysys_credential_id))
-    flow.chain(*steps.TAKE_OVER_CHAIN)
+    flow = takeover.build(cluster, entry.host_id, entry.sql_port, entry.proxysys_credential_id)
     return submit(
         session,
         flow,

@@ -27,12 +27,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from obfleet.engine.flow import Flow, TaskSubject
+from obfleet.engine.flow import TaskSubject
 from obfleet.errors import ApiError, ErrorCode, bad_request
-from obfleet.flows import install_obproxy as install_steps
-from obfleet.flows import obproxy_cluster as cluster_steps
-from obfleet.flows import obproxy_host
-from obfleet.flows import upgrade_obproxy as steps
+from obfleet.flows.obproxy import acts
+from obfleet.flows.obproxy import upgrade as upgrade_flow
 from obfleet.obproxy import catalog
 from obfleet.records import obproxy as records
 from obfleet.records import packages
@@ -40,10 +38,8 @@ from obfleet.services import obproxy_instances as instances
 from obfleet.services.obproxy_operations import submit_on
 from obfleet.services.users import Principal
 from obfleet.store.models.hosts import Host
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
+from obfleet.store.models.obproxy import ObproxyServer, ObproxyStatus
 from obfleet.store.models.packages import SoftwarePackage
-
-TASK_NAME = "Upgrade obproxy"
 
 
 def short_rpm_name(package: SoftwarePackage) -> str:
@@ -155,33 +151,6 @@ def _check_rows(
                 )
 
 
-def _flow(
-    cluster: ObproxyCluster, rows: Sequence[ObproxyServer], package: SoftwarePackage, home: str
-) -> Flow:
-    flow = Flow(TASK_NAME)
-    flow.set(cluster_steps.CLUSTER_ID, str(cluster.id))
-    flow.set(cluster_steps.CLUSTER_NAME, cluster.name)
-    flow.set("service_type", "OB_PROXY")
-    flow.set("prohibit_rollback", "false")
-    flow.set(install_steps.PACKAGE_ID, str(package.id))
-    flow.set(install_steps.PACKAGE_NAME, package.name)
-    flow.set(install_steps.PACKAGE_VERSION, shown_version(package))
-    flow.set(install_steps.INSTALL_PATH, home)
-    flow.set_list(steps.OBPROXY_IDS, [r.id for r in rows])
-    flow.set_list(steps.HOST_IDS, [r.host_id for r in rows])
-    flow.set_list(steps.OLD_INSTALL_PATHS, [r.install_path for r in rows])
-    flow.set_list(steps.OLD_VERSIONS, [r.version or "" for r in rows])
-    flow.set_list(steps.OLD_PACKAGE_IDS, [r.package_id or "" for r in rows])
-    flow.set_list(steps.PREVIOUS_STATUSES, [r.status for r in rows])
-    previous = flow.add(steps.PrepareUpgrade)
-    for index in range(len(rows)):
-        # One obproxy after the other: the next starts once this one runs the new version.
-        previous = flow.chain(*steps.OBPROXY_CHAIN, after=previous, parallel_idx=index)
-    cleanup = flow.add(steps.RemoveOldInstall, after=previous)
-    flow.add(steps.FinishUpgrade, after=cleanup)
-    return flow
-
-
 def upgrade(
     session: Session,
     cluster_id: int,
@@ -193,10 +162,11 @@ def upgrade(
     cluster = records.get(session, cluster_id)
     rows = records.obproxies_of(session, cluster_id, obproxy_ids)
     package = target_package(session, short_rpm_name, rows)
-    home = obproxy_host.install_path(package.version)
+    home = acts.install_path(package.version)
     _check_rows(session, rows, package, home)
     instances.check_parameters(cluster, package)
-    flow = _flow(cluster, rows, package, home)  # before the marking: it keeps their statuses
+    # Built before the marking: it keeps their statuses.
+    flow = upgrade_flow.build(cluster, rows, package, shown_version(package))
     return submit_on(
         session,
         flow,

@@ -18,6 +18,7 @@ from obfleet.obproxy import catalog
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_clusters as service
 from obfleet.services import obproxy_parameters
+from obfleet.services.obproxy_instances import Target as InstallTarget
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyCluster
 
@@ -90,7 +91,7 @@ def create_cluster(
         port=body.port,
         work_mode=body.work_mode,
         links=_links(body.ob_links),
-        install=service.InstallIn(
+        install=InstallTarget(
             install.host_ids, install.sql_port, install.export_port, install.version
         ),
         startup_parameters=_pairs(body.startup_parameters),

@@ -1,5 +1,5 @@
-"""The steps of "Offline obproxy": stop, uninstall and forget OBProxies (OCP's delete obproxy,
-and the first part of deleting a cluster that still has obproxies).
+""" "Offline obproxy": stop, uninstall and forget OBProxies (OCP's delete obproxy, and deleting a
+cluster, with or without obproxies).
 
 The DAG follows the upstreams of OCP's own sample (`800.api-delete-obproxy.md`; its seriesIds
 are not an order). Every per-obproxy stage has one parallel branch per obproxy (parallelIdx i
@@ -16,30 +16,26 @@ works on the i-th of `obproxy_server_ids`), and the stages are joined by the nod
     Unreserve host                        nothing reserved beyond the row: logs what was freed
     Finish node                           forgets the cluster when obproxy_need_delete_cluster
 
-The request (services/obproxy_offline.py) marked the rows DELETING/OPERATING in its own
-transaction, so the health monitor and every other operation leave them alone, and put each
-row's status before that into the listMap `obproxy_previous_statuses` (aligned with
-`obproxy_server_ids`, as `host_ids` is).
+A cluster without obproxies gets Start node -> Finish node.
+
+The request (services/obproxy_offline.py) marked the rows DELETING, held by this task, and put
+each row's status before that into `obproxy_previous_statuses`.
 
 Idempotent: a step whose obproxy is no longer recorded has nothing to do (another delete
 finished it); Stop finds the processes gone and the path absent on a second run, and a path
 left renamed by an interrupted run (`<parent>/.<name>.removing-<id>`) is removed on the next.
 
-Rollback (operators may roll back a FAILED task until "Delete obproxy info" has run; that step
-has `prohibit_rollback`, as does the Finish node that forgets a cluster):
-- Stop and uninstall: an obproxy that was running before the delete and whose files are still
-  in place (the step failed before or at the rename) is started again with its real command
-  line and must log in again. Once the install path was renamed away its files are (being)
-  deleted and it cannot come back: that rollback fails and says so; deleting the obproxy again
-  finishes the removal.
-- Prepare: the row's status (and operate status) as before the delete.
-The exporter and unreserve steps change nothing, so they have nothing to undo.
+Rollback (until "Delete obproxy info" has run; it and the Finish node that forgets a cluster
+have `prohibit_rollback`): Stop and uninstall starts again an obproxy that was running before
+the delete and whose files are still in place (once the path was renamed away its files are
+being deleted: that rollback fails and says so, and deleting the obproxy again finishes the
+removal); Prepare gives the row its status from before the delete. The exporter and unreserve
+steps change nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from sqlalchemy import select
@@ -48,42 +44,50 @@ from sqlalchemy.orm import Session
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
-from obfleet.flows import obproxy_host as host
-from obfleet.flows.obproxy_cluster import (
-    CLUSTER_ID,
-    CLUSTER_NAME,
-    NEED_DELETE_CLUSTER,
-    FinishOffline,
-    StartOffline,
-)
-from obfleet.flows.obproxy_host import HostStepError
+from obfleet.flows.obproxy import acts, keys, steps
+from obfleet.flows.obproxy.steps import Recorded
+from obfleet.flows.runtime import StepError, connect, read, write
+from obfleet.hosts import processes
+from obfleet.hosts.processes import COMMAND_TIMEOUT_S, pids_in, pids_text
 from obfleet.hosts.shell import command
 from obfleet.hosts.ssh import SshConnection
 from obfleet.records import obproxy as records
-from obfleet.records.obproxy import Placement
-from obfleet.store.models.obproxy import ObproxyServer, ObproxyStatus
-
-# Task context keys. listMap, aligned: one element per obproxy, in the order of the request.
-SERVER_IDS = "obproxy_server_ids"
-HOST_IDS = "host_ids"
-PREVIOUS_STATUSES = "obproxy_previous_statuses"
-# stringMap, as OCP's sample (plus the cluster's id and name, as every obfleet OBProxy task).
-SERVICE_TYPE = "service_type"
-SERVICE_NAME = "service_name"
-PROHIBIT_ROLLBACK = "prohibit_rollback"
-# stringMap, per obproxy, written by Prepare: key(obproxy_id, IP) -> "obproxy_7_ip".
-IP = "ip"
-SQL_PORT = "sql_port"
-EXPORTER_PORT = "exporter_port"
-INSTALL_PATH = "install_path"
-WAS_RUNNING = "was_running"  # "true": a process ran from the install path when prepared
-UNINSTALL = "uninstall"  # "true": the install path and what runs there are this obproxy's
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 
 DELETING = ObproxyStatus.DELETING
 
 
-def key(obproxy_id: int | str, what: str) -> str:
-    return f"obproxy_{obproxy_id}_{what}"
+def build(cluster: ObproxyCluster, rows: Sequence[ObproxyServer], *, delete_cluster: bool) -> Flow:
+    """The delete of `rows` (read before the request marked them); with `delete_cluster`, its
+    Finish node forgets the cluster too."""
+    flow = Flow(keys.OFFLINE)
+    if not rows:
+        flow.set(keys.CLUSTER_ID, str(cluster.id))
+        flow.set(keys.CLUSTER_NAME, cluster.name)
+        flow.set(keys.NEED_DELETE_CLUSTER, "true")
+        flow.set(keys.SERVICE_TYPE, "OB_PROXY")
+        flow.set(keys.PROHIBIT_ROLLBACK, "false")
+        flow.set_list(keys.SERVER_IDS, [])
+        flow.chain(StartOffline, FinishOffline)
+        return flow
+    flow.set_list(keys.SERVER_IDS, [row.id for row in rows])
+    flow.set_list(keys.HOST_IDS, [row.host_id for row in rows])
+    flow.set_list(keys.PREVIOUS_STATUSES, [row.status for row in rows])
+    flow.set(keys.SERVICE_TYPE, "OB_PROXY")
+    flow.set(keys.NEED_DELETE_CLUSTER, "true" if delete_cluster else "false")
+    flow.set(keys.PROHIBIT_ROLLBACK, "false")
+    flow.set(keys.SERVICE_NAME, cluster.name)
+    flow.set(keys.CLUSTER_ID, str(cluster.id))
+    flow.set(keys.CLUSTER_NAME, cluster.name)
+    start = flow.add(StartOffline)
+    prepared = flow.parallel([PrepareOfflineObproxy], over=keys.SERVER_IDS, after=start)
+    wait = flow.add(WaitNode, after=prepared)
+    stopped = flow.parallel([StopAndUninstallObproxy], over=keys.SERVER_IDS, after=wait)
+    deleted = flow.add(DeleteObproxyInfo, after=stopped)
+    exporters = flow.parallel([OfflineObproxyExporter], over=keys.SERVER_IDS, after=deleted)
+    unreserved = flow.add(UnreserveHost, after=exporters)
+    flow.add(FinishOffline, after=unreserved)
+    return flow
 
 
 def removing_path(home: str, obproxy_id: int) -> str:
@@ -93,81 +97,25 @@ def removing_path(home: str, obproxy_id: int) -> str:
     return str(path.parent / f".{path.name}.removing-{obproxy_id}")
 
 
-def offline_flow(
-    *,
-    cluster_id: int,
-    cluster_name: str,
-    obproxies: Sequence[tuple[int, int, str]],
-    delete_cluster: bool,
-) -> Flow:
-    """The "Offline obproxy" task for `obproxies`, (id, host id, status before the delete)
-    each; with `delete_cluster` its Finish node forgets the cluster too."""
-    if not obproxies:
-        raise ValueError("offline_flow() needs at least one obproxy")
-    flow = Flow("Offline obproxy")
-    flow.set_list(SERVER_IDS, [o[0] for o in obproxies])
-    flow.set_list(HOST_IDS, [o[1] for o in obproxies])
-    flow.set_list(PREVIOUS_STATUSES, [o[2] for o in obproxies])
-    flow.set(SERVICE_TYPE, "OB_PROXY")
-    flow.set(NEED_DELETE_CLUSTER, "true" if delete_cluster else "false")
-    flow.set(PROHIBIT_ROLLBACK, "false")
-    flow.set(SERVICE_NAME, cluster_name)
-    flow.set(CLUSTER_ID, str(cluster_id))
-    flow.set(CLUSTER_NAME, cluster_name)
-    start = flow.add(StartOffline)
-    prepared = flow.parallel([PrepareOfflineObproxy], over=SERVER_IDS, after=start)
-    wait = flow.add(WaitNode, after=prepared)
-    stopped = flow.parallel([StopAndUninstallObproxy], over=SERVER_IDS, after=wait)
-    deleted = flow.add(DeleteObproxyInfo, after=stopped)
-    exporters = flow.parallel([OfflineObproxyExporter], over=SERVER_IDS, after=deleted)
-    unreserved = flow.add(UnreserveHost, after=exporters)
-    flow.add(FinishOffline, after=unreserved)
-    return flow
-
-
 # --- the metadb ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """An obproxy row as a step read it."""
-
-    id: int
-    status: str
-    version: str | None
-    placement: Placement
-    label: str  # "obproxy 7 (198.18.0.12:2883)"
-
-
-def _recorded(session: Session, cluster_id: int, obproxy_id: int) -> Recorded | None:
-    row = session.get(ObproxyServer, obproxy_id)
-    if row is None or row.cluster_id != cluster_id:
-        return None
-    return Recorded(
-        row.id,
-        row.status,
-        row.version,
-        Placement.of(row),
-        f"obproxy {row.id} ({row.ip}:{row.sql_port})",
-    )
-
-
-def _require_deleting(recorded: Recorded) -> None:
-    if recorded.status != DELETING:
-        raise HostStepError(
-            f"{recorded.label} is {recorded.status}, not DELETING: another operation has "
+def _require_deleting(found: Recorded) -> None:
+    if found.status != DELETING:
+        raise StepError(
+            f"{found.label} is {found.status}, not DELETING: another operation has "
             "taken it over since this task was started; this task leaves it alone"
         )
 
 
-def _shared_with(session: Session, recorded: Recorded) -> str | None:
+def _shared_with(session: Session, found: Recorded) -> str | None:
     """Another recorded obproxy on the same host with the same install path (never made by
     obfleet's installs, which refuse it; checked because rm -rf cannot be undone)."""
     other = session.scalar(
         select(ObproxyServer.id).where(
-            ObproxyServer.host_id == recorded.placement.host_id,
-            ObproxyServer.install_path == recorded.placement.home,
-            ObproxyServer.id != recorded.id,
+            ObproxyServer.host_id == found.placement.host_id,
+            ObproxyServer.install_path == found.placement.home,
+            ObproxyServer.id != found.id,
         )
     )
     return None if other is None else f"obproxy {other}"
@@ -212,7 +160,7 @@ def _delete_rows(session: Session, cluster_id: int, ids: list[int]) -> list[str]
             said.append(f"obproxy {obproxy_id} was already deleted")
             continue
         if row.status != DELETING:
-            raise HostStepError(
+            raise StepError(
                 f"obproxy {obproxy_id} is {row.status}, not DELETING: another operation has "
                 "taken it over; not deleting its record"
             )
@@ -237,63 +185,57 @@ def _remaining_on(session: Session, host_ids: list[int]) -> dict[int, list[int]]
 # --- the host -----------------------------------------------------------------------------------
 
 
-async def _exists(conn: SshConnection, ctx: SubtaskContext, path: str) -> bool:
-    result = await conn.run(
-        command("test", "-e", path), check=False, timeout=host.COMMAND_TIMEOUT_S, log=ctx.log
-    )
-    return result.ok
-
-
 def _why(stderr: str) -> str:
     return stderr.strip().splitlines()[-1] if stderr.strip() else "no reason given"
 
 
-async def _remove(conn: SshConnection, ctx: SubtaskContext, recorded: Recorded) -> None:
+async def _remove(conn: SshConnection, ctx: SubtaskContext, found: Recorded) -> None:
     """Rename the install path aside (one atomic step: until it succeeds nothing is deleted),
     stop anything that followed it, then delete it."""
-    where = recorded.placement
-    aside = removing_path(where.home, recorded.id)
-    if await _exists(conn, ctx, where.home):
-        if await _exists(conn, ctx, aside):
+    where = found.placement
+    aside = removing_path(where.home, found.id)
+    if await processes.exists(conn, where.home, ctx.log):
+        if await processes.exists(conn, aside, ctx.log):
             ctx.log(f"{aside} is left from an earlier attempt; removing it first")
-            await _delete(conn, ctx, recorded, aside)
+            await _delete(conn, ctx, found, aside)
         moved = await conn.run(
             command("mv", "--", where.home, aside),
             check=False,
-            timeout=host.COMMAND_TIMEOUT_S,
+            timeout=COMMAND_TIMEOUT_S,
             log=ctx.log,
         )
         if not moved.ok:
-            raise HostStepError(
+            raise StepError(
                 f"cannot remove {where.home} on {where.ip}: {_why(moved.stderr)}. Nothing of it "
                 f"was deleted and nothing runs from it: fix that and retry, or roll the task "
-                f"back to start {recorded.label} again"
+                f"back to start {found.label} again"
             )
         ctx.log(f"{where.home} renamed to {aside}; deleting it")
-        await host.stop_all(conn, ctx, aside)  # nothing should have followed it; make sure
-    elif await _exists(conn, ctx, aside):
+        await processes.stop_all(conn, aside, ctx.log)  # nothing should have followed it
+    elif await processes.exists(conn, aside, ctx.log):
         ctx.log(f"{where.home} is gone; {aside} is left from an earlier attempt")
     else:
         ctx.log(f"{where.home} does not exist on {where.ip}")
         return
-    await _delete(conn, ctx, recorded, aside)
+    await _delete(conn, ctx, found, aside)
 
 
-async def _delete(conn: SshConnection, ctx: SubtaskContext, recorded: Recorded, path: str) -> None:
+async def _delete(conn: SshConnection, ctx: SubtaskContext, found: Recorded, path: str) -> None:
     removed = await conn.run(
         command("rm", "-rf", "--", path), check=False, timeout=600, log=ctx.log
     )
-    if not removed.ok or await _exists(conn, ctx, path):
-        raise HostStepError(
-            f"{recorded.placement.home} was moved to {path} on {recorded.placement.ip} but "
+    if not removed.ok or await processes.exists(conn, path, ctx.log):
+        raise StepError(
+            f"{found.placement.home} was moved to {path} on {found.placement.ip} but "
             f"cannot be deleted: {_why(removed.stderr)}. Fix that and retry; its files are "
-            f"partly deleted, so {recorded.label} can no longer be started again"
+            f"partly deleted, so {found.label} can no longer be started again"
         )
     ctx.log(f"{path} deleted")
 
 
-async def _report_ports(conn: SshConnection, ctx: SubtaskContext, where: Placement) -> None:
-    holders = await host.port_holders(conn, ctx, where.ports)
+async def _report_ports(conn: SshConnection, ctx: SubtaskContext, found: Recorded) -> None:
+    where = found.placement
+    holders = await processes.port_holders(conn, where.ports, ctx.log)
     if not holders:
         ctx.log(f"ports {where.sql_port} and {where.exporter_port} are free on {where.ip}")
         return
@@ -308,23 +250,33 @@ async def _report_ports(conn: SshConnection, ctx: SubtaskContext, where: Placeme
 
 
 def _cluster_id(ctx: SubtaskContext) -> int:
-    return int(ctx.require(CLUSTER_ID))
+    return int(ctx.require(keys.CLUSTER_ID))
 
 
 def _obproxy_id(ctx: SubtaskContext) -> int:
-    return int(ctx.item(SERVER_IDS))
+    return int(ctx.item(keys.SERVER_IDS))
 
 
-def _previous_status(ctx: SubtaskContext) -> str:
-    return ctx.get_list(PREVIOUS_STATUSES)[ctx.parallel_idx]
+def _key(ctx: SubtaskContext, what: str) -> str:
+    return keys.per_obproxy(_obproxy_id(ctx), what)
 
 
 async def _current(ctx: SubtaskContext) -> Recorded | None:
     cluster_id, obproxy_id = _cluster_id(ctx), _obproxy_id(ctx)
-    recorded = await host.read(ctx, lambda s: _recorded(s, cluster_id, obproxy_id))
-    if recorded is None:
+    found = await read(ctx, lambda s: steps.recorded(s, cluster_id, obproxy_id))
+    if found is None:
         ctx.log(f"obproxy {obproxy_id} is no longer recorded (already deleted): nothing to do")
-    return recorded
+    return found
+
+
+class StartOffline(Subtask):
+    name = "Start node"
+    timeout = 30
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        cluster_id = _cluster_id(ctx)
+        await read(ctx, lambda s: records.get(s, cluster_id))
+        ctx.log(f"offlining OBProxy cluster {ctx.require(keys.CLUSTER_NAME)} (id {cluster_id})")
 
 
 class PrepareOfflineObproxy(Subtask):
@@ -336,47 +288,47 @@ class PrepareOfflineObproxy(Subtask):
     timeout = 1800
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        recorded = await _current(ctx)
-        if recorded is None:
-            ctx.set(key(_obproxy_id(ctx), UNINSTALL), "false")
+        found = await _current(ctx)
+        if found is None:
+            ctx.set(_key(ctx, keys.UNINSTALL), "false")
             return
-        _require_deleting(recorded)
-        where = recorded.placement
+        _require_deleting(found)
+        where = found.placement
         for what, value in (
-            (IP, where.ip),
-            (SQL_PORT, where.sql_port),
-            (EXPORTER_PORT, where.exporter_port),
-            (INSTALL_PATH, where.home),
+            (keys.IP, where.ip),
+            (keys.SQL_PORT, where.sql_port),
+            (keys.EXPORTER_PORT, where.exporter_port),
+            (keys.INSTALL_PATH, where.home),
         ):
-            ctx.set(key(recorded.id, what), str(value))
-        previous = _previous_status(ctx)
-        ours, why = await host.read(ctx, lambda s: _ownership(s, recorded.id, previous))
+            ctx.set(_key(ctx, what), str(value))
+        previous = steps.status_before(ctx)
+        ours, why = await read(ctx, lambda s: _ownership(s, found.id, previous))
         ctx.log(
-            f"{recorded.label} of cluster {ctx.require(CLUSTER_NAME)}: host {where.host_id}, "
+            f"{found.label} of cluster {ctx.require(keys.CLUSTER_NAME)}: host {where.host_id}, "
             f"exporter port {where.exporter_port}, install path {where.home}; it was {previous} "
             "before this delete"
         )
         if not ours:
             ctx.log(f"its host is left as it is: {why}")
-            ctx.set(key(recorded.id, WAS_RUNNING), "false")
-            ctx.set(key(recorded.id, UNINSTALL), "false")
+            ctx.set(_key(ctx, keys.WAS_RUNNING), "false")
+            ctx.set(_key(ctx, keys.UNINSTALL), "false")
             return
-        host.check_removable(where.home)
-        conn = await host.connect(ctx, where)
-        pids = await host.pids_in(conn, where.home)
-        entries = await host.path_entries(conn, ctx, where.home)
+        acts.check_removable(where.home)
+        conn = await connect(ctx, where.host_id)
+        pids = await pids_in(conn, where.home)
+        entries = await processes.path_entries(conn, where.home, ctx.log)
         ctx.log(
             f"{where.home} on {where.ip} holds {', '.join(entries) or 'nothing'}; "
-            + (f"pid {host.pids_text(pids)} run from it" if pids else "nothing runs from it")
+            + (f"pid {pids_text(pids)} run from it" if pids else "nothing runs from it")
             + f" ({why})"
         )
-        ctx.set(key(recorded.id, WAS_RUNNING), "true" if pids else "false")
-        ctx.set(key(recorded.id, UNINSTALL), "true")
+        ctx.set(_key(ctx, keys.WAS_RUNNING), "true" if pids else "false")
+        ctx.set(_key(ctx, keys.UNINSTALL), "true")
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         cluster_id, obproxy_id = _cluster_id(ctx), _obproxy_id(ctx)
-        status = _previous_status(ctx)
-        ctx.log(await host.write(ctx, lambda s: _restore(s, cluster_id, obproxy_id, status)))
+        status = steps.status_before(ctx)
+        ctx.log(await write(ctx, lambda s: _restore(s, cluster_id, obproxy_id, status)))
 
 
 class WaitNode(Subtask):
@@ -386,7 +338,7 @@ class WaitNode(Subtask):
     timeout = 30
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        ids = ctx.get_list(SERVER_IDS)
+        ids = ctx.get_list(keys.SERVER_IDS)
         ctx.log(f"{len(ids)} obproxy(s) prepared ({', '.join(ids)}): stopping them")
 
 
@@ -398,52 +350,52 @@ class StopAndUninstallObproxy(Subtask):
     timeout = 1800
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        recorded = await _current(ctx)
-        if recorded is None:
+        found = await _current(ctx)
+        if found is None:
             return
-        _require_deleting(recorded)
-        where = recorded.placement
-        if ctx.require(key(recorded.id, UNINSTALL)) != "true":
+        _require_deleting(found)
+        where = found.placement
+        if ctx.require(_key(ctx, keys.UNINSTALL)) != "true":
             ctx.log(
-                f"{where.home} on {where.ip} is not {recorded.label}'s own (see Prepare "
+                f"{where.home} on {where.ip} is not {found.label}'s own (see Prepare "
                 "offline obproxy): nothing stopped, nothing removed"
             )
             return
-        host.check_removable(where.home)
-        shared = await host.read(ctx, lambda s: _shared_with(s, recorded))
+        acts.check_removable(where.home)
+        shared = await read(ctx, lambda s: _shared_with(s, found))
         if shared:
-            raise HostStepError(
+            raise StepError(
                 f"{where.home} on {where.ip} is also the install path of {shared}; not removing it"
             )
-        conn = await host.connect(ctx, where)
-        await host.stop_all(conn, ctx, where.home)
-        await _remove(conn, ctx, recorded)
-        await _report_ports(conn, ctx, where)
-        ctx.log(f"{recorded.label} is stopped and uninstalled from {where.ip}")
+        conn = await connect(ctx, where.host_id)
+        await processes.stop_all(conn, where.home, ctx.log)
+        await _remove(conn, ctx, found)
+        await _report_ports(conn, ctx, found)
+        ctx.log(f"{found.label} is stopped and uninstalled from {where.ip}")
 
     async def rollback(self, ctx: SubtaskContext) -> None:
-        recorded = await _current(ctx)
-        if recorded is None:
+        found = await _current(ctx)
+        if found is None:
             return
-        where = recorded.placement
-        if ctx.get(key(recorded.id, UNINSTALL)) != "true":
-            ctx.log(f"nothing was done on {where.ip} for {recorded.label}")
+        where = found.placement
+        if ctx.get(_key(ctx, keys.UNINSTALL)) != "true":
+            ctx.log(f"nothing was done on {where.ip} for {found.label}")
             return
-        conn = await host.connect(ctx, where)
-        running = await host.pids_in(conn, where.home)
+        conn = await connect(ctx, where.host_id)
+        running = await pids_in(conn, where.home)
         if running:
-            ctx.log(f"pid {host.pids_text(running)} run from {where.home}: it was not stopped")
+            ctx.log(f"pid {pids_text(running)} run from {where.home}: it was not stopped")
             return
-        if ctx.get(key(recorded.id, WAS_RUNNING)) != "true":
-            ctx.log(f"{recorded.label} did not run before the delete; it stays stopped")
+        if ctx.get(_key(ctx, keys.WAS_RUNNING)) != "true":
+            ctx.log(f"{found.label} did not run before the delete; it stays stopped")
             return
-        if not await _exists(conn, ctx, f"{where.home}/bin/obproxy"):
-            raise HostStepError(
-                f"{recorded.label} cannot be started again: its install path {where.home} on "
+        if not await processes.exists(conn, f"{where.home}/bin/obproxy", ctx.log):
+            raise StepError(
+                f"{found.label} cannot be started again: its install path {where.home} on "
                 f"{where.ip} was already removed. Delete the obproxy again to finish removing it"
             )
-        await host.start_process(ctx, where)
-        await host.wait_login(ctx, where)
+        await acts.start_process(ctx, where)
+        await acts.wait_login(ctx, where)
 
 
 class DeleteObproxyInfo(Subtask):
@@ -455,8 +407,8 @@ class DeleteObproxyInfo(Subtask):
 
     async def execute(self, ctx: SubtaskContext) -> None:
         cluster_id = _cluster_id(ctx)
-        ids = [int(i) for i in ctx.get_list(SERVER_IDS)]
-        for line in await host.write(ctx, lambda s: _delete_rows(s, cluster_id, ids)):
+        ids = [int(i) for i in ctx.get_list(keys.SERVER_IDS)]
+        for line in await write(ctx, lambda s: _delete_rows(s, cluster_id, ids)):
             ctx.log(line)
 
 
@@ -467,13 +419,11 @@ class OfflineObproxyExporter(Subtask):
     timeout = 30
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        obproxy_id = _obproxy_id(ctx)
-        ip, port = ctx.get(key(obproxy_id, IP), "?"), ctx.get(key(obproxy_id, EXPORTER_PORT), "?")
-        where = f"{ip}:{port}"
+        where = f"{ctx.get(_key(ctx, keys.IP), '?')}:{ctx.get(_key(ctx, keys.EXPORTER_PORT), '?')}"
         ctx.log(
-            f"obproxy {obproxy_id}'s exporter ({where}) is registered nowhere: obfleet runs no "
-            "exporter registry (no monitoring agent, no scrape target list), so there is nothing "
-            "to deregister; the exporter went with the process"
+            f"obproxy {_obproxy_id(ctx)}'s exporter ({where}) is registered nowhere: obfleet runs "
+            "no exporter registry (no monitoring agent, no scrape target list), so there is "
+            "nothing to deregister; the exporter went with the process"
         )
 
 
@@ -485,13 +435,17 @@ class UnreserveHost(Subtask):
     timeout = 1800
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        ids = ctx.get_list(SERVER_IDS)
-        host_ids = [int(h) for h in ctx.get_list(HOST_IDS)]
-        remaining = await host.read(ctx, lambda s: _remaining_on(s, sorted(set(host_ids))))
+        ids = ctx.get_list(keys.SERVER_IDS)
+        host_ids = [int(h) for h in ctx.get_list(keys.HOST_IDS)]
+        remaining = await read(ctx, lambda s: _remaining_on(s, sorted(set(host_ids))))
         freed: dict[int, list[str]] = {}
         for obproxy_id, host_id in zip(ids, host_ids, strict=True):
-            ports = (ctx.get(key(obproxy_id, SQL_PORT)), ctx.get(key(obproxy_id, EXPORTER_PORT)))
-            path = ctx.get(key(obproxy_id, INSTALL_PATH))
+            said = keys.per_obproxy
+            ports = (
+                ctx.get(said(obproxy_id, keys.SQL_PORT)),
+                ctx.get(said(obproxy_id, keys.EXPORTER_PORT)),
+            )
+            path = ctx.get(said(obproxy_id, keys.INSTALL_PATH))
             what = f"obproxy {obproxy_id}" + (
                 f" (ports {ports[0]} and {ports[1]}, {path})" if path else ""
             )
@@ -506,3 +460,21 @@ class UnreserveHost(Subtask):
                     else "No obproxy remains on it; obfleet holds no other reservation there"
                 )
             )
+
+
+class FinishOffline(Subtask):
+    """Forgets the cluster (its links, its root@proxysys credential, its record) when asked."""
+
+    name = "Finish node"
+    timeout = 30
+    prohibit_rollback = True  # a forgotten cluster record cannot be brought back
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        if ctx.get(keys.NEED_DELETE_CLUSTER) != "true":
+            return
+        cluster_id = _cluster_id(ctx)
+        gone = await write(ctx, lambda s: records.forget(s, cluster_id))
+        ctx.log(
+            f"OBProxy cluster {ctx.require(keys.CLUSTER_NAME)} "
+            f"{'deleted' if gone else 'was already deleted'}"
+        )

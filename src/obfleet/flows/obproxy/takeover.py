@@ -1,0 +1,566 @@
+""" "Take over obproxy": adopt one OBProxy already running on a host. Nothing is installed,
+stopped or restarted; the process that served before serves after.
+
+    Check obproxy to take over                  find it, prove it is OBProxy of this cluster
+    Prepare take over obproxy                   the obproxy_server row, TAKINGOVER
+    Set obproxy root password                   root@proxysys gets the cluster's password
+    Set obproxy user and password for connect   observer_sys_password = the proxyro password
+    Sync obproxy parameter                      the cluster's runtime parameters
+    Update obproxy status                       RUNNING/NORMAL
+
+What "Check" reads, and the problems it refuses (each message says what to do; the user guide's
+take-over FAQ, guide/appendix/2000, lists the same kinds):
+
+* the process listening on the SQL port (hosts/processes.py): nothing there, a process
+  obfleet's SSH user cannot see, or several processes;
+* its install path: its working directory, which must be the home of the bin/obproxy it runs
+  (OBProxy keeps etc/, log/ and run/ under its working directory, and obfleet tells an OBProxy by
+  it); a process without a bin/obproxy is not OBProxy; a deleted binary means it was replaced
+  after the start; another user's process cannot be stopped by obfleet later (FAQ Q5);
+* its version: `bin/obproxy -V` from that path (the banner, as OBD and obshell read it);
+* root@proxysys logs in with the cluster's password, or else with the password of the OBPROXY
+  credential given for this host (extension), or else with an empty one (OBProxy's default);
+* its config (`show proxyconfig`), judged by obproxy/adoption.py: app name, work mode, linked
+  OceanBase cluster and root servers, config URL, exporter port.
+
+"Check" changes nothing and is read from scratch on every run, so after a fix on the host a
+retry looks again. The row is this task's own by the id Prepare keeps in the task context
+(`obproxy_server_id`, as install.py does); a row on the host and SQL port that is not this
+task's own, or no longer TAKINGOVER, is never adopted.
+
+Rollback: Update takes the row back as TAKINGOVER (refused when another operation holds it
+now); Sync sets the cluster's runtime parameters back to the values Check found (Check keeps
+them, so a Sync that failed half-way is undone too); the proxyro password is left (OBProxy
+shows only its hash, which cannot be set back); the root password goes back to the one that
+logged in; Prepare deletes the row it created. The process runs on throughout.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from obfleet.engine.context import SubtaskContext
+from obfleet.engine.definition import Subtask
+from obfleet.engine.flow import Flow
+from obfleet.flows.obproxy import acts, install, keys, steps
+from obfleet.flows.runtime import StepError, app, connect, read, write
+from obfleet.hosts import processes
+from obfleet.hosts.processes import COMMAND_TIMEOUT_S, ProcessFacts, pids_text
+from obfleet.hosts.shell import safe_path
+from obfleet.hosts.ssh import SshConnection
+from obfleet.obproxy import cmdline
+from obfleet.obproxy.admin import AdminError, ProxysysClient
+from obfleet.obproxy.adoption import Expected, judge
+from obfleet.records import credentials, host_access, ob_clusters, packages
+from obfleet.records import obproxy as records
+from obfleet.records.ob_clusters import root_servers
+from obfleet.records.obproxy import Placement, clash, own_row
+from obfleet.store.models.obproxy import (
+    ObproxyCluster,
+    ObproxyOrigin,
+    ObproxyStatus,
+)
+from obfleet.store.models.packages import SoftwarePackage
+
+TAKINGOVER = ObproxyStatus.TAKINGOVER
+CLUSTER, CREDENTIAL, EMPTY = "cluster", "credential", "empty"  # PROXYSYS_SOURCE values
+
+
+def build(
+    cluster: ObproxyCluster, host_id: int, sql_port: int, proxysys_credential_id: int | None
+) -> Flow:
+    """Take over the OBProxy listening on `sql_port` of host `host_id`."""
+    flow = Flow(keys.TAKE_OVER)
+    flow.set(keys.CLUSTER_ID, str(cluster.id))
+    flow.set(keys.CLUSTER_NAME, cluster.name)
+    flow.set(keys.NEED_DELETE_CLUSTER, "false")
+    flow.set(keys.PROHIBIT_ROLLBACK, "false")
+    flow.set(keys.HOST_ID, str(host_id))
+    flow.set(keys.SQL_PORT, str(sql_port))
+    if proxysys_credential_id is not None:
+        flow.set(keys.PROXYSYS_CREDENTIAL_ID, str(proxysys_credential_id))
+    flow.chain(*TAKE_OVER_CHAIN)
+    return flow
+
+
+# --- the task context and the metadb ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    cluster_id: int
+    host_id: int
+    ip: str
+    sql_port: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.ip}:{self.sql_port}"
+
+
+async def _target(ctx: SubtaskContext) -> Target:
+    host_id = int(ctx.require(keys.HOST_ID))
+    ip = await read(ctx, lambda s: host_access.get_host(s, host_id).inner_ip_address)
+    return Target(int(ctx.require(keys.CLUSTER_ID)), host_id, ip, int(ctx.require(keys.SQL_PORT)))
+
+
+class OnTakenOver:
+    """Once Check has run: the OBProxy's host, ports and install path."""
+
+    async def where(self, ctx: SubtaskContext) -> Placement:
+        target = await _target(ctx)
+        return Placement(
+            target.cluster_id,
+            target.host_id,
+            target.ip,
+            target.sql_port,
+            int(ctx.require(keys.EXPORTER_PORT)),
+            safe_path(ctx.require(keys.INSTALL_PATH)),
+        )
+
+
+def _matching_package(session: Session, version: str, build: str | None) -> SoftwarePackage | None:
+    """An uploaded OBProxy package of that version and build, if there is one."""
+    found = session.scalars(
+        select(SoftwarePackage).where(
+            SoftwarePackage.type == packages.OBPROXY, SoftwarePackage.version == version
+        )
+    ).all()
+    for package in found:
+        if build is None or package.build_number.split(".")[0] == build.split(".")[0]:
+            return package
+    return None
+
+
+def _expected(session: Session, ctx: SubtaskContext, target: Target) -> Expected:
+    cluster = records.get(session, target.cluster_id)
+    advertise = app(ctx).settings.advertise_url
+    return Expected(
+        cluster_name=cluster.name,
+        work_mode=cluster.work_mode,
+        sql_port=target.sql_port,
+        ob_clusters={
+            ob.name: [f"{s.ip}:{s.sql_port}" for s in root_servers(ob)]
+            for ob in ob_clusters.linked(session, cluster)
+        },
+        services_url=f"{advertise.rstrip('/')}/services" if advertise else None,
+    )
+
+
+def _passwords(session: Session, ctx: SubtaskContext, cluster_id: int) -> list[tuple[str, str]]:
+    """The passwords to try for root@proxysys, in order: the cluster's, the given credential's,
+    an empty one."""
+    box = app(ctx).secrets
+    cluster = records.get(session, cluster_id)
+    found: list[tuple[str, str]] = []
+    if cluster.proxysys_credential_id is not None:
+        found.append(
+            (CLUSTER, credentials.reveal(session, box, cluster.proxysys_credential_id).secret)
+        )
+    given = ctx.get(keys.PROXYSYS_CREDENTIAL_ID)
+    if given:
+        credentials.get(session, int(given), "OBPROXY")
+        found.append((CREDENTIAL, credentials.reveal(session, box, int(given)).secret))
+    found.append((EMPTY, ""))
+    return found
+
+
+async def _password_of(ctx: SubtaskContext, source: str) -> str:
+    cluster_id = int(ctx.require(keys.CLUSTER_ID))
+    for name, password in await read(ctx, lambda s: _passwords(s, ctx, cluster_id)):
+        if name == source:
+            return password
+    raise StepError(f"the {source} root@proxysys password is no longer available")
+
+
+# --- finding the process ------------------------------------------------------------------------
+
+
+async def _find(conn: SshConnection, ctx: SubtaskContext, target: Target) -> ProcessFacts:
+    where = target.label
+    owners = await processes.port_owners(conn, [target.sql_port], ctx.log)
+    if target.sql_port not in owners:
+        raise StepError(
+            f"nothing listens on {where}: there is no OBProxy to take over there. Give the SQL "
+            "port the OBProxy listens on (its listen_port, -p) and make sure it runs, then "
+            "retry (or roll this task back and take it over again with the right sqlPort)"
+        )
+    holders = owners[target.sql_port]
+    if not holders:
+        raise StepError(
+            f"port {where} is held by a process obfleet cannot see: it belongs to another user "
+            "than the one obfleet connects to the host as. Connect obfleet to the host as root "
+            "or as the OBProxy's user, then retry"
+        )
+    if len(holders) > 1:
+        pids = pids_text(o.pid for o in holders)
+        raise StepError(
+            f"{len(holders)} processes hold {where} (pid {pids}); obfleet takes over a single "
+            "obproxy process: leave only one (an OBProxy hot upgrade ends with one), then retry"
+        )
+    facts = await processes.process_facts(conn, holders[0].pid)
+    ctx.log(
+        f"pid {facts.pid} listens on {where}: user {facts.user or '?'}, working directory "
+        f"{facts.cwd or '?'}, executable {facts.exe or '?'}"
+    )
+    return facts
+
+
+def _home_of(facts: ProcessFacts, where: str) -> str:
+    """The install path of the OBProxy process, or why it has none obfleet can use."""
+    if not facts.cwd or not facts.exe:
+        raise StepError(
+            f"obfleet, connected as {facts.me}, cannot look into pid {facts.pid} on {where} "
+            f"(it runs as {facts.user or 'another user'}): connect obfleet to the host as root "
+            f"or as {facts.user or 'that user'}, then retry"
+        )
+    if facts.me != "root" and facts.user != facts.me:
+        raise StepError(
+            f"pid {facts.pid} on {where} runs as {facts.user}, but obfleet connects as "
+            f"{facts.me} and could not stop or restart it later: restart the OBProxy as "
+            f"{facts.me} (from its install path), or connect obfleet as root or {facts.user}, "
+            "then retry"
+        )
+    program = facts.program("obproxy")
+    if program is None:
+        raise StepError(
+            f"pid {facts.pid} listening on {where} is not OBProxy: it runs {facts.args_text!r}, "
+            "not a bin/obproxy. Give the SQL port of the OBProxy to take over (its "
+            "listen_port), then retry"
+        )
+    if facts.exe.endswith(" (deleted)"):
+        raise StepError(
+            f"the binary of pid {facts.pid} on {where} ({program}) was deleted or replaced "
+            "after it started (upgraded in place?): restart the OBProxy, then retry"
+        )
+    home = posixpath.dirname(posixpath.dirname(program))
+    if home != facts.cwd:
+        raise StepError(
+            f"pid {facts.pid} on {where} runs {program} from the working directory "
+            f"{facts.cwd}; OBProxy keeps etc/, log/ and run/ under its working directory and "
+            f"obfleet tells an OBProxy by it: restart it from its install path "
+            f"(cd {home} && ./bin/obproxy), then retry"
+        )
+    try:
+        return safe_path(home)
+    except ValueError as exc:
+        raise StepError(f"the install path {home!r} on {where} cannot be used: {exc}") from None
+
+
+async def _version(
+    conn: SshConnection, ctx: SubtaskContext, facts: ProcessFacts, home: str, where: str
+) -> tuple[str, str | None]:
+    result = await conn.run(
+        cmdline.version_command(home), check=False, timeout=COMMAND_TIMEOUT_S, log=ctx.log
+    )
+    banner = cmdline.parse_banner(result.stdout + "\n" + result.stderr)
+    if banner is None:
+        raise StepError(
+            f"{home}/bin/obproxy -V does not print OBProxy's version banner (exit "
+            f"{result.exit_status}): pid {facts.pid} on {where} is not OBProxy"
+        )
+    return banner
+
+
+async def _log_in(
+    ctx: SubtaskContext, target: Target, passwords: list[tuple[str, str]]
+) -> tuple[str, dict[str, str]]:
+    """The first password root@proxysys accepts, and `show proxyconfig`."""
+    refusals: list[tuple[str, AdminError]] = []
+    for source, password in passwords:
+        ctx.secret(password)
+        client = ProxysysClient(target.ip, target.sql_port, password)
+        try:
+            return source, await client.show_proxyconfig()
+        except AdminError as exc:
+            refusals.append((source, exc))
+            ctx.log(f"root@proxysys refused the {source} password ({exc})")
+    tried = {
+        CLUSTER: "this OBProxy cluster's",
+        CREDENTIAL: "the given credential's",
+        EMPTY: "an empty one",
+    }
+    raise StepError(
+        f"root@proxysys on {target.label} accepts none of the passwords obfleet knows "
+        f"({', '.join(tried[source] for source, _ in refusals)}; last answer {refusals[-1][1]}). "
+        "Tell obfleet its current password by creating an OBPROXY credential with it "
+        "(POST /api/v2/credentials) and taking the OBProxy over with hosts[].proxysysCredentialId "
+        "set to it; or clear it on the OBProxy (as root@proxysys, alter proxyconfig set "
+        "obproxy_sys_password to the empty string ''); obfleet then gives it the cluster's own "
+        "password. Then retry. (OBProxy also refuses root@proxysys from non-private addresses "
+        "unless skip_proxy_sys_private_check is true.)"
+    )
+
+
+# --- the steps ----------------------------------------------------------------------------------
+
+
+class CheckObproxyToTakeOver(Subtask):
+    """Finds the OBProxy on the SQL port and proves it can join this cluster; records what it
+    found in the task context. Reads only, from scratch on every run."""
+
+    name = "Check obproxy to take over"
+    timeout = 300
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        target = await _target(ctx)
+        where = target.label
+        conn = await connect(ctx, target.host_id)
+        facts = await _find(conn, ctx, target)
+        home = _home_of(facts, where)
+        version, build = await _version(conn, ctx, facts, home, where)
+        shown = f"{version}-{build}" if build else version
+        from_flags = cmdline.parse_command_line(facts.argv[1:])
+        others = [p for p in await processes.pids_in(conn, home) if p != facts.pid]
+        ctx.log(
+            f"OBProxy {shown} runs from {home} (pid {facts.pid})"
+            + (f"; also running from there: pid {pids_text(others)}" if others else "")
+        )
+
+        passwords = await read(ctx, lambda s: _passwords(s, ctx, target.cluster_id))
+        source, config = await _log_in(ctx, target, passwords)
+        ctx.log(f"root@proxysys logged in with the {source} password")
+        expected = await read(ctx, lambda s: _expected(s, ctx, target))
+        verdict = judge(config, expected)
+        flag_port = from_flags.get("prometheus_listen_port")
+        if flag_port and verdict.exporter_port and flag_port != str(verdict.exporter_port):
+            verdict.notes.append(
+                f"its command line says -l {flag_port}, its config {verdict.exporter_port}"
+            )
+        if verdict.exporter_port is not None:
+            ports = (target.sql_port, verdict.exporter_port)
+            reason = await read(ctx, lambda s: clash(s, target.host_id, ports, home))
+            if reason:
+                verdict.problems.append(f"{reason}: it cannot be recorded beside it")
+        for note in verdict.notes:
+            ctx.log(f"NOTE: {note}")
+        for problem in verdict.problems:
+            ctx.log(f"CHECK FAILED: {problem}")
+        if verdict.problems:
+            raise StepError(f"the OBProxy on {where}: " + "; ".join(verdict.problems))
+
+        package = await read(ctx, lambda s: _matching_package(s, version, build))
+        names = [name for name, _ in await acts.cluster_parameters(ctx, target.cluster_id)]
+        # The values Sync may change, as found: kept now, since a Sync that fails half-way
+        # keeps nothing of its own; Sync's rollback sets them back.
+        ctx.set_list(keys.PREVIOUS_PARAMETERS, [f"{n}={config[n]}" for n in names if n in config])
+        ctx.set(keys.OBPROXY_PID, str(facts.pid))
+        ctx.set(keys.INSTALL_PATH, home)
+        ctx.set(keys.PACKAGE_VERSION, shown)
+        ctx.set(keys.EXPORTER_PORT, str(verdict.exporter_port))
+        ctx.set(keys.PROXYSYS_SOURCE, source)
+        if package is not None:
+            ctx.set(keys.PACKAGE_ID, str(package.id))
+            ctx.set(keys.PACKAGE_NAME, package.name)
+        ctx.log(
+            f"OBProxy {shown} on {where} (exporter port {verdict.exporter_port}, app name "
+            f"{config.get('app_name')}) can join OBProxy cluster {expected.cluster_name}"
+            + (f"; its package is {package.file_name}" if package else "")
+        )
+
+
+def _record_taking_over(
+    session: Session, placement: Placement, version: str, package_id: int | None, task_id: int
+) -> int:
+    own = records.own_server_id(session, task_id, keys.SERVER_ID)
+    row = records.recorded_at(session, placement)
+    if row is not None and row.cluster_id != placement.cluster_id:
+        raise StepError(
+            f"{placement.ip}:{placement.sql_port} is recorded as obproxy {row.id} of another "
+            f"OBProxy cluster (id {row.cluster_id})"
+        )
+    if row is not None:
+        if row.id != own or row.status != TAKINGOVER:
+            raise install.held_elsewhere(row, "taking it over")
+        return row.id
+    if package_id and session.get(SoftwarePackage, package_id) is None:
+        package_id = None  # the package was deleted since Check: record the obproxy without it
+    return records.record_new(
+        session,
+        placement,
+        TAKINGOVER,
+        task_id,
+        keys.SERVER_ID,
+        origin=ObproxyOrigin.TAKE_OVER,
+        package_id=package_id,
+        version=version,
+    )
+
+
+class PrepareTakeOverObproxy(OnTakenOver, steps.ObproxyStep):
+    """Records the obproxy (TAKINGOVER): from now on the cluster shows it."""
+
+    name = "Prepare take over obproxy"
+    timeout = 300
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        where = await self.where(ctx)
+        version = ctx.require(keys.PACKAGE_VERSION)
+        package = ctx.get(keys.PACKAGE_ID)
+        package_id = int(package) if package else None
+        server_id = await write(
+            ctx, lambda s: _record_taking_over(s, where, version, package_id, ctx.task_id)
+        )
+        ctx.set(keys.SERVER_ID, str(server_id))
+        ctx.log(
+            f"obproxy {server_id} recorded as TAKINGOVER: {where.ip}:{where.sql_port}, exporter "
+            f"port {where.exporter_port}, install path {where.home}, version {version}"
+        )
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        where = await self.where(ctx)
+        own = ctx.get(keys.SERVER_ID)
+        server_id = await write(ctx, lambda s: records.delete_own_row(s, own, (TAKINGOVER,)))
+        ctx.log(
+            f"obproxy {server_id} on {where.ip}:{where.sql_port} forgotten (the process runs on)"
+            if server_id
+            else f"this task recorded no obproxy on {where.ip}:{where.sql_port}"
+        )
+
+
+async def _works(ctx: SubtaskContext, placement: Placement, password: str) -> bool:
+    try:
+        await ProxysysClient(placement.ip, placement.sql_port, ctx.secret(password)).ping()
+    except AdminError:
+        return False
+    return True
+
+
+async def _switch_password(
+    ctx: SubtaskContext, placement: Placement, current: str, wanted: str
+) -> None:
+    """`alter proxyconfig set obproxy_sys_password` (OBProxy hashes the plaintext itself), then
+    a login with the new one."""
+    client = ProxysysClient(placement.ip, placement.sql_port, ctx.secret(current))
+    await client.alter_proxyconfig("obproxy_sys_password", ctx.secret(wanted))
+    if not await _works(ctx, placement, wanted):
+        raise StepError(
+            f"root@proxysys on {placement.ip}:{placement.sql_port} refuses the new password"
+        )
+
+
+class SetObproxyRootPassword(OnTakenOver, steps.ObproxyStep):
+    """root@proxysys gets the cluster's password, the one obfleet uses for every obproxy of the
+    cluster (health checks, restarts, upgrades)."""
+
+    name = "Set obproxy root password"
+    timeout = 60
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        where = await self.where(ctx)
+        source = ctx.require(keys.PROXYSYS_SOURCE)
+        wanted = await _password_of(ctx, CLUSTER)
+        if source == CLUSTER or await _works(ctx, where, wanted):
+            ctx.log("root@proxysys already has the OBProxy cluster's password")
+            return
+        await _switch_password(ctx, where, await _password_of(ctx, source), wanted)
+        ctx.log(
+            f"root@proxysys on {where.ip}:{where.sql_port}: the {source} password replaced by "
+            "the OBProxy cluster's"
+        )
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        where = await self.where(ctx)
+        source = ctx.get(keys.PROXYSYS_SOURCE)
+        if source in (None, CLUSTER):
+            return
+        old = await _password_of(ctx, source)
+        if await _works(ctx, where, old):
+            ctx.log(f"root@proxysys already has its {source} password")
+            return
+        await _switch_password(ctx, where, await _password_of(ctx, CLUSTER), old)
+        ctx.log(f"root@proxysys on {where.ip}:{where.sql_port} has its {source} password again")
+
+
+class SetProxyroPassword(OnTakenOver, steps.SetProxyroPassword):
+    pass
+
+
+def _as_found(ctx: SubtaskContext) -> dict[str, str]:
+    """The runtime parameters as Check found them: name -> value."""
+    return dict(item.partition("=")[::2] for item in ctx.get_list(keys.PREVIOUS_PARAMETERS))
+
+
+class SyncTakenOverParameters(OnTakenOver, steps.SyncObproxyParameter):
+    """The cluster's runtime parameters, where `show proxyconfig` differs. Only parameters whose
+    value Check kept are changed, so that a rollback can set each one back, even after a run
+    that failed half-way (whose own context writes are dropped)."""
+
+    timeout = 60
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        where = await self.where(ctx)
+        wanted = await acts.cluster_parameters(ctx, where.cluster_id)
+        current = await (await acts.admin_client(ctx, where)).show_proxyconfig() if wanted else {}
+        found = _as_found(ctx)
+        unknown = [
+            name
+            for name, value in wanted
+            if name in current and current[name] != value and name not in found
+        ]
+        if unknown:
+            raise StepError(
+                f"the cluster's runtime parameters {', '.join(unknown)} were not read when the "
+                "OBProxy was checked (the cluster's parameters changed since), so a rollback "
+                "could not set them back: roll this task back and take the OBProxy over again"
+            )
+        await acts.set_parameters(ctx, where, wanted)
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        found = _as_found(ctx)
+        if found:
+            where = await self.where(ctx)
+            await acts.set_parameters(ctx, where, sorted(found.items()))
+
+
+class UpdateTakenOverStatus(OnTakenOver, steps.UpdateObproxyStatus):
+    """The OBProxy still serves on its SQL port: RUNNING/NORMAL."""
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        where = await self.where(ctx)
+        conn = await connect(ctx, where.host_id)
+        owners = await processes.port_owners(conn, [where.sql_port], ctx.log)
+        if where.sql_port not in owners:
+            raise StepError(
+                f"nothing listens on {where.ip}:{where.sql_port} any more: the OBProxy stopped "
+                "during the take-over; start it, then retry"
+            )
+        pids = [o.pid for o in owners[where.sql_port]]
+        found = ctx.require(keys.OBPROXY_PID)
+        if found not in map(str, pids):
+            ctx.log(f"NOTE: pid {pids_text(pids)} holds the port now, not pid {found}")
+        await super().execute(ctx)
+
+    def record(self, session: Session, ctx: SubtaskContext, where: Placement) -> str:
+        row = own_row(session, ctx.get(keys.SERVER_ID))
+        if row is not None and row.status not in (TAKINGOVER, ObproxyStatus.RUNNING):
+            raise StepError(
+                f"obproxy {row.id} on {row.ip}:{row.sql_port} is {row.status}: another "
+                "operation holds it now"
+            )
+        server_id = records.record_running(session, row, where)
+        return (
+            f"obproxy {server_id} ({ctx.require(keys.PACKAGE_VERSION)}) on "
+            f"{where.ip}:{where.sql_port} is taken over: RUNNING"
+        )
+
+    def undo(self, session: Session, ctx: SubtaskContext, where: Placement) -> str | None:
+        row = own_row(session, ctx.get(keys.SERVER_ID))
+        if row is None:
+            return None
+        records.take_back(row, TAKINGOVER, ctx.task_id)
+        return f"obproxy {row.id} is TAKINGOVER again"
+
+
+TAKE_OVER_CHAIN: tuple[type[Subtask], ...] = (
+    CheckObproxyToTakeOver,
+    PrepareTakeOverObproxy,
+    SetObproxyRootPassword,
+    SetProxyroPassword,
+    SyncTakenOverParameters,
+    UpdateTakenOverStatus,
+)
