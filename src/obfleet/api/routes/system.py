@@ -19,7 +19,7 @@ from obfleet.api.schemas.system import InfoOut
 from obfleet.timefmt import iso, utcnow
 
 router = APIRouter(tags=["other"], dependencies=[Depends(public)])
-BUILD_TIME = iso(utcnow())
+BUILD_TIME = utcnow()
 
 
 @router.get("/api/v2/time", response_class=PlainTextResponse, summary="Query server time")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from obfleet.api.schema import ApiModel
+from obfleet.api.schema import ApiModel, OcpTime
 
 
 class InfoOut(ApiModel):
@@ -11,7 +11,7 @@ class InfoOut(ApiModel):
     artifact: str
     build_java_version: str | None = None
     build_python_version: str
-    build_time: str
+    build_time: OcpTime
     build_version: str
     group: str
     name: str
