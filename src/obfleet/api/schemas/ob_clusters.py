@@ -11,6 +11,16 @@ from obfleet.records import ob_clusters as service
 from obfleet.store.models.ob_clusters import ObCluster
 
 
+class RootServerOut(ApiModel):
+    address: str
+    role: str
+    sql_port: int = Field(alias="sql_port")  # so OCP's cluster list sample spells it
+
+    @classmethod
+    def of(cls, server: service.RootServer) -> RootServerOut:
+        return cls(address=server.address, role=server.role, sql_port=server.sql_port)
+
+
 class ObClusterOut(ApiModel):
     id: int
     name: str
@@ -18,7 +28,7 @@ class ObClusterOut(ApiModel):
     ob_version: str | None
     status: str
     type: str
-    root_servers: list[dict[str, Any]]
+    root_servers: list[RootServerOut]
     proxyro_credential_id: int | None
     creator: str | None
     region_count: int = 0
@@ -34,8 +44,8 @@ class ObClusterOut(ApiModel):
 
     @classmethod
     def of(cls, cluster: ObCluster) -> ObClusterOut:
-        servers = service.root_server_dicts(cluster)
-        return ObClusterOut(
+        servers = [RootServerOut.of(s) for s in service.root_servers(cluster)]
+        return cls(
             id=cluster.id,
             name=cluster.name,
             ob_cluster_id=cluster.ob_cluster_id,
