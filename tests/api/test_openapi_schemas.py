@@ -1,13 +1,20 @@
 """Every JSON answer has its shape in /openapi.json: no operation's 200 `data` is a free-form
-object, so clients (and the schemathesis fuzz) see what each route really answers."""
+object, so clients (and the schemathesis fuzz) see what each route really answers; and real
+answers hold to the shapes documented for them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from starlette.testclient import TestClient
+
 from obfleet.api.app import create_app
 from obfleet.config import Settings
+from tests.conftest import ADMIN
+from tests.obproxy.test_clusters import create
+from tests.obproxy.test_parameters_api import add_obproxy, create_cluster
+from tests.server import free_port
 
 DOC = create_app(Settings(data_dir=Path("unused")), run_engine=False).openapi()
 SCHEMAS = DOC["components"]["schemas"]
@@ -116,3 +123,84 @@ def test_task_answers_are_typed_by_their_form():
     for key in wrapped:
         creator = resolve(task_of(key)["properties"]["creator"])
         assert set(creator["properties"]) == {"id", "name"}, key
+
+
+JSON_TYPES: dict[str, Any] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "integer": int,
+    "number": int | float,
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def violations(value: Any, schema: dict[str, Any], where: str) -> list[str]:
+    """Where `value` departs from `schema` (the subset of JSON Schema pydantic writes), keys the
+    schema does not name included."""
+    schema = resolve(schema)
+    if "anyOf" in schema:
+        options = [o for o in schema["anyOf"] if value is None or o != {"type": "null"}]
+        tries = [violations(value, option, where) for option in options]
+        return [] if [] in tries else min(tries, key=len)
+    kind = schema.get("type")
+    if kind is None:
+        return []
+    counted = kind in ("integer", "number")
+    if not isinstance(value, JSON_TYPES[kind]) or (counted and isinstance(value, bool)):
+        return [f"{where}: {value!r} is not {kind}"]
+    if kind == "array":
+        item = schema.get("items", {})
+        return [v for i, x in enumerate(value) for v in violations(x, item, f"{where}[{i}]")]
+    if kind != "object":
+        return []
+    properties = schema.get("properties", {})
+    found = [f"{where}.{key}: missing" for key in schema.get("required", []) if key not in value]
+    if properties:
+        found += [f"{where}.{key}: not in the schema" for key in value if key not in properties]
+    values = schema.get("additionalProperties")
+    for key, item in value.items():
+        told = properties.get(key, values if isinstance(values, dict) else None)
+        found += violations(item, told, f"{where}.{key}") if told is not None else []
+    return found
+
+
+def test_real_answers_hold_to_their_documented_schemas(client: TestClient):
+    cluster_id = create_cluster(client)
+    add_obproxy(client, cluster_id, free_port())  # nothing listens: its parameters are unread
+    started = create(client, name="pc2")
+    changed = client.put(
+        f"/api/v2/obproxy/clusters/{cluster_id}/parameters",
+        headers=ADMIN,
+        json={"parameters": [{"name": "client_max_connections", "value": "100"}]},
+    )
+    task_id = started.json()["data"]["id"]
+    answers = {
+        ("POST", "/api/v2/obproxy/clusters"): started,
+        ("PUT", "/api/v2/obproxy/clusters/{cluster_id}/parameters"): changed,
+    }
+    for path, url in [
+        ("/api/v2/obproxy/clusters", "/api/v2/obproxy/clusters"),
+        ("/api/v2/obproxy/clusters/{cluster_id}", f"/api/v2/obproxy/clusters/{cluster_id}"),
+        (
+            "/api/v2/obproxy/clusters/{cluster_id}/parameters",
+            f"/api/v2/obproxy/clusters/{cluster_id}/parameters",
+        ),
+        (
+            "/api/v2/obproxy/parameterInfo",
+            "/api/v2/obproxy/parameterInfo?name=client_max_connections",
+        ),
+        ("/api/v2/tasks/instances", "/api/v2/tasks/instances"),
+        ("/api/v2/tasks/instances/{taskInstanceId}", f"/api/v2/tasks/instances/{task_id}"),
+        ("/api/v2/ob/clusters", "/api/v2/ob/clusters"),
+        ("/api/v2/compute/hosts", "/api/v2/compute/hosts"),
+        ("/api/v2/info", "/api/v2/info"),
+    ]:
+        answers["GET", path] = client.get(url, headers=ADMIN)
+    documented = {(method, path): schema for method, path, schema in json_answers()}
+    for (method, path), response in answers.items():
+        assert response.status_code == 200, (method, path, response.text)
+        schema = documented[method, path]
+        assert schema is not None
+        assert violations(response.json(), schema, f"{method} {path}") == []
