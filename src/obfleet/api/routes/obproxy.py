@@ -16,7 +16,6 @@ from obfleet.errors import bad_request
 from obfleet.obproxy import catalog
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_clusters as service
-from obfleet.services import obproxy_parameters
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyCluster
 
@@ -220,4 +219,4 @@ def parameter_info(
 )
 def cluster_parameters(cluster_id: int, ctx: CtxDep, session: SessionDep) -> EnvelopeResponse:
     cluster = service.get(session, cluster_id)
-    return ok(contents(obproxy_parameters.cluster_parameters(cluster, ctx.secrets)))
+    return ok(contents(ClusterParameterOut.of_all(cluster, ctx.secrets)))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.api.schema import ApiModel, OcpTime
 from obfleet.obproxy.catalog import ParameterInfo
 from obfleet.obproxy.configurl import config_url
+from obfleet.security.secrets import SecretBox
 from obfleet.services.obproxy_clusters import link_clusters
+from obfleet.services.obproxy_parameters import cluster_parameters
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
@@ -168,7 +171,8 @@ class ParameterInfoOut(ApiModel):
 class ParameterValueOut(ApiModel):
     value: str | None
     obproxies: list[str]
-    error: str | None = None  # only on an obproxy that could not be read
+    # Only on an obproxy that could not be read; left out elsewhere, as OCP has no such key.
+    error: str | None = Field(None, exclude_if=lambda error: error is None)
 
 
 class ClusterParameterOut(ApiModel):
@@ -179,3 +183,8 @@ class ClusterParameterOut(ApiModel):
     need_reboot: bool
     values: list[ParameterValueOut]
     value_string: str
+
+    @classmethod
+    def of_all(cls, cluster: ObproxyCluster, box: SecretBox | None) -> list[ClusterParameterOut]:
+        """The cluster's recorded parameters, each as its obproxies show it now."""
+        return [cls.model_validate(p) for p in cluster_parameters(cluster, box)]
