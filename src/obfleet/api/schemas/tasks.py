@@ -9,7 +9,7 @@ that starts a task (StartedTaskOut, OCP's TaskInstance).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy.orm import Session
 
@@ -101,7 +101,7 @@ class SubtaskOut(ApiModel):
 
 
 class _TaskFields(ApiModel):
-    """Every field of a task but `creator`, whose form depends on who answers."""
+    """A task's fields; each subclass says which form of `creator` it answers."""
 
     id: int
     name: str
@@ -109,6 +109,7 @@ class _TaskFields(ApiModel):
     type: str
     status: str
     operation: str
+    creator: NamedRef | str
     executor: str | None
     prohibit_rollback: bool
     cluster_id: int | None
@@ -122,33 +123,34 @@ class _TaskFields(ApiModel):
     finish_time: OcpTime | None
     subtasks: list[SubtaskOut]
 
+    @classmethod
+    def of(cls, rows: TaskRows, creator: NamedRef | str) -> Self:
+        task = rows.task
+        return cls(
+            id=task.id,
+            name=task.name,
+            task_definition_id=task.task_definition_id,
+            type=task.type,
+            status=task.status,
+            operation=task.operation,
+            creator=creator,
+            executor=task.executor,
+            prohibit_rollback=task.prohibit_rollback,
+            cluster_id=task.cluster_id,
+            tenant_id=task.tenant_id,
+            host_id=task.host_id,
+            cluster=NamedRef.known(task.cluster_id, task.cluster_name),
+            tenant=NamedRef.known(task.tenant_id, task.tenant_name),
+            context=TaskContextOut.of(task.context),
+            create_time=task.create_time,
+            start_time=task.start_time,
+            finish_time=task.finish_time,
+            subtasks=[SubtaskOut.of(s, rows.edges, task.context) for s in rows.subtasks],
+        )
+
 
 def _creator(task: Task) -> NamedRef:
     return NamedRef(id=task.creator_id, name=task.creator)
-
-
-def _task_fields(rows: TaskRows) -> dict[str, Any]:
-    task = rows.task
-    return {
-        "id": task.id,
-        "name": task.name,
-        "task_definition_id": task.task_definition_id,
-        "type": task.type,
-        "status": task.status,
-        "operation": task.operation,
-        "executor": task.executor,
-        "prohibit_rollback": task.prohibit_rollback,
-        "cluster_id": task.cluster_id,
-        "tenant_id": task.tenant_id,
-        "host_id": task.host_id,
-        "cluster": NamedRef.known(task.cluster_id, task.cluster_name),
-        "tenant": NamedRef.known(task.tenant_id, task.tenant_name),
-        "context": TaskContextOut.of(task.context),
-        "create_time": task.create_time,
-        "start_time": task.start_time,
-        "finish_time": task.finish_time,
-        "subtasks": [SubtaskOut.of(s, rows.edges, task.context) for s in rows.subtasks],
-    }
 
 
 class TaskOut(_TaskFields):
@@ -159,7 +161,7 @@ class TaskOut(_TaskFields):
     @classmethod
     def load(cls, session: Session, task_id: int) -> TaskOut:
         rows = TaskRows.load(session, task_id)
-        return cls(creator=_creator(rows.task), **_task_fields(rows))
+        return cls.of(rows, _creator(rows.task))
 
 
 class StartedTaskOut(_TaskFields):
@@ -171,7 +173,7 @@ class StartedTaskOut(_TaskFields):
     @classmethod
     def load(cls, session: Session, task_id: int) -> StartedTaskOut:
         rows = TaskRows.load(session, task_id)
-        return cls(creator=rows.task.creator, **_task_fields(rows))
+        return cls.of(rows, rows.task.creator)
 
 
 class BasicSubtaskOut(ApiModel):
