@@ -83,8 +83,6 @@ TASK_FIELDS = {
     "taskDefinitionId": "WrappedTaskInstance's (the task detail page's table and sample)",
     "cluster": "WrappedTaskInstance's (the task detail page's table); null: no OB cluster task",
     "tenant": "WrappedTaskInstance's (the task detail page's table); null: obfleet has no tenants",
-    "creator.id": "creator is {id, name} in every answer, as in the task detail samples",
-    "creator.name": "creator is {id, name} in every answer, as in the task detail samples",
 }
 SUBTASK_FIELDS = {
     key.removeprefix("subtasks[]."): why

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from obfleet.api.schemas.tasks import TaskOut
 from obfleet.engine import Flow, TaskEngine, submit
-from obfleet.engine.views import load_task_view
 from obfleet.store.db import Database
 from tests.engine.subtasks import Journal
 
@@ -54,7 +54,7 @@ def submit_flow(db: Database, flow: Flow, **kwargs: Any) -> int:
 
 def task_view(db: Database, task_id: int) -> dict[str, Any]:
     with db.session() as session:
-        return load_task_view(session, task_id)
+        return TaskOut.load(session, task_id).model_dump(mode="json", by_alias=True)
 
 
 async def wait_for(

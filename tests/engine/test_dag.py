@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from obfleet.engine import Flow
-from obfleet.engine.views import subtask_log
+from obfleet.engine.reads import subtask_log
 from obfleet.store.db import Database
 from tests.engine.conftest import StartEngine, status_is, submit_flow, subtask, wait_for
 from tests.engine.subtasks import (

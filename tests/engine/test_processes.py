@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from obfleet.engine import Flow, TaskEngine, submit
+from obfleet.engine.reads import subtask_log
 from obfleet.engine.runner import EngineAlreadyRunning
-from obfleet.engine.views import subtask_log
 from obfleet.store.db import Database
 from obfleet.store.models.tasks import SubtaskInstance, TaskInstance
 from tests.engine.conftest import submit_flow, task_view

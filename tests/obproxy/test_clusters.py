@@ -92,6 +92,17 @@ def test_doc_sample_request_creates_cluster(engine_client):
     assert cluster["creatorName"] == "admin"
 
 
+def test_the_create_answer_names_its_creator_and_the_task_api_gives_id_and_name(client):
+    """Two forms of one task, as OCP's samples show them: the OBProxy page's TaskInstance
+    (creator a name) and the task API's WrappedTaskInstance (creator {id, name})."""
+    import_ob(client)
+    started = create(client).json()["data"]
+    shown = client.get(f"/api/v2/tasks/instances/{started['id']}", headers=ADMIN).json()["data"]
+    assert started["creator"] == "admin"
+    assert shown["creator"]["name"] == "admin" and set(shown["creator"]) == {"id", "name"}
+    assert {**shown, "creator": "admin"} == started  # nothing else differs
+
+
 def test_root_proxysys_password_generated_and_hidden(client):
     import_ob(client)
     r = create(client)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,7 +15,6 @@ from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows.obproxy import install as obproxy_install
 from obfleet.flows.obproxy.install import Install
 from obfleet.obproxy import catalog
-from obfleet.obproxy.configurl import config_url
 from obfleet.records import credentials, targets
 from obfleet.records.obproxy import get
 from obfleet.security.passwords import generate_password
@@ -25,10 +23,8 @@ from obfleet.services import obproxy_instances as instances
 from obfleet.services import obproxy_offline
 from obfleet.services.hosts import normalize_address
 from obfleet.services.users import Principal
-from obfleet.store.models.hosts import Host
 from obfleet.store.models.ob_clusters import ObCluster
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
-from obfleet.timefmt import iso
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
@@ -354,80 +350,7 @@ def query(name: str | None) -> Select[Any]:
     return stmt
 
 
-# --- views --------------------------------------------------------------------------------
-
-
 def link_clusters(session: Session, cluster: ObproxyCluster) -> dict[int, ObCluster]:
     ids = [link.ob_cluster_id for link in cluster.links]
     found = session.scalars(select(ObCluster).where(ObCluster.id.in_(ids))).all() if ids else []
     return {c.id: c for c in found}
-
-
-def server_view(server: ObproxyServer, idc_name: str | None) -> dict[str, Any]:
-    return {
-        "id": server.id,
-        "clusterId": server.cluster_id,
-        "hostId": server.host_id,
-        "idcName": idc_name,
-        "lastActiveTime": iso(server.last_active_time),
-        "parameterVersion": server.parameter_version,
-        "ip": server.ip,
-        "sqlPort": server.sql_port,
-        "exporterPort": server.exporter_port,
-        "version": server.version,
-        "status": server.status,
-        "operateStatus": server.operate_status,
-        "architecture": server.architecture,
-    }
-
-
-def cluster_view(session: Session, cluster: ObproxyCluster, base_url: str) -> dict[str, Any]:
-    obs = link_clusters(session, cluster)
-    hosts = (
-        {
-            h.id: h
-            for h in session.scalars(
-                select(Host).where(Host.id.in_([s.host_id for s in cluster.obproxies]))
-            )
-        }
-        if cluster.obproxies
-        else {}
-    )
-    servers = [
-        server_view(s, hosts[s.host_id].idc_name if s.host_id in hosts else None)
-        for s in cluster.obproxies
-    ]
-    return {
-        "id": cluster.id,
-        "name": cluster.name,
-        "parameterVersion": cluster.parameter_version,
-        "creatorId": cluster.creator_id,
-        "creatorName": cluster.creator_name,
-        "createTime": iso(cluster.create_time),
-        "updateTime": iso(cluster.update_time),
-        "configUrl": config_url(base_url, cluster.name),
-        "address": cluster.address,
-        "port": cluster.port,
-        "workMode": cluster.work_mode,
-        "obLinks": [
-            {
-                "clusterId": link.ob_cluster_id,
-                "clusterName": obs[link.ob_cluster_id].name,
-                "username": link.username,
-                "status": obs[link.ob_cluster_id].status,
-                "connections": 0.0,
-                "obClusterId": obs[link.ob_cluster_id].ob_cluster_id,
-                "clusterType": obs[link.ob_cluster_id].type,
-            }
-            for link in cluster.links
-        ],
-        "versions": [
-            {"version": v, "count": n}
-            for v, n in sorted(Counter(s["version"] for s in servers if s["version"]).items())
-        ],
-        "topo": [
-            {"idcName": i, "count": n}
-            for i, n in sorted(Counter(s["idcName"] for s in servers if s["idcName"]).items())
-        ],
-        "obproxies": servers,
-    }

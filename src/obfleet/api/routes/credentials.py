@@ -11,7 +11,8 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.api.schema import ApiModel
+from obfleet.api.schemas.credentials import CredentialOut
 from obfleet.records import credentials as service
 from obfleet.security.roles import Resource
 from obfleet.store.models.credentials import Credential
@@ -19,7 +20,6 @@ from obfleet.store.models.credentials import Credential
 router = APIRouter(prefix="/api/v2/credentials", tags=["credentials (extension)"])
 READ = Depends(require(Resource.CREDENTIAL))
 WRITE = Depends(require(Resource.CREDENTIAL, write=True))
-MASK = "***"
 
 
 class CredentialIn(ApiModel):
@@ -41,22 +41,6 @@ class CredentialPatch(ApiModel):
     description: str | None = Field(None, max_length=256)
 
 
-class CredentialOut(ApiModel):
-    id: int
-    name: str
-    target_type: str
-    auth_type: str
-    username: str
-    secret: str = MASK
-    description: str | None
-    create_time: OcpTime
-    update_time: OcpTime
-
-
-def render(credential: Credential) -> CredentialOut:
-    return CredentialOut.model_validate(credential)
-
-
 @router.post(
     "", dependencies=[WRITE], response_model=Envelope[CredentialOut], summary="Create a credential"
 )
@@ -73,7 +57,7 @@ def create_credential(body: CredentialIn, ctx: CtxDep, session: SessionDep) -> E
         passphrase=body.passphrase,
         description=body.description,
     )
-    return ok(render(credential))
+    return ok(CredentialOut.of(credential))
 
 
 @router.get(
@@ -88,7 +72,11 @@ def list_credentials(
     target_type: Literal["HOST", "OB_CLUSTER", "OBPROXY"] | None = Query(None, alias="targetType"),
 ) -> EnvelopeResponse:
     sortable = {"id": Credential.id, "name": Credential.name}
-    return ok(paginate(session, service.query(target_type), page, sortable, Credential.id, render))
+    return ok(
+        paginate(
+            session, service.query(target_type), page, sortable, Credential.id, CredentialOut.of
+        )
+    )
 
 
 @router.get(
@@ -98,7 +86,7 @@ def list_credentials(
     summary="Get a credential",
 )
 def get_credential(credential_id: int, session: SessionDep) -> EnvelopeResponse:
-    return ok(render(service.get(session, credential_id)))
+    return ok(CredentialOut.of(service.get(session, credential_id)))
 
 
 @router.patch(
@@ -120,7 +108,7 @@ def update_credential(
         passphrase=body.passphrase,
         description=body.description,
     )
-    return ok(render(credential))
+    return ok(CredentialOut.of(credential))
 
 
 @router.delete(

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
-from obfleet.api.envelope import Envelope, EnvelopeResponse, contents, ok
+from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import ApiModel, OcpTime
-from obfleet.engine.views import load_task_view
-from obfleet.hosts.ssh import fingerprint
+from obfleet.api.schema import ApiModel
+from obfleet.api.schemas.hosts import HostOut
+from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.records.host_access import get_host
 from obfleet.security.roles import Resource
 from obfleet.services import hosts as service
@@ -59,84 +59,12 @@ class BatchDeleteIn(ApiModel):
     host_id_list: list[int] = Field(max_length=2000)
 
 
-class ServiceSummaryOut(ApiModel):
-    name: str
-    version: str | None
-    type: str
-    software_package_id: int | None
-
-
-class HostOut(ApiModel):
-    """OCP's host object. No agent runs on obfleet's hosts, so the agent fields are null."""
-
-    id: int
-    name: str
-    alias: str | None
-    description: str | None
-    operating_system: str | None
-    operating_system_release: str | None
-    architecture: str | None
-    serial_number: str | None
-    inner_ip_address: str
-    ssh_port: int
-    kind: str
-    publish_ports: str | None = None
-    services: list[ServiceSummaryOut]
-    status: str
-    idc_id: int
-    idc_name: str
-    idc_description: str | None = None
-    type_id: int
-    type_name: str
-    type_description: str | None = None
-    region_id: int
-    region_name: str
-    region_description: str | None = None
-    host_agent_id: int | None = None
-    host_agent_version: str | None = None
-    host_agent_status: str | None = None
-    credential_id: int = Field(description="Extension: the HOST credential obfleet logs in with.")
-    host_key_fingerprint: str | None = Field(
-        description="Extension: SHA256 fingerprint of the host key pinned at first contact."
-    )
-    create_time: OcpTime
-    update_time: OcpTime
-
-
-def render(host: Host, services: list[service.ServiceSummary]) -> HostOut:
-    return HostOut(
-        id=host.id,
-        name=host.name,
-        alias=host.alias,
-        description=host.description,
-        operating_system=host.operating_system,
-        operating_system_release=host.operating_system_release,
-        architecture=host.architecture,
-        serial_number=host.serial_number,
-        inner_ip_address=host.inner_ip_address,
-        ssh_port=host.ssh_port,
-        kind=host.kind,
-        services=[ServiceSummaryOut.model_validate(s) for s in services],
-        status=host.status,
-        idc_id=service.DEFAULT_IDC.id,
-        idc_name=host.idc_name,
-        type_id=service.DEFAULT_TYPE.id,
-        type_name=host.type_name,
-        region_id=service.DEFAULT_REGION.id,
-        region_name=service.DEFAULT_REGION.name,
-        credential_id=host.credential_id,
-        host_key_fingerprint=fingerprint(host.host_key) if host.host_key else None,
-        create_time=host.create_time,
-        update_time=host.update_time,
-    )
-
-
 def _page(session: Session, stmt: Select[Any], req: PageRequest) -> dict[str, Any]:
     """One page of hosts, their services loaded in one query for the whole page."""
     result = paginate(session, stmt, req, SORTABLE, Host.id, lambda host: host)
     hosts: list[Host] = result["contents"]
     services = service.services_of(session, [h.id for h in hosts])
-    result["contents"] = [render(h, services[h.id]) for h in hosts]
+    result["contents"] = [HostOut.of(h, services[h.id]) for h in hosts]
     return result
 
 
@@ -166,12 +94,12 @@ def list_hosts(
 )
 def get_host_details(host_id: int, session: SessionDep) -> EnvelopeResponse:
     host = get_host(session, host_id)
-    return ok(render(host, service.services_of(session, [host.id])[host.id]))
+    return ok(HostOut.of(host, service.services_of(session, [host.id])[host.id]))
 
 
 @router.post(
     "/batchCreate",
-    response_model=Envelope[dict[str, Any]],
+    response_model=Envelope[Contents[StartedTaskOut]],
     summary='Add hosts (answers with one "Prepare host" task per host)',
 )
 def batch_create(
@@ -188,7 +116,7 @@ def batch_create(
         description=body.description,
     )
     task_ids = service.batch_create(session, request, principal)
-    return ok(contents([load_task_view(session, task_id) for task_id in task_ids]))
+    return ok(contents([StartedTaskOut.load(session, task_id) for task_id in task_ids]))
 
 
 def _deleted(ctx: CtxDep, background: BackgroundTasks, host_ids: list[int]) -> EnvelopeResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AliasChoices, Field, field_validator
@@ -11,7 +11,8 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.api.schema import ApiModel
+from obfleet.api.schemas.ob_clusters import ObClusterOut
 from obfleet.errors import bad_request
 from obfleet.records import ob_clusters as service
 from obfleet.security.roles import Resource
@@ -47,46 +48,6 @@ class ImportIn(ApiModel):
         return value
 
 
-class ObClusterOut(ApiModel):
-    id: int
-    name: str
-    ob_cluster_id: int
-    ob_version: str | None
-    status: str
-    type: str
-    root_servers: list[dict[str, Any]]
-    proxyro_credential_id: int | None
-    creator: str | None
-    region_count: int = 0
-    server_count: int = 0
-    tenant_count: int = 0
-    zones: list[dict[str, Any]] = Field(default_factory=list)
-    standby_clusters: list[dict[str, Any]] = Field(default_factory=list)
-    alarm_summaries: list[dict[str, Any]] = Field(
-        default_factory=list, description="OCP's alarm summaries: obfleet raises none, always []."
-    )
-    create_time: OcpTime
-    update_time: OcpTime
-
-
-def render(cluster: ObCluster) -> ObClusterOut:
-    servers = service.root_server_dicts(cluster)
-    return ObClusterOut(
-        id=cluster.id,
-        name=cluster.name,
-        ob_cluster_id=cluster.ob_cluster_id,
-        ob_version=cluster.ob_version,
-        status=cluster.status,
-        type=cluster.type,
-        root_servers=servers,
-        proxyro_credential_id=cluster.proxyro_credential_id,
-        creator=cluster.creator,
-        server_count=len(servers),
-        create_time=cluster.create_time,
-        update_time=cluster.update_time,
-    )
-
-
 @router.get(
     "",
     dependencies=[READ],
@@ -104,7 +65,7 @@ def list_clusters(
     if not with_standby:
         stmt = stmt.where(ObCluster.type == "PRIMARY")
     sortable = {"id": ObCluster.id, "name": ObCluster.name, "obClusterId": ObCluster.ob_cluster_id}
-    return ok(paginate(session, stmt, page, sortable, ObCluster.id, render))
+    return ok(paginate(session, stmt, page, sortable, ObCluster.id, ObClusterOut.of))
 
 
 @router.post(
@@ -130,7 +91,7 @@ def import_cluster(
         proxyro_password=body.proxyro_password,
         creator=principal.username,
     )
-    return ok(render(cluster))
+    return ok(ObClusterOut.of(cluster))
 
 
 @router.get(
@@ -141,7 +102,7 @@ def import_cluster(
     summary="Query one cluster (extension)",
 )
 def get_cluster(cluster_id: int, session: SessionDep) -> EnvelopeResponse:
-    return ok(render(service.get(session, cluster_id)))
+    return ok(ObClusterOut.of(service.get(session, cluster_id)))
 
 
 @router.delete(

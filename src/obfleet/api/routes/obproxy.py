@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import AliasChoices, Field
 
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
-from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
-from obfleet.api.paging import PageRequest, page_request, paginate
+from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
+from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schema import ApiModel
-from obfleet.engine.views import load_task_view
+from obfleet.api.schemas.obproxy import ClusterParameterOut, ObproxyClusterOut, ParameterInfoOut
+from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.errors import bad_request
 from obfleet.obproxy import catalog
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_clusters as service
-from obfleet.services import obproxy_parameters
 from obfleet.services.obproxy_instances import Target as InstallTarget
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyCluster
@@ -78,7 +76,7 @@ def _base_url(ctx: CtxDep, request: Request) -> str:
 
 @router.post(
     "/clusters",
-    response_model=Envelope[dict[str, Any]],
+    response_model=Envelope[StartedTaskOut],
     summary="Create an OBProxy cluster (answers with the Install obproxy task)",
 )
 def create_cluster(
@@ -100,10 +98,15 @@ def create_cluster(
     task_id = service.create(
         session, ctx.secrets, request, principal, advertise_url=ctx.settings.advertise_url
     )
-    return ok(load_task_view(session, task_id))
+    return ok(StartedTaskOut.load(session, task_id))
 
 
-@router.get("/clusters", dependencies=[READ], summary="Query OBProxy clusters")
+@router.get(
+    "/clusters",
+    dependencies=[READ],
+    response_model=Envelope[Page[ObproxyClusterOut]],
+    summary="Query OBProxy clusters",
+)
 def list_clusters(
     request: Request,
     ctx: CtxDep,
@@ -124,47 +127,53 @@ def list_clusters(
             page,
             sortable,
             ObproxyCluster.id,
-            lambda c: service.cluster_view(session, c, base),
+            lambda c: ObproxyClusterOut.of(session, c, base),
         )
     )
 
 
 @router.get(
-    "/clusters/{cluster_id}", dependencies=[READ], summary="Query details about an OBProxy cluster"
+    "/clusters/{cluster_id}",
+    dependencies=[READ],
+    response_model=Envelope[ObproxyClusterOut],
+    summary="Query details about an OBProxy cluster",
 )
 def get_cluster(
     cluster_id: int, request: Request, ctx: CtxDep, session: SessionDep
 ) -> EnvelopeResponse:
     cluster = service.get(session, cluster_id)
-    return ok(service.cluster_view(session, cluster, _base_url(ctx, request)))
+    return ok(ObproxyClusterOut.of(session, cluster, _base_url(ctx, request)))
 
 
 @router.patch(
     "/clusters/{cluster_id}",
     dependencies=[Depends(WRITE)],
+    response_model=Envelope[ObproxyClusterOut],
     summary="Update the address and port of an OBProxy cluster",
 )
 def update_cluster(
     cluster_id: int, body: ClusterPatchIn, request: Request, ctx: CtxDep, session: SessionDep
 ) -> EnvelopeResponse:
     cluster = service.update(session, cluster_id, address=body.address, port=body.port)
-    return ok(service.cluster_view(session, cluster, _base_url(ctx, request)))
+    return ok(ObproxyClusterOut.of(session, cluster, _base_url(ctx, request)))
 
 
 @router.delete(
     "/clusters/{cluster_id}",
+    response_model=Envelope[StartedTaskOut],
     summary="Delete an OBProxy cluster (answers with the Offline obproxy task)",
 )
 def delete_cluster(
     cluster_id: int, session: SessionDep, principal: Principal = Depends(WRITE)
 ) -> EnvelopeResponse:
     task_id = service.delete(session, cluster_id, principal)
-    return ok(load_task_view(session, task_id))
+    return ok(StartedTaskOut.load(session, task_id))
 
 
 @router.post(
     "/clusters/{cluster_id}/obLinks/batchAdd",
     dependencies=[Depends(WRITE)],
+    response_model=Envelope[None],
     summary="Add OceanBase clusters the OBProxy cluster can connect to",
 )
 def add_links(
@@ -177,6 +186,7 @@ def add_links(
 @router.delete(
     "/clusters/{cluster_id}/obLinks/{ob_cluster_name}",
     dependencies=[Depends(WRITE)],
+    response_model=Envelope[None],
     summary="Remove an OceanBase cluster the OBProxy cluster connects to",
 )
 def remove_link(cluster_id: int, ob_cluster_name: str, session: SessionDep) -> EnvelopeResponse:
@@ -185,7 +195,10 @@ def remove_link(cluster_id: int, ob_cluster_name: str, session: SessionDep) -> E
 
 
 @router.get(
-    "/parameterInfo", dependencies=[READ], summary="Query the metadata of OBProxy parameters"
+    "/parameterInfo",
+    dependencies=[READ],
+    response_model=Envelope[Contents[ParameterInfoOut]],
+    summary="Query the metadata of OBProxy parameters",
 )
 def parameter_info(
     name: str | None = Query(None, max_length=128), version: str | None = Query(None, max_length=64)
@@ -196,14 +209,15 @@ def parameter_info(
         raise bad_request(f"version '{version}': {exc}") from exc
     if name:
         infos = [i for i in infos if i.name == name]
-    return ok({"contents": [i.to_ocp_dict(version) for i in infos]})
+    return ok(contents([ParameterInfoOut.of(i, version) for i in infos]))
 
 
 @router.get(
     "/clusters/{cluster_id}/parameters",
     dependencies=[READ],
+    response_model=Envelope[Contents[ClusterParameterOut]],
     summary="Query the parameters of an OBProxy cluster",
 )
 def cluster_parameters(cluster_id: int, ctx: CtxDep, session: SessionDep) -> EnvelopeResponse:
     cluster = service.get(session, cluster_id)
-    return ok({"contents": obproxy_parameters.cluster_parameters(cluster, ctx.secrets)})
+    return ok(contents(ClusterParameterOut.of_all(cluster, ctx.secrets)))

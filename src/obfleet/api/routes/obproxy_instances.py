@@ -3,16 +3,14 @@ upgrade the OBProxies of a cluster. Each answers with the task that does it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 from pydantic import AliasChoices, Field
 
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
-from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
+from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
 from obfleet.api.schema import ApiModel
-from obfleet.engine.views import load_task_view
+from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.records.obproxy import parse_ids
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_instances as service
@@ -40,7 +38,7 @@ class BatchAddIn(ApiModel):
 
 @router.post(
     "/clusters/{cluster_id}/obproxies/batchAdd",
-    response_model=Envelope[dict[str, Any]],
+    response_model=Envelope[Contents[StartedTaskOut]],
     summary="Add OBProxy instances (answers with one Install obproxy task per host)",
 )
 def batch_add(
@@ -59,7 +57,7 @@ def batch_add(
         principal,
         advertise_url=ctx.settings.advertise_url,
     )
-    return ok({"contents": [load_task_view(session, task_id) for task_id in task_ids]})
+    return ok(contents([StartedTaskOut.load(session, task_id) for task_id in task_ids]))
 
 
 class TakeOverHostIn(ApiModel):
@@ -82,7 +80,7 @@ class UpgradeIn(ApiModel):
 
 @router.post(
     "/clusters/{cluster_id}/takeOver",
-    response_model=Envelope[dict[str, Any]],
+    response_model=Envelope[Contents[StartedTaskOut]],
     summary="Take over OBProxies already running on hosts (one task per host)",
 )
 def take_over(
@@ -97,12 +95,12 @@ def take_over(
         for h in body.hosts
     ]
     task_ids = obproxy_takeover.take_over(session, ctx.secrets, cluster_id, hosts, principal)
-    return ok({"contents": [load_task_view(session, task_id) for task_id in task_ids]})
+    return ok(contents([StartedTaskOut.load(session, task_id) for task_id in task_ids]))
 
 
 @router.delete(
     "/clusters/{cluster_id}/obproxies/{obproxy_ids}",
-    response_model=Envelope[dict[str, Any]],
+    response_model=Envelope[StartedTaskOut],
     summary="Delete OBProxies: stop, uninstall and forget them (task Offline obproxy)",
 )
 def delete_obproxies(
@@ -112,12 +110,12 @@ def delete_obproxies(
     principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
     task_id = obproxy_offline.offline(session, cluster_id, parse_ids(obproxy_ids), principal)
-    return ok(load_task_view(session, task_id))
+    return ok(StartedTaskOut.load(session, task_id))
 
 
 @router.post(
     "/clusters/{cluster_id}/obproxies/{obproxy_ids}/restart",
-    response_model=Envelope[dict[str, Any]],
+    response_model=Envelope[StartedTaskOut],
     summary="Restart OBProxies, one at a time",
 )
 def restart_obproxies(
@@ -127,12 +125,12 @@ def restart_obproxies(
     principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
     task_id = obproxy_restart.restart(session, cluster_id, parse_ids(obproxy_ids), principal)
-    return ok(load_task_view(session, task_id))
+    return ok(StartedTaskOut.load(session, task_id))
 
 
 @router.post(
     "/clusters/{cluster_id}/obproxies/{obproxy_ids}/upgrade",
-    response_model=Envelope[dict[str, Any]],
+    response_model=Envelope[StartedTaskOut],
     summary="Upgrade OBProxies to another uploaded package (rollback: the old one runs again)",
 )
 def upgrade_obproxies(
@@ -144,4 +142,4 @@ def upgrade_obproxies(
 ) -> EnvelopeResponse:
     rpm = body.short_rpm_name if body else None
     task_id = obproxy_upgrade.upgrade(session, cluster_id, parse_ids(obproxy_ids), rpm, principal)
-    return ok(load_task_view(session, task_id))
+    return ok(StartedTaskOut.load(session, task_id))

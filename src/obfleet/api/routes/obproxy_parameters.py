@@ -3,8 +3,6 @@ it). Reading them is OCP's own GET clusters/{id}/parameters, in routes/obproxy.p
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
@@ -12,7 +10,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.schema import ApiModel
-from obfleet.engine.views import load_task_view
+from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_parameters as service
 from obfleet.services.users import Principal
@@ -38,7 +36,7 @@ def _pairs(items: list[ParameterIn] | None) -> list[tuple[str, str]] | None:
 
 @router.put(
     "/clusters/{cluster_id}/parameters",
-    response_model=Envelope[dict[str, Any]],
+    response_model=Envelope[StartedTaskOut],
     tags=["extension"],
     summary="Change the parameters of an OBProxy cluster (extension; answers with the Update "
     "obproxy parameter task, which restarts the obproxies one at a time when startup "
@@ -54,4 +52,4 @@ def update_parameters(
         runtime=_pairs(body.parameters),
         principal=principal,
     )
-    return ok(load_task_view(session, task_id))
+    return ok(StartedTaskOut.load(session, task_id))

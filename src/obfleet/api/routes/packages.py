@@ -10,7 +10,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.api.schemas.packages import PackageOut
 from obfleet.api.uploads import receive_file
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.packages.rpm import expansion_limit
@@ -22,42 +22,6 @@ from obfleet.store.models.packages import SoftwarePackage
 router = APIRouter(tags=["software packages"])
 READ = Depends(require(Resource.PACKAGE))
 WRITE = require(Resource.PACKAGE, write=True)
-
-
-class PackageOut(ApiModel):
-    id: int
-    name: str
-    file_name: str
-    extension: str
-    size: int
-    sha1: str
-    download_url: str
-    type: str
-    version: str
-    build_number: str
-    operating_system: str
-    architecture: str
-    deletable: bool
-    create_time: OcpTime
-
-
-def render(package: SoftwarePackage, base_url: str, deletable: bool = True) -> PackageOut:
-    return PackageOut(
-        id=package.id,
-        name=package.name,
-        file_name=package.file_name,
-        extension=package.extension,
-        size=package.size,
-        sha1=package.sha1,
-        download_url=f"{base_url}/api/v2/files/sys-package/{package.file_name}",
-        type=package.type,
-        version=package.version,
-        build_number=package.build_number,
-        operating_system=package.operating_system,
-        architecture=package.architecture,
-        deletable=deletable,
-        create_time=package.create_time,
-    )
 
 
 def _base_url(ctx: CtxDep, request: Request) -> str:
@@ -90,7 +54,7 @@ def list_packages(
     }
 
     def row(package: SoftwarePackage) -> PackageOut:
-        return render(package, base, not service.in_use_by(session, package))
+        return PackageOut.of(package, base, not service.in_use_by(session, package))
 
     stmt = service.query(keyword, type, version, operating_system, architecture)
     return ok(paginate(session, stmt, page, sortable, SoftwarePackage.id, row))
@@ -133,7 +97,7 @@ async def upload_package(
                 creator=principal.username,
                 expanded_limit=expansion_limit(ctx.settings.max_upload_bytes),
             )
-            return render(package, _base_url(ctx, request))
+            return PackageOut.of(package, _base_url(ctx, request))
 
     return ok(await run_in_threadpool(record))
 

@@ -15,10 +15,11 @@ from sqlalchemy import text
 from obfleet import __version__
 from obfleet.api.auth import public
 from obfleet.api.deps import CtxDep
+from obfleet.api.schemas.system import InfoOut
 from obfleet.timefmt import iso, utcnow
 
 router = APIRouter(tags=["other"], dependencies=[Depends(public)])
-BUILD_TIME = iso(utcnow())
+BUILD_TIME = utcnow()
 
 
 @router.get("/api/v2/time", response_class=PlainTextResponse, summary="Query server time")
@@ -26,20 +27,17 @@ def server_time() -> PlainTextResponse:
     return PlainTextResponse(iso(utcnow()))
 
 
-@router.get("/api/v2/info", summary="Query application information")
+@router.get("/api/v2/info", response_model=InfoOut, summary="Query application information")
 def info() -> JSONResponse:
-    return JSONResponse(
-        {
-            "artifact": "obfleet",
-            "buildJavaVersion": None,
-            "buildPythonVersion": platform.python_version(),
-            "buildTime": BUILD_TIME,
-            "buildVersion": __version__,
-            "group": "obfleet",
-            "name": "obfleet",
-            "springBootVersion": None,
-        }
+    body = InfoOut(
+        artifact="obfleet",
+        build_python_version=platform.python_version(),
+        build_time=BUILD_TIME,
+        build_version=__version__,
+        group="obfleet",
+        name="obfleet",
     )
+    return JSONResponse(body.model_dump(mode="json", by_alias=True))
 
 
 def _unavailable(ctx: CtxDep) -> list[str]:

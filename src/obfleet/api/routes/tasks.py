@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
 from sqlalchemy import Select, select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -15,16 +14,11 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.api.schemas.tasks import BasicTaskOut, LogOut, SubtaskOut, TaskOut
+from obfleet.api.taskevents import task_events
 from obfleet.engine import operations
-from obfleet.engine.events import task_events
+from obfleet.engine.reads import find_task, subtask_log
 from obfleet.engine.states import TaskStatus, TaskType
-from obfleet.engine.views import (
-    basic_task_views,
-    find_task,
-    load_subtask_view,
-    load_task_view,
-    subtask_log,
-)
 from obfleet.errors import bad_request
 from obfleet.security.roles import Resource
 from obfleet.store.models.tasks import TaskInstance as Task
@@ -43,95 +37,6 @@ SORTABLE: dict[str, ColumnElement[Any]] = {
     "startTime": Task.__table__.c.start_time,
     "finishTime": Task.__table__.c.finish_time,
 }
-
-
-# Documentation-only shapes (responses are rendered by obfleet.engine.views).
-class NamedRef(BaseModel):
-    id: int | None = None
-    name: str | None = None
-
-
-class TaskContextOut(BaseModel):
-    stringMap: dict[str, str]
-    listMap: dict[str, list[str]]
-    parallelIdx: int
-    parallel: bool
-
-
-class SubtaskOut(BaseModel):
-    id: int
-    name: str
-    description: str
-    className: str
-    seriesId: int
-    timeout: int
-    status: str
-    operation: str
-    executor: str | None
-    runTime: int
-    nodeType: str
-    parallelIdx: int
-    upstreams: list[int]
-    downstreams: list[int]
-    prohibitRollback: bool
-    context: TaskContextOut
-    createTime: str
-    startTime: str | None
-    finishTime: str | None
-
-
-class TaskOut(BaseModel):
-    """OCP's WrappedTaskInstance."""
-
-    id: int
-    name: str
-    taskDefinitionId: int
-    type: str
-    status: str
-    operation: str
-    creator: NamedRef
-    executor: str | None
-    prohibitRollback: bool
-    clusterId: int | None
-    tenantId: int | None
-    hostId: int | None
-    cluster: NamedRef | None
-    tenant: NamedRef | None
-    context: TaskContextOut
-    createTime: str
-    startTime: str | None
-    finishTime: str | None
-    subtasks: list[SubtaskOut]
-
-
-class BasicSubtaskOut(BaseModel):
-    id: int
-    name: str
-    description: str
-    status: str
-    operation: str
-
-
-class BasicTaskOut(BaseModel):
-    """OCP's BasicTaskInstance."""
-
-    id: int
-    name: str
-    type: str
-    status: str
-    operation: str
-    creator: NamedRef
-    cluster: NamedRef | None
-    tenant: NamedRef | None
-    hostId: int | None
-    createTime: str
-    startTime: str | None
-    finishTime: str | None
-    subtasks: list[BasicSubtaskOut]
-
-
-class LogOut(BaseModel):
-    log: str
 
 
 def _known(field: str, values: list[str], allowed: type[StrEnum]) -> list[str]:
@@ -208,7 +113,7 @@ def list_tasks(
         host_id,
     )
     result = paginate(session, stmt, page, SORTABLE, SORTABLE["id"], lambda task: task)
-    result["contents"] = basic_task_views(session, result["contents"])
+    result["contents"] = BasicTaskOut.of_all(session, result["contents"])
     return ok(result)
 
 
@@ -219,7 +124,7 @@ def list_tasks(
     summary="Query details about a task",
 )
 def get_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
-    return ok(load_task_view(session, task_id))
+    return ok(TaskOut.load(session, task_id))
 
 
 @router.post(
@@ -230,7 +135,7 @@ def get_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
 )
 def retry_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
     operations.retry_task(session, task_id)
-    return ok(load_task_view(session, task_id))
+    return ok(TaskOut.load(session, task_id))
 
 
 @router.post(
@@ -241,7 +146,7 @@ def retry_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
 )
 def rollback_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
     operations.rollback_task(session, task_id)
-    return ok(load_task_view(session, task_id))
+    return ok(TaskOut.load(session, task_id))
 
 
 @router.get(
@@ -253,7 +158,7 @@ def rollback_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
 def get_subtask_log(
     task_id: TaskId, subtask_id: SubtaskId, session: SessionDep
 ) -> EnvelopeResponse:
-    return ok({"log": subtask_log(session, task_id, subtask_id)})
+    return ok(LogOut(log=subtask_log(session, task_id, subtask_id)))
 
 
 @router.post(
@@ -265,7 +170,7 @@ def get_subtask_log(
 def retry_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) -> EnvelopeResponse:
     subtask = operations.retry_subtask(session, task_id, subtask_id)
     task = find_task(session, task_id)
-    return ok(load_subtask_view(session, task, subtask))
+    return ok(SubtaskOut.load(session, task, subtask))
 
 
 @router.post(

@@ -5,6 +5,9 @@ The stream opens with the whole task (`event: task`, a WrappedTaskInstance), the
 runTime changes and `event: task` when the task's own status or operation does, and ends
 with `event: end` once the task is SUCCESSFUL or FAILED. Changes committed in this process
 are seen at once; those of other replicas at the next poll.
+
+It lives in the API layer: its frames are the task API's JSON (TaskOut), and all it needs of
+the engine is the change signal and the task's rows.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from obfleet.api.schemas.tasks import TaskOut
 from obfleet.engine import signals
 from obfleet.engine.states import ACTIVE, TaskStatus
-from obfleet.engine.views import load_task_view
 from obfleet.store.db import Database
 
 _SUBTASK_KEYS = ("status", "operation", "executor", "runTime")
@@ -57,7 +60,7 @@ async def task_events(
 
     def snapshot() -> dict[str, Any]:
         with db.session() as session:
-            return load_task_view(session, task_id)
+            return TaskOut.load(session, task_id).model_dump(mode="json", by_alias=True)
 
     signals.subscribe(on_signal)
     try:
