@@ -22,7 +22,7 @@ from obfleet.services.ob_clusters import RootServer, import_cluster
 from obfleet.store.db import Database
 from tests.server import ServerProcess
 
-PASSWORD = "Bench_pass_1"
+PASSWORD = "Bench_Pass_12"
 AUTH = ("admin", PASSWORD)
 
 

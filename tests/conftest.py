@@ -38,7 +38,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 HYPOTHESIS_HOME = pytest.StashKey[Path]()
 
-ADMIN_PASSWORD = "Admin_pass_1"
+ADMIN_PASSWORD = "Admin_Pass_12"
 
 
 def basic(username: str, password: str) -> dict[str, str]:

@@ -85,7 +85,7 @@ def _signed(
 def _make_key(client) -> tuple[str, str]:
     ctx = client.app.state.ctx
     with ctx.db.transaction() as session:
-        create_user(session, "robot", "Robot_pass_1", ["CLUSTER_VIEWER"])
+        create_user(session, "robot", "Robot_Pass_12", ["CLUSTER_VIEWER"])
         return create_access_key(session, ctx.secrets, "robot")
 
 
@@ -147,10 +147,10 @@ def test_basic_password_change_invalidates_cached_login(client):
 
     assert client.get("/api/v2/ob/clusters", headers=ADMIN).status_code == 200
     with client.app.state.ctx.db.transaction() as session:
-        set_password(session, "admin", "Another_pass_2")
+        set_password(session, "admin", "Another_Pass_22")
     assert client.get("/api/v2/ob/clusters", headers=ADMIN).status_code == 401
     assert (
-        client.get("/api/v2/ob/clusters", headers=basic("admin", "Another_pass_2")).status_code
+        client.get("/api/v2/ob/clusters", headers=basic("admin", "Another_Pass_22")).status_code
         == 200
     )
 
@@ -235,8 +235,8 @@ def test_an_unknown_or_disabled_user_costs_a_password_check_like_a_wrong_passwor
     monkeypatch.setattr(passwords, "verify_password", counting)
     monkeypatch.setattr("obfleet.services.users.verify_password", counting)
     with client.app.state.ctx.db.transaction() as session:
-        create_user(session, "ops", "Ops_pass_1", ["ADMIN"]).enabled = False
-    for username, password in (("admin", "wrong-1"), ("nobody", "wrong-2"), ("ops", "Ops_pass_1")):
+        create_user(session, "ops", "Ops_Pass_12", ["ADMIN"]).enabled = False
+    for username, password in (("admin", "wrong-1"), ("nobody", "wrong-2"), ("ops", "Ops_Pass_12")):
         r = client.get("/api/v2/ob/clusters", headers=basic(username, password))
         assert r.status_code == 401
-    assert checked == ["wrong-1", "wrong-2", "Ops_pass_1"]
+    assert checked == ["wrong-1", "wrong-2", "Ops_Pass_12"]

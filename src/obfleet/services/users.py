@@ -17,6 +17,7 @@ from obfleet.security.passwords import (
     generate_password,
     hash_password,
     is_password_hash,
+    policy_problems,
     verify_against_nobody,
     verify_password,
 )
@@ -25,7 +26,6 @@ from obfleet.security.secrets import SecretBox
 from obfleet.store.models.iam import AccessKey, User, UserRole
 
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{1,63}\Z")
-MIN_PASSWORD = 8
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ def _check_roles(roles: list[str]) -> None:
 
 
 def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise bad_request(f"a password needs at least {MIN_PASSWORD} characters")
+    problems = policy_problems(password)
+    if problems:
+        raise ApiError(ErrorCode.PASSWORD_INVALID, "; ".join(problems))
 
 
 def create_user(session: Session, username: str, password: str, roles: list[str]) -> User:
@@ -107,6 +108,13 @@ def ensure_admin(
             )
         _add_user(session, "admin", lambda: password_hash, ["ADMIN"])
         return None
+    problems = policy_problems(password) if password else []
+    if problems:
+        raise ValueError(
+            f"OBFLEET_ADMIN_PASSWORD is refused: {'; '.join(problems)}."
+            " It must be 8 to 32 characters with at least two digits, two upper-case letters,"
+            " two lower-case letters and two of . _ + @ # $ %"
+        )
     generated = None if password else generate_password()
     create_user(session, "admin", password or generated or "", ["ADMIN"])
     return generated
