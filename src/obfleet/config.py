@@ -33,6 +33,16 @@ def _seconds(
     return value
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive whole number from `name`, refused (ValueError naming the variable) otherwise."""
+    text = env.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise ValueError(f"{name} must be a whole number > 0, not {text!r}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything obfleet reads from its environment, resolved once at start."""
@@ -58,6 +68,10 @@ class Settings:
     # login given this long to answer (services/obproxy_health.py).
     health_interval_s: float = 30.0
     health_timeout_s: float = 3.0
+    # Failed password logins per (user, client address) before that pair is locked, and for
+    # how long (security/throttle.py).
+    login_max_failures: int = 5
+    login_lock_seconds: float = 300.0
 
     @property
     def effective_database_url(self) -> str:
@@ -90,5 +104,9 @@ class Settings:
                 3.0,
                 lambda s: 0 < s <= MAX_HEALTH_TIMEOUT_S,
                 f"> 0 and <= {MAX_HEALTH_TIMEOUT_S}",
+            ),
+            login_max_failures=_count(env, "OBFLEET_LOGIN_MAX_FAILURES", 5),
+            login_lock_seconds=_seconds(
+                env, "OBFLEET_LOGIN_LOCK_SECONDS", 300.0, lambda s: s > 0, "> 0"
             ),
         )

@@ -7,6 +7,7 @@ pairs with each kind of error. Extension codes keep OCP's numbering blocks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 
 
@@ -102,6 +103,11 @@ class ApiError(Exception):
     @property
     def http_status(self) -> int:
         return self.error_code.http_status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Response headers that go with the error (e.g. Retry-After)."""
+        return {}
 
 
 def bad_request(cause: str) -> ApiError:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from obfleet import __version__
 from obfleet.api import envelope
+from obfleet.api.auth import Logins
 from obfleet.api.body_limit import BodyLimitMiddleware
 from obfleet.api.context import RequestFactsMiddleware
 from obfleet.api.routes import all_routers
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         ctx = AppContext.open(settings)
         guard_integers(ctx.db.engine)
         app.state.ctx = ctx
+        app.state.logins = Logins(settings)
         await start_service(ctx, run_engine=run_engine)
         try:
             yield

@@ -8,16 +8,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from obfleet.api.deps import app_context
+from obfleet.config import Settings
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.security import aksk
 from obfleet.security.roles import READ, WRITE, Resource
-from obfleet.services.users import Principal, access_key_owner, authenticate_basic
+from obfleet.security.throttle import LoginLocked, LoginThrottle, Pair
+from obfleet.services.users import (
+    Login,
+    Principal,
+    access_key_owner,
+    cached_login,
+    check_login,
+    find_login,
+)
 from obfleet.timefmt import utcnow
+
+# Password checks (argon2: tens of ms of CPU and memory each, by design) running at once. Kept
+# below the threads Starlette runs blocking work on (40), so a flood of guesses waits here
+# while every other request, and every login whose password was checked recently, goes on.
+PASSWORD_CHECKS = 2
 
 
 def _basic(header: str) -> tuple[str, str]:
@@ -31,17 +47,48 @@ def _basic(header: str) -> tuple[str, str]:
     return username, password
 
 
+class Logins:
+    """What one app's Basic logins share: the failure counts and the password-check pool.
+    Made in the app's lifespan, inside its event loop, which the limiter belongs to."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.throttle = LoginThrottle(settings.login_max_failures, settings.login_lock_seconds)
+        self.checks = CapacityLimiter(PASSWORD_CHECKS)
+
+
+class LoginLockedError(ApiError):
+    """429 with Retry-After: this user from this address failed too often."""
+
+    def __init__(self, pair: Pair, retry_after: int) -> None:
+        super().__init__(ErrorCode.LOGIN_LOCKED, pair[1], pair[0], retry_after)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 async def _by_basic(request: Request, header: str) -> Principal:
     username, password = _basic(header)
+    pair = (username, request.client.host if request.client else "")
+    logins: Logins = request.app.state.logins
+    try:
+        tries_left = logins.throttle.attempt(pair)
+    except LoginLocked as exc:
+        raise LoginLockedError(pair, exc.retry_after) from None
     db = app_context(request).db
 
-    def check() -> Principal | None:
+    def lookup() -> Login | None:
         with db.session() as session:
-            return authenticate_basic(session, username, password)
+            return find_login(session, username)
 
-    principal = await run_in_threadpool(check)
+    login = await run_in_threadpool(lookup)
+    principal = cached_login(login, username, password) or await to_thread.run_sync(
+        check_login, login, username, password, limiter=logins.checks
+    )
     if principal is None:
-        raise ApiError(ErrorCode.BAD_CREDENTIALS)
+        raise ApiError(ErrorCode.BAD_CREDENTIALS, tries_left)
+    logins.throttle.succeeded(pair)
     return principal
 
 

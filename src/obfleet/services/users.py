@@ -152,17 +152,45 @@ class _PasswordCache:
 PASSWORD_CACHE = _PasswordCache()
 
 
-def authenticate_basic(session: Session, username: str, password: str) -> Principal | None:
+@dataclass(frozen=True)
+class Login:
+    """What a password login is checked against, read in a short session of its own so that
+    the slow password check holds no metadb connection."""
+
+    principal: Principal
+    password_hash: str
+
+
+def find_login(session: Session, username: str) -> Login | None:
+    """The enabled user of that name, else None."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.enabled:
-        verify_against_nobody(password)
+        return None
+    return Login(_principal(user), user.password_hash)
+
+
+def _cache_entry(login: Login) -> tuple[int, str]:
+    return login.principal.user_id, login.password_hash
+
+
+def cached_login(login: Login | None, username: str, password: str) -> Principal | None:
+    """The principal when this password logged in recently, else None (cheap: no argon2)."""
+    if login is None:
         return None
     key = PASSWORD_CACHE.key(username, password)
-    if PASSWORD_CACHE.get(key) != (user.id, user.password_hash):
-        if not verify_password(user.password_hash, password):
-            return None
-        PASSWORD_CACHE.put(key, user.id, user.password_hash)
-    return _principal(user)
+    return login.principal if PASSWORD_CACHE.get(key) == _cache_entry(login) else None
+
+
+def check_login(login: Login | None, username: str, password: str) -> Principal | None:
+    """The principal when the password matches (one argon2 check, also for an unknown or
+    disabled user), else None."""
+    if login is None:
+        verify_against_nobody(password)
+        return None
+    if not verify_password(login.password_hash, password):
+        return None
+    PASSWORD_CACHE.put(PASSWORD_CACHE.key(username, password), *_cache_entry(login))
+    return login.principal
 
 
 def create_access_key(session: Session, box: SecretBox, username: str) -> tuple[str, str]:
