@@ -22,6 +22,7 @@ from obfleet.api.context import current
 from obfleet.api.deps import CtxDep
 from obfleet.api.envelope import SERVER
 from obfleet.configserver import Call, answer
+from obfleet.configserver.access import write_policy
 from obfleet.configserver.cache import Outcome
 from obfleet.configserver.registrations import MAX_BODY
 
@@ -121,7 +122,13 @@ def _dumps(value: dict[str, Any]) -> bytes:
 async def services(request: Request, ctx: CtxDep) -> Response:
     base_url = (ctx.settings.advertise_url or str(request.base_url)).rstrip("/")
     body = await _body(request) if request.method == "POST" else b""
-    call = Call(_first_values(request), base_url, body)
+    call = Call(
+        _first_values(request),
+        base_url,
+        request.client.host if request.client else "",
+        write_policy(ctx.settings),
+        body,
+    )
     return _reply(request, await run_in_threadpool(answer, ctx.db, request.method, call))
 
 
