@@ -3,6 +3,8 @@ check run outside any metadb session."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 from sqlalchemy import event
@@ -85,28 +87,37 @@ def test_a_lock_lasts_its_time_and_then_the_count_starts_afresh():
     clock = Clock()
     throttle = LoginThrottle(max_failures=2, lock_seconds=60, clock=clock)
     pair = ("admin", "127.0.0.2")
-    assert [throttle.attempt(pair), throttle.attempt(pair)] == [1, 0]
+    throttle.check(pair)
+    assert [throttle.failed(pair), throttle.failed(pair)] == [1, 0]
     clock.now += 59.5
     with pytest.raises(LoginLocked) as locked:
-        throttle.attempt(pair)
+        throttle.check(pair)
     assert locked.value.retry_after == 1
     clock.now += 0.5
-    assert throttle.attempt(pair) == 1
+    throttle.check(pair)
+    assert throttle.failed(pair) == 1
 
 
 def test_a_success_forgives_the_failures_before_it():
     throttle = LoginThrottle(max_failures=2, lock_seconds=60, clock=Clock())
     pair = ("admin", "127.0.0.2")
-    throttle.attempt(pair)
+    throttle.failed(pair)
     throttle.succeeded(pair)
-    assert throttle.attempt(pair) == 1
+    assert throttle.failed(pair) == 1
 
 
 def test_the_counts_kept_are_bounded_dropping_the_pair_touched_longest_ago():
     throttle = LoginThrottle(max_failures=1, lock_seconds=60, max_entries=3, clock=Clock())
     for user in ("a", "b", "c", "d"):
-        throttle.attempt((user, "127.0.0.2"))
+        throttle.failed((user, "127.0.0.2"))
     assert len(throttle) == 3
-    assert throttle.attempt(("a", "127.0.0.2")) == 0  # dropped, so counted afresh
+    throttle.check(("a", "127.0.0.2"))  # dropped, so no longer locked
     with pytest.raises(LoginLocked):
-        throttle.attempt(("d", "127.0.0.2"))
+        throttle.check(("d", "127.0.0.2"))
+
+
+def test_concurrent_first_logins_with_the_right_password_are_not_locked_out(client):
+    """Before any of them is checked (and cached), none counts as a failure."""
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda _: client.get(URL, headers=ADMIN).status_code, range(12)))
+    assert answers == [200] * 12

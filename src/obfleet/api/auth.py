@@ -74,27 +74,37 @@ class LoginLockedError(ApiError):
         return {"Retry-After": str(self.retry_after)}
 
 
-async def _by_basic(request: Request, header: str) -> Principal:
-    username, password = _basic(header)
-    pair = (username, request.client.host if request.client else "")
-    logins: Logins = request.app.state.logins
-    try:
-        tries_left = logins.throttle.attempt(pair)
-    except LoginLocked as exc:
-        await asyncio.sleep(LOCKED_ANSWER_DELAY_S)
-        raise LoginLockedError(pair, exc.retry_after) from None
+async def _login(request: Request, logins: Logins, pair: Pair, password: str) -> Principal | None:
+    """The principal when the password is right, else None; LoginLocked while the pair is."""
+    logins.throttle.check(pair)
     db = app_context(request).db
+    username = pair[0]
 
     def lookup() -> Login | None:
         with db.session() as session:
             return find_login(session, username)
 
+    def check(login: Login | None) -> Principal | None:
+        logins.throttle.check(pair)  # again: the pair may have been locked while this queued
+        return check_login(login, username, password)
+
     login = await run_in_threadpool(lookup)
-    principal = cached_login(login, username, password) or await to_thread.run_sync(
-        check_login, login, username, password, limiter=logins.checks
+    return cached_login(login, username, password) or await to_thread.run_sync(
+        check, login, limiter=logins.checks
     )
+
+
+async def _by_basic(request: Request, header: str) -> Principal:
+    username, password = _basic(header)
+    pair = (username, request.client.host if request.client else "")
+    logins: Logins = request.app.state.logins
+    try:
+        principal = await _login(request, logins, pair, password)
+    except LoginLocked as exc:
+        await asyncio.sleep(LOCKED_ANSWER_DELAY_S)
+        raise LoginLockedError(pair, exc.retry_after) from None
     if principal is None:
-        raise ApiError(ErrorCode.BAD_CREDENTIALS, tries_left)
+        raise ApiError(ErrorCode.BAD_CREDENTIALS, logins.throttle.failed(pair))
     logins.throttle.succeeded(pair)
     return principal
 

@@ -4,8 +4,9 @@ After `max_failures` failures in a row a pair is locked for `lock_seconds`; a su
 its count. Only that pair is locked: the same user from another address, and other users from
 the same address, log in as before, so a flood cannot lock an operator out from afar.
 
-An attempt counts as a failure when it starts and is forgiven when it succeeds, so a burst of
-concurrent guesses for one pair cannot run more password checks than it has tries left.
+Only failures count, so a client's concurrent first requests with the right password never lock
+it out. A burst of concurrent guesses is checked for the lock again just before each password
+check (obfleet.api.auth), so guesses that queued while the pair got locked are refused unchecked.
 
 Kept in memory, per process: each replica counts the attempts it receives, and a restart forgets
 them. The map is bounded: past `max_entries` the pair touched longest ago is dropped. Filling it
@@ -54,23 +55,28 @@ class LoginThrottle:
         self._counts: OrderedDict[Pair, _Count] = OrderedDict()
         self._lock = threading.Lock()
 
-    def attempt(self, pair: Pair) -> int:
-        """Count an attempt as failed until it succeeds; return the tries left after it.
-        Raises LoginLocked while the pair is locked."""
+    def check(self, pair: Pair) -> None:
+        """Raise LoginLocked while the pair is locked."""
+        now = self._clock()
+        with self._lock:
+            count = self._counts.get(pair)
+            if count is not None and count.failures >= self.max_failures and count.until > now:
+                raise LoginLocked(max(1, math.ceil(count.until - now)))
+
+    def failed(self, pair: Pair) -> int:
+        """Count a failure; return the tries left before the pair is locked."""
         now = self._clock()
         with self._lock:
             count = self._counts.get(pair)
             if count is None or count.until <= now:
                 count = _Count(0, now)
-            elif count.failures >= self.max_failures:
-                raise LoginLocked(max(1, math.ceil(count.until - now)))
             count.failures += 1
             count.until = now + self.lock_seconds
             self._counts[pair] = count
             self._counts.move_to_end(pair)
             while len(self._counts) > self.max_entries:
                 self._counts.popitem(last=False)
-            return self.max_failures - count.failures
+            return max(0, self.max_failures - count.failures)
 
     def succeeded(self, pair: Pair) -> None:
         with self._lock:
