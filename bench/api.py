@@ -22,7 +22,7 @@ from obfleet.security.secrets import SecretBox
 from obfleet.store.db import Database
 from tests.server import ServerProcess
 
-PASSWORD = "Bench_pass_1"
+PASSWORD = "Bench_Pass_12"
 AUTH = ("admin", PASSWORD)
 
 

@@ -19,7 +19,7 @@ import httpx
 from bench.harness import drive, report
 from tests.server import ServerProcess
 
-PASSWORD = "Bench_pass_1"
+PASSWORD = "Bench_Pass_12"
 AUTH = ("admin", PASSWORD)
 
 

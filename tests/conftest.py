@@ -38,7 +38,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 HYPOTHESIS_HOME = pytest.StashKey[Path]()
 
-ADMIN_PASSWORD = "Admin_pass_1"
+ADMIN_PASSWORD = "Admin_Pass_12"
 
 
 def basic(username: str, password: str) -> dict[str, str]:
@@ -47,6 +47,9 @@ def basic(username: str, password: str) -> dict[str, str]:
 
 
 ADMIN = basic("admin", ADMIN_PASSWORD)
+# Where in-process requests come from: an address, as from a real client (TestClient's default
+# "testclient" is none), and one the config server takes registrations from.
+LOOPBACK = ("127.0.0.1", 50000)
 
 
 @functools.cache
@@ -69,14 +72,16 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, run_engine=False), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(settings, run_engine=False), raise_server_exceptions=False, client=LOOPBACK
+    ) as c:
         yield c
 
 
 @pytest.fixture
 def engine_client(settings: Settings) -> Iterator[TestClient]:
     """The app with its task engine running, as `obfleet serve` runs it."""
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+    with TestClient(create_app(settings), raise_server_exceptions=False, client=LOOPBACK) as c:
         yield c
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from obfleet.appcontext import AppContext
 from obfleet.config import Settings
 from obfleet.errors import ApiError
-from obfleet.security.passwords import hash_password
+from obfleet.security.passwords import hash_password, policy_problems
 from obfleet.security.roles import ROLES
 from obfleet.services import users
 from obfleet.services.lifecycle import prepare
@@ -95,6 +95,10 @@ def hash_password_command(
     goes to stdout (prompts go to stderr), so `obfleet hash-password > admin.hash` works."""
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    problems = policy_problems(password)
+    if problems:  # checked here: the service cannot check a password it only gets as a hash
+        err.print(f"[red]error:[/red] the password is refused: {'; '.join(problems)}")
+        raise typer.Exit(1)
     console.print(hash_password(password), highlight=False, soft_wrap=True)
 
 

@@ -6,6 +6,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 # PyMySQL refuses a connect_timeout outside (0, one year]: every health login would then fail.
@@ -33,6 +34,29 @@ def _seconds(
     return value
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive whole number from `name`, refused (ValueError naming the variable) otherwise."""
+    text = env.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise ValueError(f"{name} must be a whole number > 0, not {text!r}")
+    return int(text)
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """Comma-separated CIDRs from `name`, refused (ValueError naming the variable) if one is not."""
+    networks = []
+    for text in env.get(name, "").split(","):
+        if not text.strip():
+            continue
+        try:
+            networks.append(ip_network(text.strip()))
+        except ValueError as exc:
+            raise ValueError(f"{name} must list networks like 10.0.0.0/8: {exc}") from None
+    return tuple(networks)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything obfleet reads from its environment, resolved once at start."""
@@ -58,6 +82,16 @@ class Settings:
     # login given this long to answer (services/obproxy_health.py).
     health_interval_s: float = 30.0
     health_timeout_s: float = 3.0
+    # Failed password logins per (user, client address) before that pair is locked, and for
+    # how long (security/throttle.py).
+    login_max_failures: int = 5
+    login_lock_seconds: float = 300.0
+    # Who may register with the config server besides loopback and the known root servers,
+    # the token every registration must then carry (None: none), and how many clusters may
+    # be registered (obfleet.configserver.access).
+    configserver_allow: tuple[IPv4Network | IPv6Network, ...] = ()
+    configserver_token: str | None = None
+    configserver_max_clusters: int = 1000
 
     @property
     def effective_database_url(self) -> str:
@@ -91,4 +125,11 @@ class Settings:
                 lambda s: 0 < s <= MAX_HEALTH_TIMEOUT_S,
                 f"> 0 and <= {MAX_HEALTH_TIMEOUT_S}",
             ),
+            login_max_failures=_count(env, "OBFLEET_LOGIN_MAX_FAILURES", 5),
+            login_lock_seconds=_seconds(
+                env, "OBFLEET_LOGIN_LOCK_SECONDS", 300.0, lambda s: s > 0, "> 0"
+            ),
+            configserver_allow=_networks(env, "OBFLEET_CONFIGSERVER_ALLOW"),
+            configserver_token=env.get("OBFLEET_CONFIGSERVER_TOKEN") or None,
+            configserver_max_clusters=_count(env, "OBFLEET_CONFIGSERVER_MAX_CLUSTERS", 1000),
         )

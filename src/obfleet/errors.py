@@ -7,6 +7,7 @@ pairs with each kind of error. Extension codes keep OCP's numbering blocks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 
 
@@ -22,7 +23,26 @@ class ErrorCode(Enum):
     UNSUPPORTED_MEDIA_TYPE = (1118, 415, "Unsupported content type: {0}.")
     PAYLOAD_TOO_LARGE = (1119, 413, "The upload is larger than the limit of {0} bytes.")
     NOT_LOGGED_IN = (3000, 401, "You are not logged on or a logon error occurred. {0}")
-    BAD_CREDENTIALS = (3004, 401, "The username or password you entered is invalid.")
+    BAD_CREDENTIALS = (
+        3004,
+        401,
+        "The username or password you entered is invalid. Please try again. You can retry {0}"
+        " more times.",
+    )
+    # OCP's 3014 names the address; obfleet locks (user, address) pairs, so it names both.
+    LOGIN_LOCKED = (
+        3014,
+        429,
+        "Requests sent from the IP address {0} for user {1} are restricted. Please try again"
+        " in {2} seconds.",
+    )
+    PASSWORD_INVALID = (
+        3009,
+        400,
+        "The specified password is invalid. It must be 8 to 32 characters in length and contain"
+        " at least two digits, two uppercase letters, two lowercase letters, and two special"
+        " characters. Special characters include . _ + @ # $ % ({0}).",
+    )
     FORBIDDEN = (3100, 403, "You are not authorized to perform this operation: {0}.")
     USER_EXISTS = (3009, 409, "A user named {0} already exists.")
     USER_NOT_FOUND = (3010, 404, "The user {0} does not exist.")
@@ -83,6 +103,11 @@ class ApiError(Exception):
     @property
     def http_status(self) -> int:
         return self.error_code.http_status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Response headers that go with the error (e.g. Retry-After)."""
+        return {}
 
 
 def bad_request(cause: str) -> ApiError:

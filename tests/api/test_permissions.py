@@ -14,7 +14,7 @@ from obfleet.security.roles import ROLES
 from obfleet.services.users import create_user
 from tests.conftest import basic
 
-PASSWORD = "Role_pass_123"
+PASSWORD = "Role_Pass_123"
 
 
 def _rules(route: APIRoute) -> list[object]:

@@ -74,6 +74,6 @@ def test_obfleet_user_names_are_matched_whole(database: Database) -> None:
     with database.transaction() as session:
         for bad in ("alice\n", "alice\n;touch /tmp/x"):
             with pytest.raises(ApiError) as refused:
-                create_user(session, bad, "Alice_pass_1", ["ADMIN"])
+                create_user(session, bad, "Alice_Pass_12", ["ADMIN"])
             assert refused.value.error_code is ErrorCode.BAD_REQUEST
-        assert create_user(session, "alice", "Alice_pass_1", ["ADMIN"]).username == "alice"
+        assert create_user(session, "alice", "Alice_Pass_12", ["ADMIN"]).username == "alice"

@@ -94,7 +94,7 @@ def test_standin_obproxy_reads_its_clusters_from_obfleet(
         version = api.get(url + "&VersionOnly=true").json()["Data"]["Version"]
         assert config_value(sql_port, "config_server_version") == version
 
-        # An observer of ob_linked registers new root servers; the stand-in follows.
+        # An anonymous registration of ob_linked, recorded through the API, is refused...
         registration = {
             "ObCluster": "ob_linked",
             "ObClusterId": 1,
@@ -102,16 +102,13 @@ def test_standin_obproxy_reads_its_clusters_from_obfleet(
             "RsList": [{"address": "127.0.0.3:2882", "role": "LEADER", "sql_port": 3881}],
         }
         rs_url = "/services?Action=ObRootServiceInfo&ObCluster=ob_linked&version=2"
-        assert api.post(rs_url, json=registration).json()["Code"] == 200
-        wait_for(lambda: rslist() == "ob_linked:127.0.0.3:3881", what="the registration")
+        assert api.post(rs_url, json=registration).json()["Code"] == 403
+        assert api.delete(rs_url + "&ObClusterId=1").json()["Code"] == 403
 
-        # A new link shows up too; forgetting the registration brings the record back.
+        # ...so when a new link shows up, ob_linked still has the record's servers.
         set_links(db, "proxy_e2e", "ob_linked", "ob_other")
-        both = "ob_linked:127.0.0.3:3881|ob_other:127.1.0.1:2881"
+        both = "ob_linked:127.0.0.1:2881;127.0.0.2:2881|ob_other:127.1.0.1:2881"
         wait_for(lambda: rslist() == both, what="the new link")
-        assert api.delete(rs_url + "&ObClusterId=1").json()["Data"] == "success"
-        restored = "ob_linked:127.0.0.1:2881;127.0.0.2:2881|ob_other:127.1.0.1:2881"
-        wait_for(lambda: rslist() == restored, what="the record again")
         standin.stop()
     finally:
         api.close()

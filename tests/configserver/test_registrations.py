@@ -53,39 +53,51 @@ def test_registering_again_replaces_the_same_cluster(client: TestClient) -> None
     assert registrations(client) == 1
 
 
-def test_a_registration_answers_for_the_record_without_rewriting_it(client: TestClient) -> None:
+def test_a_recorded_cluster_cannot_be_registered_over_nor_deleted(client: TestClient) -> None:
+    """The issue's override: an anonymous registration of an imported cluster's name, with a
+    foreign RsList, an old timestamp or a new one, or another cluster id; and the deletes."""
     import_cluster(client, "obcluster", 1, ("198.18.0.2", 2881))
-    register(client)
-    assert rs_list(client) == ["1.1.1.1:2882"]
+    told = ok(client, Action="GetObProxyConfig")
+    foreign = [{"address": "6.6.6.6:2882", "role": "LEADER", "sql_port": 2881}]
+    for posted in (
+        {**OBSERVER_BODY, "RsList": foreign, "timestamp": 1},
+        {**OBSERVER_BODY, "RsList": foreign, "timestamp": 2**62},
+        {**OBSERVER_BODY, "RsList": foreign, "ObClusterId": 9, "ObRegionId": 9},
+    ):
+        message = fails(client, 403, "POST", body=posted, **RS_PARAMS)
+        assert "recorded through obfleet's API" in message
+    fails(client, 403, "DELETE", **RS_PARAMS, ObClusterId="1")
+    fails(
+        client, 403, "POST", Action="DeleteObRootServiceInfoByClusterName", ClusterName="obcluster"
+    )
+    assert registrations(client) == 0
+    assert rs_list(client) == ["198.18.0.2:2882"]
+    assert ok(client, Action="GetObProxyConfig") == told
     record = client.get("/api/v2/ob/clusters", headers=ADMIN).json()["data"]["contents"][0]
     assert [s["address"] for s in record["rootServers"]] == ["198.18.0.2:2882"]
 
-    # DELETE forgets the registration only: the record answers again.
-    deleted = ok(
-        client,
-        "DELETE",
-        Action="ObRootServiceInfo",
-        ObCluster="obcluster",
-        version="2",
-        ObClusterId="1",
-    )
-    assert deleted == "success"
+
+def test_a_registration_made_before_the_cluster_was_recorded_no_longer_answers(
+    client: TestClient,
+) -> None:
+    register(client)  # 1.1.1.1, then an operator imports the cluster with its real servers
+    import_cluster(client, "obcluster", 1, ("198.18.0.2", 2881))
     assert rs_list(client) == ["198.18.0.2:2882"]
-    assert registrations(client) == 0
+    assert [i["ObClusterId"] for i in ok(client, **RS_PARAMS)] == [1]
 
 
 def test_primary_and_standby_share_a_name(client: TestClient) -> None:
-    import_cluster(client, "obcluster", 1, ("198.18.0.2", 2881))
+    register(client)
     standby = {
         **OBSERVER_BODY,
         "ObClusterId": 2,
         "ObRegionId": 2,
         "Type": "STANDBY",
-        "timestamp": 2**62,  # newer than the record, but a PRIMARY is preferred
+        "timestamp": 2**62,  # newer than the primary, but a PRIMARY is preferred
         "RsList": [{"address": "198.18.0.9:2882", "role": "LEADER", "sql_port": 2881}],
     }
     register(client, standby)
-    assert rs_list(client) == ["198.18.0.2:2882"]
+    assert rs_list(client) == ["1.1.1.1:2882"]
     both = ok(client, Action="ObRootServiceInfo", ObCluster="obcluster", version="2")
     assert [(i["ObClusterId"], i["Type"]) for i in both] == [(1, "PRIMARY"), (2, "STANDBY")]
     assert rs_list(client, ObClusterId="2") == ["198.18.0.9:2882"]
@@ -222,12 +234,11 @@ def test_obd_register_conflict_cleanup_flow(client: TestClient) -> None:
     assert ok(client, "POST", **register_params) == "successful"
 
 
-def test_delete_by_cluster_name_keeps_records_and_other_names(client: TestClient) -> None:
-    import_cluster(client, "obcluster", 1, ("198.18.0.2", 2881))
+def test_delete_by_cluster_name_keeps_other_names(client: TestClient) -> None:
     register(client)
     register(client, {**OBSERVER_BODY, "ObCluster": "other", "ObRegion": "other"})
     ok(client, "POST", Action="DeleteObRootServiceInfoByClusterName", ClusterName="obcluster")
-    assert rs_list(client) == ["198.18.0.2:2882"]
+    fails(client, 404, Action="ObRootServiceInfo", ObCluster="obcluster")
     assert rs_list(client, "other") == ["1.1.1.1:2882"]
 
 

@@ -100,18 +100,19 @@ def test_a_change_through_one_replica_is_seen_by_the_other_at_once(
     names, linked = config(b)
     assert names == ["obcluster", "other"] and linked != start
 
-    # An observer registering through B: A's answer moves with it.
-    services(b, "POST", OBSERVER_BODY, Action="ObRootServiceInfo", ObCluster="obcluster")
-    assert rs_list(a) == ["1.1.1.1:2882"]
-    names, registered = config(a)
-    assert names == ["obcluster", "other"] and registered not in (start, linked)
-    assert config(b) == (names, registered)
+    # An observer of a cluster no one recorded registers through B: A answers it at once.
+    before = services(a, Action="GetObProxyConfig")  # cached on A
+    observed = {**OBSERVER_BODY, "ObCluster": "observed", "ObRegion": "observed"}
+    services(b, "POST", observed, Action="ObRootServiceInfo", ObCluster="observed")
+    assert rs_list(a, "observed") == ["1.1.1.1:2882"]
+    listed = services(a, Action="GetObProxyConfig")["ObRootServiceInfoUrlList"]
+    assert [e["ObRegion"] for e in listed] == ["obcluster", "observed", "other"]
+    assert config(a) == config(b) == (["obcluster", "other"], linked)
 
-    # Deregistered through A: B answers from obfleet's own record again.
-    deregister = {"ObCluster": "obcluster", "version": 2, "ObClusterId": 1}
+    # Deregistered through A: B forgets it at once (a digest: same content, same version).
+    deregister = {"ObCluster": "observed", "version": 2, "ObClusterId": 1}
     services(a, "DELETE", Action="ObRootServiceInfo", **deregister)
-    assert rs_list(b) == ["198.18.0.2:2882"]
-    assert config(b) == (["obcluster", "other"], linked), "a digest: same content, same version"
+    assert services(b, Action="GetObProxyConfig") == before
 
     # The link removed through B, the cluster record forgotten through A.
     api(b, "DELETE", f"/api/v2/obproxy/clusters/{proxy}/obLinks/other")

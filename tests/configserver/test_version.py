@@ -45,33 +45,40 @@ def test_version_follows_links_root_servers_and_registrations(client: TestClient
     moved = version(client, ObproxyClusterName="proxy1")
     assert moved != start
 
-    post(client, OBSERVER_BODY)
-    registered = version(client, ObproxyClusterName="proxy1")
-    assert registered != moved
+    # Registrations (of names no one recorded: those of recorded ones are refused) reach the
+    # config that lists every cluster.
+    observed = {**OBSERVER_BODY, "ObCluster": "observed", "ObRegion": "observed"}
+    unregistered = version(client)
+    post(client, observed)
+    registered = version(client)
+    assert registered != unregistered
+    assert version(client, ObproxyClusterName="proxy1") == moved
     # An observer re-registering the same servers later is not a change...
-    post(client, {**OBSERVER_BODY, "timestamp": OBSERVER_BODY["timestamp"] + 10**6})
-    assert version(client, ObproxyClusterName="proxy1") == registered
+    post(client, {**observed, "timestamp": OBSERVER_BODY["timestamp"] + 10**6})
+    assert version(client) == registered
     # ...but a new leader is, and so is a standby appearing under the same name.
     new_leader = [
         {"address": "1.1.1.1:2882", "role": "FOLLOWER", "sql_port": 2881},
         {"address": "1.1.1.2:2882", "role": "LEADER", "sql_port": 2881},
     ]
-    post(client, {**OBSERVER_BODY, "RsList": new_leader})
-    leader_moved = version(client, ObproxyClusterName="proxy1")
+    post(
+        client,
+        {**observed, "RsList": new_leader, "timestamp": OBSERVER_BODY["timestamp"] + 2 * 10**6},
+    )
+    leader_moved = version(client)
     assert leader_moved != registered
-    post(client, {**OBSERVER_BODY, "ObClusterId": 9, "ObRegionId": 9, "Type": "STANDBY"})
-    assert version(client, ObproxyClusterName="proxy1") not in (registered, leader_moved)
-
+    post(client, {**observed, "ObClusterId": 9, "ObRegionId": 9, "Type": "STANDBY"})
+    assert version(client) not in (registered, leader_moved)
     for cluster_id in ("1", "9"):
         ok(
             client,
             "DELETE",
             Action="ObRootServiceInfo",
-            ObCluster="obcluster",
+            ObCluster="observed",
             version="2",
             ObClusterId=cluster_id,
         )
-    assert version(client, ObproxyClusterName="proxy1") == moved
+    assert version(client) == unregistered
 
 
 def test_version_of_every_cluster_follows_registrations_of_new_names(client: TestClient) -> None:

@@ -43,7 +43,7 @@ def test_a_killed_server_resumes_its_task_after_restart(database: Database, tmp_
     server = ServerProcess(
         tmp_path / "data",
         database_url=database_url(database),
-        env={"OBFLEET_ADMIN_PASSWORD": "Admin_pass_1", "OBFLEET_ENGINE_LEASE_SECONDS": "2"},
+        env={"OBFLEET_ADMIN_PASSWORD": "Admin_Pass_12", "OBFLEET_ENGINE_LEASE_SECONDS": "2"},
     )
     try:
         server.start()
@@ -95,7 +95,7 @@ def test_three_replicas_share_the_work_and_survive_a_kill(
             tmp_path / f"data{n}",
             database_url=url,
             env={
-                "OBFLEET_ADMIN_PASSWORD": "Admin_pass_1",
+                "OBFLEET_ADMIN_PASSWORD": "Admin_Pass_12",
                 "OBFLEET_ENGINE_LEASE_SECONDS": "2",
                 "OBFLEET_ADVERTISE_URL": f"http://replica-{n}",
             },

@@ -15,9 +15,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from obfleet import __version__
 from obfleet.api import envelope
+from obfleet.api.auth import Logins
 from obfleet.api.body_limit import BodyLimitMiddleware
 from obfleet.api.context import RequestFactsMiddleware
 from obfleet.api.routes import all_routers
+from obfleet.api.signed_body import SignedBodyMiddleware
 from obfleet.appcontext import AppContext
 from obfleet.config import Settings
 from obfleet.errors import ApiError, ErrorCode, bad_request
@@ -137,6 +139,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         ctx = AppContext.open(settings)
         guard_integers(ctx.db.engine)
         app.state.ctx = ctx
+        app.state.logins = Logins(settings)
         await start_service(ctx, run_engine=run_engine)
         try:
             yield
@@ -150,6 +153,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         "Endpoints tagged `extension` go beyond OCP's documented API.",
         lifespan=lifespan,
     )
+    app.add_middleware(SignedBodyMiddleware)  # inside the body cap, which it reads under
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestFactsMiddleware)
     app.add_exception_handler(ApiError, on_api_error)

@@ -6,18 +6,40 @@ route list so that a route without a rule cannot be added.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from obfleet.api.deps import app_context
-from obfleet.errors import ApiError, ErrorCode, bad_request
+from obfleet.config import Settings
+from obfleet.errors import ApiError, ErrorCode
 from obfleet.security import aksk
 from obfleet.security.roles import READ, WRITE, Resource
-from obfleet.services.users import Principal, access_key_owner, authenticate_basic
+from obfleet.security.throttle import LoginLocked, LoginThrottle, Pair
+from obfleet.services.users import (
+    Login,
+    Principal,
+    access_key_owner,
+    cached_login,
+    check_login,
+    find_login,
+)
 from obfleet.timefmt import utcnow
+
+# Password checks (argon2: tens of ms of CPU and memory each, by design) running at once. Kept
+# below the threads Starlette runs blocking work on (40), so a flood of guesses waits here
+# while every other request, and every login whose password was checked recently, goes on.
+PASSWORD_CHECKS = 2
+# A locked pair's refusal is answered this late: a client flooding it then gets one answer a
+# second per connection, each costing a sleeping coroutine, instead of as many as the server
+# can answer, which would slow everyone else's requests.
+LOCKED_ANSWER_DELAY_S = 1.0
 
 
 def _basic(header: str) -> tuple[str, str]:
@@ -31,53 +53,81 @@ def _basic(header: str) -> tuple[str, str]:
     return username, password
 
 
+class Logins:
+    """What one app's Basic logins share: the failure counts and the password-check pool.
+    Made in the app's lifespan, inside its event loop, which the limiter belongs to."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.throttle = LoginThrottle(settings.login_max_failures, settings.login_lock_seconds)
+        self.checks = CapacityLimiter(PASSWORD_CHECKS)
+
+
+class LoginLockedError(ApiError):
+    """429 with Retry-After: this user from this address failed too often."""
+
+    def __init__(self, pair: Pair, retry_after: int) -> None:
+        super().__init__(ErrorCode.LOGIN_LOCKED, pair[1], pair[0], retry_after)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+async def _login(request: Request, logins: Logins, pair: Pair, password: str) -> Principal | None:
+    """The principal when the password is right, else None; LoginLocked while the pair is."""
+    logins.throttle.check(pair)
+    db = app_context(request).db
+    username = pair[0]
+
+    def lookup() -> Login | None:
+        with db.session() as session:
+            return find_login(session, username)
+
+    def check(login: Login | None) -> Principal | None:
+        logins.throttle.check(pair)  # again: the pair may have been locked while this queued
+        return check_login(login, username, password)
+
+    login = await run_in_threadpool(lookup)
+    return cached_login(login, username, password) or await to_thread.run_sync(
+        check, login, limiter=logins.checks
+    )
+
+
 async def _by_basic(request: Request, header: str) -> Principal:
     username, password = _basic(header)
-    db = app_context(request).db
-
-    def check() -> Principal | None:
-        with db.session() as session:
-            return authenticate_basic(session, username, password)
-
-    principal = await run_in_threadpool(check)
+    pair = (username, request.client.host if request.client else "")
+    logins: Logins = request.app.state.logins
+    try:
+        principal = await _login(request, logins, pair, password)
+    except LoginLocked as exc:
+        await asyncio.sleep(LOCKED_ANSWER_DELAY_S)
+        raise LoginLockedError(pair, exc.retry_after) from None
     if principal is None:
-        raise ApiError(ErrorCode.BAD_CREDENTIALS)
+        raise ApiError(ErrorCode.BAD_CREDENTIALS, logins.throttle.failed(pair))
+    logins.throttle.succeeded(pair)
     return principal
 
 
-class LengthRequired(ApiError):
-    """411 in OCP's envelope: a signed request whose body length is not given up front.
-    OCP's table has no code of its own for it, so it carries the generic 1003."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            ErrorCode.BAD_REQUEST,
-            "an AK/SK-signed request must give its body's Content-Length (chunked bodies are"
-            " not accepted)",
-        )
-
-    @property
-    def http_status(self) -> int:
-        return 411
+# Where SignedBodyMiddleware leaves, in the request's state, what the AK/SK signature showed:
+# the Principal, or the ApiError to refuse the request with.
+SIGNED = "obfleet_aksk"
 
 
-def _check_body_length(request: Request) -> None:
-    """The signature covers the body, so it is read whole before the signature is checked:
-    refuse, before reading it, a body of unknown length or one over the upload limit."""
-    if "transfer-encoding" in request.headers:
-        raise LengthRequired()
-    length = request.headers.get("content-length")
-    if length is None:
-        return  # no body
-    if not length.isascii() or not length.isdigit():
-        raise bad_request("the Content-Length header is not a number")
-    limit = app_context(request).settings.max_upload_bytes
-    if int(length) > limit:
-        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, limit)
+@dataclass(frozen=True)
+class SignedHeaders:
+    """An AK/SK request whose headers passed: the key's owner and secret, and the signature
+    still to be checked against the body."""
+
+    principal: Principal
+    secret: str
+    signature: str
+    date: str
 
 
-async def _by_access_key(request: Request, header: str) -> Principal:
-    parsed = aksk.parse_authorization(header)
+async def signed_headers(request: Request) -> SignedHeaders:
+    """The half of AK/SK that needs no body: the header's form, the Date, the key."""
+    parsed = aksk.parse_authorization(request.headers.get("authorization", ""))
     date = request.headers.get("date", "")
     if parsed is None:
         raise ApiError(ErrorCode.NOT_LOGGED_IN, "The AK/SK Authorization header is malformed.")
@@ -96,21 +146,34 @@ async def _by_access_key(request: Request, header: str) -> Principal:
     found = await run_in_threadpool(lookup)
     if found is None:
         raise ApiError(ErrorCode.NOT_LOGGED_IN, "The access key is unknown.")
-    principal, secret = found
-    _check_body_length(request)
+    return SignedHeaders(*found, signature, date)
+
+
+def signed_principal(request: Request, signed: SignedHeaders, body_md5: str) -> Principal:
+    """The key's owner when the signature matches the request and its body's MD5."""
     message = aksk.string_to_sign(
         request.method,
-        await request.body(),
+        body_md5,
         request.headers.get("content-type", ""),
-        date,
+        signed.date,
         request.headers.get("host", ""),
         request.headers,
         request.url.path,
         request.query_params.multi_items(),
     )
-    if not aksk.signature_matches(aksk.sign(secret, message), signature):
+    if not aksk.signature_matches(aksk.sign(signed.secret, message), signed.signature):
         raise ApiError(ErrorCode.NOT_LOGGED_IN, "The request signature does not match.")
-    return principal
+    return signed.principal
+
+
+def _by_access_key(request: Request) -> Principal:
+    outcome = request.scope.get("state", {}).get(SIGNED)
+    if isinstance(outcome, Principal):
+        return outcome
+    if isinstance(outcome, ApiError):
+        raise outcome
+    # Unreachable while SignedBodyMiddleware is installed; refused rather than trusted.
+    raise ApiError(ErrorCode.NOT_LOGGED_IN, "The AK/SK signature was not checked.")
 
 
 async def authenticate(request: Request) -> Principal:
@@ -118,7 +181,7 @@ async def authenticate(request: Request) -> Principal:
     if header.lower().startswith("basic "):
         return await _by_basic(request, header)
     if header.startswith(aksk.SCHEME):
-        return await _by_access_key(request, header)
+        return _by_access_key(request)
     raise ApiError(ErrorCode.NOT_LOGGED_IN, "Send HTTP Basic credentials or an AK/SK signature.")
 
 

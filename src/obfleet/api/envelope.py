@@ -58,7 +58,7 @@ def ok(data: Any = None, status: int = 200) -> EnvelopeResponse:
 
 def error(err: ApiError) -> EnvelopeResponse:
     body = _body(err.http_status, error={"code": err.error_code.code, "message": err.message})
-    return EnvelopeResponse(body, status_code=err.http_status)
+    return EnvelopeResponse(body, status_code=err.http_status, headers=dict(err.headers))
 
 
 def contents(items: Sequence[Any]) -> dict[str, Any]:

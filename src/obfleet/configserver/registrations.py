@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -130,31 +130,76 @@ def to_info(posted: _Posted, query: ClusterQuery) -> RootServiceInfo:
     )
 
 
-def save(session: Session, info: RootServiceInfo) -> None:
-    """Insert or replace the registration of (name, cluster id) in one statement, so replicas
-    racing on the same cluster cannot collide on the unique key."""
+def check_not_recorded(session: Session, name: str) -> None:
+    """Refuse a change to a name that an operator recorded through the API: that record alone
+    says where the cluster's servers are (obfleet.configserver.rootservice)."""
+    if session.scalar(select(ObCluster.id).where(ObCluster.name == name).limit(1)) is not None:
+        raise ConfigServerError(
+            403, f"forbidden: {name} is recorded through obfleet's API, which alone changes it"
+        )
+
+
+def _check_room(session: Session, info: RootServiceInfo, max_clusters: int) -> None:
+    """Refuse a new (name, cluster id) once `max_clusters` are registered."""
+    key = (RootServiceRegistration.name == info.cluster) & (
+        RootServiceRegistration.ob_cluster_id == info.cluster_id
+    )
+    if session.scalar(select(RootServiceRegistration.id).where(key)) is not None:
+        return
+    registered = session.scalar(select(func.count()).select_from(RootServiceRegistration))
+    if (registered or 0) >= max_clusters:
+        raise ConfigServerError(
+            409,
+            f"conflict: at most {max_clusters} clusters can be registered"
+            " (OBFLEET_CONFIGSERVER_MAX_CLUSTERS); delete one first",
+        )
+
+
+def _upsert(dialect: str, values: dict[str, Any], changes: dict[str, Any]) -> Any:
+    """Insert, or replace the row of the same (name, cluster id) unless its timestamp is newer,
+    in one statement, so replicas racing on the same cluster cannot collide on the unique key
+    nor let an older registration win."""
+    table = RootServiceRegistration.__table__.c
+    if dialect == "mysql":
+        upsert = mysql.insert(RootServiceRegistration).values(values)
+        newer = upsert.inserted.timestamp >= table.timestamp
+        # MySQL assigns left to right, later ones seeing earlier ones: timestamp goes last.
+        return upsert.on_duplicate_key_update(
+            [(name, func.if_(newer, upsert.inserted[name], table[name])) for name in changes]
+        )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(RootServiceRegistration).values(values)
+    return stmt.on_conflict_do_update(
+        index_elements=["name", "ob_cluster_id"],
+        set_=changes,
+        where=stmt.excluded.timestamp >= table.timestamp,
+    )
+
+
+def save(session: Session, info: RootServiceInfo, max_clusters: int) -> None:
+    """Record a registration; refused when a newer one of that cluster stands, or when it
+    would be one cluster too many."""
+    _check_room(session, info, max_clusters)
     now = utcnow()
     changes = {
         "type": info.type,
         "rs_list": info.rs_list,
         "readonly_rs_list": info.readonly_rs_list,
-        "timestamp": info.timestamp,
         "update_time": now,
+        "timestamp": info.timestamp,
     }
     values = {"name": info.cluster, "ob_cluster_id": info.cluster_id, "create_time": now, **changes}
-    dialect = session.get_bind().dialect.name
-    if dialect == "mysql":
-        stmt: Any = (
-            mysql.insert(RootServiceRegistration).values(values).on_duplicate_key_update(changes)
+    session.execute(_upsert(session.get_bind().dialect.name, values, changes))
+    stored = session.scalar(
+        select(RootServiceRegistration.timestamp).where(
+            RootServiceRegistration.name == info.cluster,
+            RootServiceRegistration.ob_cluster_id == info.cluster_id,
         )
-    else:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = (
-            insert(RootServiceRegistration)
-            .values(values)
-            .on_conflict_do_update(index_elements=["name", "ob_cluster_id"], set_=changes)
+    )
+    if stored is not None and stored > info.timestamp:
+        raise ConfigServerError(
+            409, f"conflict: a registration of {info.cluster} with a newer timestamp stands"
         )
-    session.execute(stmt)
 
 
 def forget(session: Session, name: str, cluster_id: int | None = None) -> None:
@@ -167,7 +212,7 @@ def forget(session: Session, name: str, cluster_id: int | None = None) -> None:
     session.execute(stmt)
 
 
-def reserve(session: Session, name: str, cluster_id: int) -> None:
+def reserve(session: Session, name: str, cluster_id: int, max_clusters: int) -> None:
     """OCP's ObRootServiceRegister: an empty root-service list under a name not yet known,
     filled in when the new cluster's observers post theirs. A name already registered, or
     that an obfleet cluster record has, is taken: a reservation would stand in for the record
@@ -179,4 +224,4 @@ def reserve(session: Session, name: str, cluster_id: int) -> None:
         # OBD reads this Code (and retries after DeleteObRootServiceInfoByClusterName when told
         # to force), but gives up on any HTTP status other than 200.
         raise ConfigServerError(409, f"conflict: {name} is already registered", http_status=200)
-    save(session, RootServiceInfo(name, cluster_id, "PRIMARY", [], [], now_us()))
+    save(session, RootServiceInfo(name, cluster_id, "PRIMARY", [], [], now_us()), max_clusters)

@@ -1,9 +1,11 @@
 """What the config server knows about OceanBase clusters: their root servers (ObRootServiceInfo).
 
-Two sources, merged per (cluster name, cluster id): obfleet's own cluster records, and the
-registrations posted to `/services`. A registration wins over the record with the same key, since
-it is what the cluster itself last reported. A primary and its standbys share a name and differ
-in id, which is why one name can answer several clusters.
+Two sources: obfleet's own cluster records, and the registrations posted to `/services`. What
+an operator recorded through the API wins: a registration under a recorded cluster's name is
+never answered (and none is accepted, obfleet.configserver.registrations), so no one posting to
+the open config server can change the servers OBProxies are sent to for a recorded cluster.
+Registrations are kept per (cluster name, cluster id): a primary and its standbys share a name
+and differ in id, which is why one name can answer several clusters.
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ def known(
     """Every cluster under each name (all names when `names` is None), ordered by name and id;
     `cluster_id` other than 0 keeps only that id."""
     records = select(ObCluster)
-    registered = select(RootServiceRegistration)
+    registered = select(RootServiceRegistration).where(
+        RootServiceRegistration.name.not_in(select(ObCluster.name))
+    )
     if names is not None:
         records = records.where(ObCluster.name.in_(names))
         registered = registered.where(RootServiceRegistration.name.in_(names))

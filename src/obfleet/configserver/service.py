@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.configserver import proxyconfig, registrations
+from obfleet.configserver.access import TOKEN_PARAM, WritePolicy, check_writer
 from obfleet.configserver.cache import Outcome, cache_for
 from obfleet.configserver.errors import ConfigServerError, illegal_argument, not_found
 from obfleet.configserver.rootservice import (
@@ -40,11 +41,14 @@ RS_QUERY = "parse rootservice query parameter"
 
 @dataclass(frozen=True)
 class Call:
-    """One request: its query parameters (the first value of each, as Gin reads them), its body,
-    and the base URL that the URLs in answers start with."""
+    """One request: its query parameters (the first value of each, as Gin reads them), the base
+    URL that the URLs in answers start with, the client's address and the rule its writes are
+    checked against, and its body."""
 
     params: Mapping[str, str]
     base_url: str
+    client: str
+    policy: WritePolicy
     body: bytes = b""
 
 
@@ -84,7 +88,9 @@ def get_idc_region_info(session: Session, call: Call) -> Any:
 def post_root_service_info(session: Session, call: Call) -> Any:
     posted = registrations.bind(call.body)  # the body first, as ob-configserver checks it
     query = cluster_query(call.params, RS_QUERY)
-    registrations.save(session, registrations.to_info(posted, query))
+    info = registrations.to_info(posted, query)
+    registrations.check_not_recorded(session, info.cluster)
+    registrations.save(session, info, call.policy.max_clusters)
     return "successful"
 
 
@@ -94,6 +100,7 @@ def delete_root_service_info(session: Session, call: Call) -> Any:
         raise illegal_argument("delete obcluster rs info is only supported when version >= 2")
     if query.cluster_id == 0:
         raise illegal_argument("delete obcluster rs info is only supported with obcluster id")
+    registrations.check_not_recorded(session, query.name)
     registrations.forget(session, query.name, query.cluster_id)
     return "success"
 
@@ -103,7 +110,7 @@ def register(session: Session, call: Call) -> Any:
     query = cluster_query(call.params, "parse register parameter")
     if query.cluster_id <= 0:
         raise illegal_argument("ObClusterId must be a positive integer")
-    registrations.reserve(session, query.name, query.cluster_id)
+    registrations.reserve(session, query.name, query.cluster_id, call.policy.max_clusters)
     return "successful"
 
 
@@ -112,6 +119,7 @@ def delete_by_cluster_name(session: Session, call: Call) -> Any:
     name = call.params.get("ClusterName", "")
     if not name:
         raise illegal_argument("ClusterName is required")
+    registrations.check_not_recorded(session, name)
     registrations.forget(session, name)
     return "successful"
 
@@ -231,6 +239,8 @@ def answer(db: Database, method: str, call: Call) -> Outcome:
         return _read(db, action, call)
     try:
         with db.transaction() as session:
+            token = call.params.get(TOKEN_PARAM, "")
+            check_writer(session, call.policy, call.client, token)
             return _encode(action.run(session, call))
     except ConfigServerError as exc:
         return _failed(exc)

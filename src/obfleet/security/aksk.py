@@ -20,7 +20,12 @@ MAX_SKEW = timedelta(minutes=15)
 
 
 def content_md5(body: bytes) -> str:
-    return hashlib.md5(body).hexdigest().upper() if body else ""
+    return content_md5_of(hashlib.md5(body, usedforsecurity=False), len(body))
+
+
+def content_md5_of(digest: hashlib._Hash, size: int) -> str:
+    """The Content-MD5 line of a body of `size` bytes whose MD5 is `digest` (read in chunks)."""
+    return digest.hexdigest().upper() if size else ""
 
 
 def _ocp_headers(headers: Mapping[str, str]) -> str:
@@ -46,7 +51,7 @@ def _canonical_query(params: Iterable[tuple[str, str]]) -> str:
 
 def string_to_sign(
     method: str,
-    body: bytes,
+    body_md5: str,
     content_type: str,
     date: str,
     host: str,
@@ -57,7 +62,7 @@ def string_to_sign(
     return "\n".join(
         [
             method.upper(),
-            content_md5(body),
+            body_md5,
             content_type,
             date,
             host,

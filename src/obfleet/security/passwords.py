@@ -1,9 +1,10 @@
-"""Passwords that are only checked are stored as argon2 hashes."""
+"""Passwords that are only checked are stored as argon2 hashes; user passwords follow OCP's rule."""
 
 from __future__ import annotations
 
 import functools
 import secrets
+import string
 
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -43,8 +44,38 @@ def verify_against_nobody(password: str) -> None:
     verify_password(_decoy_hash(), password)
 
 
+# OCP's password rule (error 3009): 8-32 characters, at least two of each class below.
+MIN_LENGTH, MAX_LENGTH, AT_LEAST = 8, 32, 2
+SPECIALS = "._+@#$%"
+CLASSES = {
+    "digits": "0123456789",
+    "upper-case letters": string.ascii_uppercase,
+    "lower-case letters": string.ascii_lowercase,
+    f"special characters ({' '.join(SPECIALS)})": SPECIALS,
+}
+ALLOWED = frozenset("".join(CLASSES.values()))
+
+
+def policy_problems(password: str) -> list[str]:
+    """What keeps `password` from OCP's rule, in words (empty when it follows it)."""
+    problems = []
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        problems.append(f"it has {len(password)} characters, not {MIN_LENGTH} to {MAX_LENGTH}")
+    for name, members in CLASSES.items():
+        count = sum(char in members for char in password)
+        if count < AT_LEAST:
+            problems.append(f"it has {count} {name}, not at least {AT_LEAST}")
+    if not ALLOWED.issuperset(password):
+        problems.append("it has characters other than letters, digits and the specials")
+    return problems
+
+
 def generate_password(length: int = 20) -> str:
-    """A random password with OCP's usual character classes (upper, lower, digit, special)."""
+    """A random password that follows OCP's rule: two of each class at its end, random
+    characters before them. Its specials are '.' and '_' only, which no shell or OBProxy
+    option string treats specially."""
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-    body = "".join(secrets.choice(alphabet) for _ in range(length - 3))
-    return body + secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + secrets.choice("23456789") + "_"
+    classes = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnopqrstuvwxyz", "23456789", "._")
+    required = [secrets.choice(chars) for chars in classes for _ in range(AT_LEAST)]
+    body = [secrets.choice(alphabet) for _ in range(length - len(required))]
+    return "".join(body + required)

@@ -17,6 +17,7 @@ from obfleet.security.passwords import (
     generate_password,
     hash_password,
     is_password_hash,
+    policy_problems,
     verify_against_nobody,
     verify_password,
 )
@@ -25,7 +26,6 @@ from obfleet.security.secrets import SecretBox
 from obfleet.store.models.iam import AccessKey, User, UserRole
 
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{1,63}\Z")
-MIN_PASSWORD = 8
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,9 @@ def _check_roles(roles: list[str]) -> None:
 
 
 def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise bad_request(f"a password needs at least {MIN_PASSWORD} characters")
+    problems = policy_problems(password)
+    if problems:
+        raise ApiError(ErrorCode.PASSWORD_INVALID, "; ".join(problems))
 
 
 def create_user(session: Session, username: str, password: str, roles: list[str]) -> User:
@@ -107,6 +108,13 @@ def ensure_admin(
             )
         _add_user(session, "admin", lambda: password_hash, ["ADMIN"])
         return None
+    problems = policy_problems(password) if password else []
+    if problems:
+        raise ValueError(
+            f"OBFLEET_ADMIN_PASSWORD is refused: {'; '.join(problems)}."
+            " It must be 8 to 32 characters with at least two digits, two upper-case letters,"
+            " two lower-case letters and two of . _ + @ # $ %"
+        )
     generated = None if password else generate_password()
     create_user(session, "admin", password or generated or "", ["ADMIN"])
     return generated
@@ -144,17 +152,45 @@ class _PasswordCache:
 PASSWORD_CACHE = _PasswordCache()
 
 
-def authenticate_basic(session: Session, username: str, password: str) -> Principal | None:
+@dataclass(frozen=True)
+class Login:
+    """What a password login is checked against, read in a short session of its own so that
+    the slow password check holds no metadb connection."""
+
+    principal: Principal
+    password_hash: str
+
+
+def find_login(session: Session, username: str) -> Login | None:
+    """The enabled user of that name, else None."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.enabled:
-        verify_against_nobody(password)
+        return None
+    return Login(_principal(user), user.password_hash)
+
+
+def _cache_entry(login: Login) -> tuple[int, str]:
+    return login.principal.user_id, login.password_hash
+
+
+def cached_login(login: Login | None, username: str, password: str) -> Principal | None:
+    """The principal when this password logged in recently, else None (cheap: no argon2)."""
+    if login is None:
         return None
     key = PASSWORD_CACHE.key(username, password)
-    if PASSWORD_CACHE.get(key) != (user.id, user.password_hash):
-        if not verify_password(user.password_hash, password):
-            return None
-        PASSWORD_CACHE.put(key, user.id, user.password_hash)
-    return _principal(user)
+    return login.principal if PASSWORD_CACHE.get(key) == _cache_entry(login) else None
+
+
+def check_login(login: Login | None, username: str, password: str) -> Principal | None:
+    """The principal when the password matches (one argon2 check, also for an unknown or
+    disabled user), else None."""
+    if login is None:
+        verify_against_nobody(password)
+        return None
+    if not verify_password(login.password_hash, password):
+        return None
+    PASSWORD_CACHE.put(PASSWORD_CACHE.key(username, password), *_cache_entry(login))
+    return login.principal
 
 
 def create_access_key(session: Session, box: SecretBox, username: str) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """The ob-configserver API at /services (extension): OBProxies in CONFIG_URL mode read their
-clusters from it and observers started with `obconfig_url` register with it. Open, like
-ob-configserver.
+clusters from it and observers started with `obconfig_url` register with it. Reads are open, like
+ob-configserver's; writes are checked in obfleet.configserver.access (no OCP login: observers
+have none).
 
 HTTP only; the actions live in obfleet.configserver. Every answer, errors included, is
 ob-configserver's envelope `{Code, Message, Success, Data, Trace, Server, Cost}` (not OCP's),
@@ -22,6 +23,7 @@ from obfleet.api.context import current
 from obfleet.api.deps import CtxDep
 from obfleet.api.envelope import SERVER
 from obfleet.configserver import Call, answer
+from obfleet.configserver.access import write_policy
 from obfleet.configserver.cache import Outcome
 from obfleet.configserver.registrations import MAX_BODY
 
@@ -66,7 +68,13 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ConfigServerEnvelope, "description": text}
     for code, text in (
         (400, "illegal argument (unknown action, missing or invalid parameter)"),
+        (
+            403,
+            "forbidden (a write from an address not allowed, without the Token, or for a"
+            " cluster recorded through the API)",
+        ),
         (404, "resource not found (unknown cluster or OBProxy cluster)"),
+        (409, "conflict (a newer registration stands, or the registration limit is reached)"),
         (500, "internal error (also ob-configserver's answer to an unparseable parameter)"),
     )
 }
@@ -121,7 +129,13 @@ def _dumps(value: dict[str, Any]) -> bytes:
 async def services(request: Request, ctx: CtxDep) -> Response:
     base_url = (ctx.settings.advertise_url or str(request.base_url)).rstrip("/")
     body = await _body(request) if request.method == "POST" else b""
-    call = Call(_first_values(request), base_url, body)
+    call = Call(
+        _first_values(request),
+        base_url,
+        request.client.host if request.client else "",
+        write_policy(ctx.settings),
+        body,
+    )
     return _reply(request, await run_in_threadpool(answer, ctx.db, request.method, call))
 
 
