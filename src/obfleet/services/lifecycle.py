@@ -7,6 +7,8 @@ import logging
 import socket
 import sys
 
+from sqlalchemy.exc import IntegrityError
+
 from obfleet.appcontext import AppContext
 from obfleet.engine.runner import TaskEngine
 from obfleet.services.obproxy_health import HealthMonitor
@@ -19,10 +21,13 @@ log = logging.getLogger("obfleet")
 def prepare(ctx: AppContext) -> None:
     """Migrate the metadb and make sure user admin exists (printing a generated password once)."""
     upgrade(ctx.db)
-    with ctx.db.transaction() as session:
-        generated = ensure_admin(
-            session, ctx.settings.admin_password, ctx.settings.admin_password_hash
-        )
+    try:
+        with ctx.db.transaction() as session:
+            generated = ensure_admin(
+                session, ctx.settings.admin_password, ctx.settings.admin_password_hash
+            )
+    except IntegrityError:
+        generated = None  # a replica starting at the same moment made admin first
     if generated:
         # Printed, not logged: logs are kept, this line is meant to be read once and forgotten.
         print(
