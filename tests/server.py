@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# One key for every obfleet a test starts, in-process or not: replicas on one metadb must share
+# it (they refuse to start otherwise).
+SECRET_KEY = "test-secret-key"
 
 
 # Ports this process was given. The OS hands a released port out again, and tests record
@@ -68,6 +71,7 @@ class ServerProcess:
             **os.environ,
             "OBFLEET_DATA_DIR": str(data_dir),
             "OBFLEET_DATABASE_URL": database_url,
+            "OBFLEET_SECRET_KEY": SECRET_KEY,
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -28,7 +28,7 @@ from obfleet.services import credentials
 from obfleet.store.db import Database
 from obfleet.store.models.obproxy import ObproxyCluster
 from tests.conftest import ADMIN, ADMIN_PASSWORD
-from tests.server import ServerProcess
+from tests.server import SECRET_KEY, ServerProcess
 from tests.standin.rpm import build_standin_rpm
 from tests.support.testhosts import HostLab, NetnsHost
 
@@ -36,7 +36,6 @@ VERSION, RELEASE = "4.2.3.0", "3.el7"
 RPM_NAME = f"obproxy-ce-{VERSION}-{RELEASE}.x86_64.rpm"
 HOME = f"/home/admin/obproxy-{VERSION}"
 SQL_PORT, EXPORTER_PORT = 2883, 2884
-SECRET_KEY = "deploy-test-secret-key"
 OB_CLUSTER = "ob1"
 PROXYRO_PASSWORD = "Proxyro_pw_1"
 # An OceanBase root server (ip, rpc port, sql port); nothing needs to answer there.

@@ -13,6 +13,7 @@ from obfleet.appcontext import AppContext
 from obfleet.engine.runner import TaskEngine
 from obfleet.services.obproxy_health import HealthMonitor
 from obfleet.services.users import ensure_admin
+from obfleet.store.key_verifier import check_secret_key
 from obfleet.store.migrate import upgrade
 
 log = logging.getLogger("obfleet")
@@ -21,6 +22,7 @@ log = logging.getLogger("obfleet")
 def prepare(ctx: AppContext) -> None:
     """Migrate the metadb and make sure user admin exists (printing a generated password once)."""
     upgrade(ctx.db)
+    check_secret_key(ctx.db, ctx.secrets, ctx.settings.data_dir)
     try:
         with ctx.db.transaction() as session:
             generated = ensure_admin(
