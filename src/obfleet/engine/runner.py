@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -298,8 +297,13 @@ class TaskEngine:
                 raise  # abandoned: the lease was lost, or the engine is stopping
             ctx.log("The subtask was cancelled by an operator.")
             outcome.cancelled = True
-        except Exception:
-            ctx.log(f"The subtask failed:\n{traceback.format_exc().rstrip()}")
+        except Exception as exc:
+            # The operator reads the subtask log for what went wrong; the traceback (server
+            # paths, code lines) is for whoever debugs the server, in its log.
+            ctx.log(f"The subtask failed: {str(exc) or type(exc).__name__}")
+            log.warning(
+                "subtask %s of task %s failed", claim.subtask_id, claim.task_id, exc_info=True
+            )
         run.finished = True
         if not run.abandoned:
             self._outcomes.append(outcome)

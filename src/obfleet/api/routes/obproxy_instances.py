@@ -11,7 +11,7 @@ from pydantic import AliasChoices, Field
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
-from obfleet.api.schema import ApiModel
+from obfleet.api.schema import RequestModel
 from obfleet.engine.views import load_task_view
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_instances as service
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])
 WRITE = require(Resource.OBPROXY, write=True)
 
 
-class BatchAddIn(ApiModel):
+class BatchAddIn(RequestModel):
     host_ids: list[int] = Field(max_length=200)
     sql_port: int | None = None
     # batchAdd's page says exporterPort, the create page exportPort: take both.
@@ -62,7 +62,7 @@ def batch_add(
     return ok({"contents": [load_task_view(session, task_id) for task_id in task_ids]})
 
 
-class TakeOverHostIn(ApiModel):
+class TakeOverHostIn(RequestModel):
     host_id: int
     sql_port: int
     # Extension: an OBPROXY credential with the OBProxy's current root@proxysys password, when
@@ -70,11 +70,11 @@ class TakeOverHostIn(ApiModel):
     proxysys_credential_id: int | None = None
 
 
-class TakeOverIn(ApiModel):
+class TakeOverIn(RequestModel):
     hosts: list[TakeOverHostIn] = Field(min_length=1, max_length=200)
 
 
-class UpgradeIn(ApiModel):
+class UpgradeIn(RequestModel):
     # V4.2's body: name-version-buildNumber, e.g. obproxy-ce-4.2.3.0-3; no body (V3.1) = the
     # newest uploaded OBProxy package.
     short_rpm_name: str | None = Field(None, max_length=255)
