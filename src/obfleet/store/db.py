@@ -32,6 +32,9 @@ def _sqlite_engine(url: str) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Private from the start (it holds password hashes and secrets): SQLite would create it
+        # 0644 under the usual umask, and gives its -wal and -shm files the database's mode.
+        Path(path).touch(mode=0o600, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
