@@ -219,8 +219,8 @@ class TaskEngine:
             self._check_cancels = False
             try:
                 result = await self._db(self.store.step, outcomes, logs, free, check_cancels)
-            except Exception:
-                log.exception("task engine step failed; retrying")
+            except Exception as exc:
+                self._failed("task engine step failed; retrying", exc)
                 self._outcomes[:0], self._logs[:0] = outcomes, logs
                 await asyncio.sleep(self.poll_interval)
                 continue
@@ -320,6 +320,12 @@ class TaskEngine:
         if run.task is not None:
             run.task.cancel()
 
+    def _failed(self, what: str, exc: Exception) -> None:
+        """Log a failed round with its traceback, unless the metadb is unreachable: that is
+        logged once per outage (store/outage.py), not every poll interval until it is back."""
+        if not self.db.outage.noted(exc):
+            log.error(what, exc_info=exc)
+
     # --- leases -------------------------------------------------------------------------
 
     async def _keep_leases(self) -> None:
@@ -342,5 +348,5 @@ class TaskEngine:
                 changed = await self._db(self.store.sweep)
                 if changed:
                     signals.publish(changed, work=True)
-            except Exception:
-                log.exception("task engine lease upkeep failed; retrying")
+            except Exception as exc:
+                self._failed("task engine lease upkeep failed; retrying", exc)

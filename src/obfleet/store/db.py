@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from obfleet.store.outage import OutageLog
+
 
 def normalize_url(url: str) -> str:
     """Pick the sync driver obfleet ships with when the URL names only the database kind."""
@@ -76,6 +78,8 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
+        self.outage = OutageLog(self.engine)
+        event.listen(self.engine, "checkout", self.outage.on_checkout)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(obfleet_write=True), expire_on_commit=False
