@@ -1,9 +1,12 @@
 """Several real `obfleet serve` replicas on one PostgreSQL / MariaDB metadb: they start together
-on an empty metadb, and refuse to start with a secret key other than the metadb's."""
+on an empty metadb, refuse to start with a secret key other than the metadb's, and serve and
+ship packages uploaded through any of them."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +16,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from obfleet.api.app import create_app
+from obfleet.appcontext import AppContext
 from obfleet.config import Settings
+from obfleet.flows.obproxy_host import load_payload
+from obfleet.services import packages
 from obfleet.store.db import Database
 from obfleet.store.key_verifier import SecretKeyMismatch
 from tests.conftest import ADMIN, ADMIN_PASSWORD
 from tests.dbfixtures import SERVER_URL, empty_server_database
 from tests.server import ServerProcess
+from tests.standin.rpm import build_standin_rpm
 
 
 @pytest.fixture
@@ -85,3 +92,57 @@ def test_an_app_with_another_secret_key_refuses_to_start(settings: Settings) -> 
         pass
     with TestClient(create_app(settings, run_engine=False)) as client:
         assert client.get("/api/v2/obproxy/clusters", headers=ADMIN).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def standin_rpm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("rpmbuild") is None:
+        pytest.skip("rpmbuild is missing: run scripts/system-deps.sh")
+    return build_standin_rpm(tmp_path_factory.mktemp("rpm"), version="4.2.3.0", release="3.el7")
+
+
+def test_a_package_uploaded_through_one_replica_is_downloaded_through_another(
+    database: Database, tmp_path: Path, servers: list[ServerProcess], standin_rpm: Path
+) -> None:
+    if database.dialect == "sqlite":
+        pytest.skip("replicas share a PostgreSQL or MySQL-compatible metadb")
+    url = database.engine.url.render_as_string(hide_password=False)
+    a, b = replica(tmp_path, "a", url), replica(tmp_path, "b", url)
+    servers.extend((a, b))
+    a.start()
+    b.start()
+    with standin_rpm.open("rb") as f:
+        r = httpx.post(
+            f"{a.url}/api/v2/software-packages",
+            headers=ADMIN,
+            files={"file": (standin_rpm.name, f, "application/x-rpm")},
+            timeout=60,
+        )
+    assert r.status_code == 200, r.text
+    name = r.json()["data"]["fileName"]
+    got = httpx.get(f"{b.url}/api/v2/files/sys-package/{name}", headers=ADMIN, timeout=60)
+    assert got.status_code == 200, got.text
+    assert got.content == standin_rpm.read_bytes()
+
+
+def test_a_replica_that_never_saw_the_upload_ships_the_package(
+    client: TestClient, settings: Settings, standin_rpm: Path
+) -> None:
+    """What an install ships is extracted from the metadb's copy on a data dir of its own."""
+    with standin_rpm.open("rb") as f:
+        r = client.post(
+            "/api/v2/software-packages",
+            headers=ADMIN,
+            files={"file": (standin_rpm.name, f, "application/x-rpm")},
+        )
+    assert r.status_code == 200, r.text
+    other = AppContext.open(dataclasses.replace(settings, data_dir=settings.data_dir.parent / "b"))
+    try:
+        with other.db.session() as session:
+            package = packages.get(session, r.json()["data"]["id"])
+        payload = asyncio.run(load_payload(other, package))
+    finally:
+        other.close()
+    assert payload.files and payload.root.is_relative_to(other.settings.data_dir)
+    for f in payload.files:
+        assert hashlib.sha256((payload.root / f.path).read_bytes()).hexdigest() == f.sha256

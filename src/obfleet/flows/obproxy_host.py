@@ -41,6 +41,7 @@ from obfleet.security.secrets import SecretBox
 from obfleet.services import credentials, host_access, packages
 from obfleet.services import obproxy_records as records
 from obfleet.services.ob_clusters import root_servers
+from obfleet.store import package_chunks
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
 from obfleet.store.models.packages import SoftwarePackage
@@ -255,17 +256,17 @@ class Payload:
 _extracting: dict[str, threading.Lock] = {}
 
 
-async def load_payload(settings: Settings, package: SoftwarePackage) -> Payload:
+async def load_payload(app: AppContext, package: SoftwarePackage) -> Payload:
     """The files to ship from `package`, extracted once into the cache (keyed by the package's
     sha1) and shared by every branch and task that installs it."""
-    return await asyncio.to_thread(_cached_payload, settings, package)
+    return await asyncio.to_thread(_cached_payload, app, package)
 
 
-def _cached_payload(settings: Settings, package: SoftwarePackage) -> Payload:
-    cache = settings.data_dir / "cache" / "packages" / package.sha1
+def _cached_payload(app: AppContext, package: SoftwarePackage) -> Payload:
+    cache = app.settings.data_dir / "cache" / "packages" / package.sha1
     with _extracting.setdefault(package.sha1, threading.Lock()):
         if not (cache / "manifest.json").exists():
-            _extract(packages.path_of(settings.packages_dir, package), cache)
+            _extract(package_chunks.local_copy(app.db, app.settings.packages_dir, package), cache)
     manifest = json.loads((cache / "manifest.json").read_text())
     return Payload(
         root=cache / "payload" / manifest["home"],
@@ -464,7 +465,7 @@ async def ship_package(ctx: SubtaskContext, placement: Placement, package_id: in
     """Ships bin/ and lib/ of the RPM, read once on the obfleet side (no rpm on the host), into
     the install path; files whose sha256 already matches stay; `obproxy -V` must then run."""
     package = await read(ctx, lambda s: packages.get(s, package_id))
-    payload = await load_payload(app(ctx).settings, package)
+    payload = await load_payload(app(ctx), package)
     conn = await connect(ctx, placement)
     dirs = [f"{placement.home}/{d}" for d in HOME_DIRS]
     await conn.run(command("mkdir", "-p", "--", *dirs), timeout=COMMAND_TIMEOUT_S, log=ctx.log)
