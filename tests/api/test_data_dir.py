@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import stat
+import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from obfleet.api.app import create_app
+from obfleet.appcontext import AppContext
 from obfleet.config import Settings
+from obfleet.security.datadir import DataDirError
 from tests.conftest import ADMIN
+from tests.server import SECRET_KEY
 
 
 def modes(data_dir: Path) -> dict[str, int]:
@@ -54,3 +59,19 @@ def test_an_open_data_dir_is_made_private_at_start(settings: Settings) -> None:
     seen = serve_once(settings)
     assert seen.pop(".") == seen.pop("packages") == 0o700
     assert set(seen.values()) == {0o600}, seen
+
+
+def test_a_data_dir_that_cannot_be_made_private_is_refused(tmp_path: Path) -> None:
+    """On a read-only mount the modes cannot change: obfleet refuses to start, saying what to
+    do, rather than run with its secrets readable by other users."""
+    data = tmp_path / "ro"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", data], check=True)
+    try:
+        (data / "obfleet.db").write_bytes(b"")
+        (data / "obfleet.db").chmod(0o644)
+        subprocess.run(["mount", "-o", "remount,ro", data], check=True)
+        with pytest.raises(DataDirError, match="chmod go-rwx it, or run obfleet as its owner"):
+            AppContext.open(Settings(data_dir=data, secret_key=SECRET_KEY))
+    finally:
+        subprocess.run(["umount", data], check=True)
