@@ -9,12 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
+import pymysql
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from obfleet.api.app import create_app
 from obfleet.config import Settings
 from obfleet.store.db import Database
+from obfleet.store.outage import is_unreachable
 from tests.conftest import ADMIN, ADMIN_PASSWORD
 from tests.engine.processes import wait_until
 from tests.server import ServerProcess
@@ -125,3 +129,17 @@ def test_a_full_disk_answers_507_naming_the_data_dir(
         listed = client.get("/api/v2/credentials", headers=ADMIN).json()["data"]["contents"]
         assert listed == []
         assert client.post("/api/v2/credentials", headers=ADMIN, json=body).status_code == 200
+
+
+def test_only_an_unreachable_server_counts_as_an_outage() -> None:
+    """A deadlock or a bug is the request's problem, not an outage (503 is for waiting)."""
+    errors = {
+        "mysql deadlock": OperationalError("UPDATE", {}, pymysql.err.OperationalError(1213, "x")),
+        "mysql lost": OperationalError("SELECT", {}, pymysql.err.OperationalError(2013, "lost")),
+        "pg refused": OperationalError("connect", {}, psycopg.OperationalError("refused")),
+        "pg shutdown": OperationalError("SELECT", {}, psycopg.errors.AdminShutdown("bye")),
+        "pg bug": ProgrammingError("SELECT", {}, psycopg.ProgrammingError("bad parameters")),
+        "pg duplicate": IntegrityError("INSERT", {}, psycopg.errors.UniqueViolation("dup")),
+    }
+    unreachable = {name for name, error in errors.items() if is_unreachable(error)}
+    assert unreachable == {"mysql lost", "pg refused", "pg shutdown"}

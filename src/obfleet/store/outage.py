@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 log = logging.getLogger("obfleet")
 
@@ -36,10 +36,13 @@ def _mysql_errno(error: BaseException) -> int | None:
 
 
 def is_unreachable(exc: BaseException) -> bool:
+    # A bug (a ProgrammingError, an IntegrityError) never counts, whatever its driver says.
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
     error = _driver_error(exc)
     if error is None:
         return False
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+    if exc.connection_invalidated:
         return True
     if type(error).__module__.startswith("psycopg"):
         state = getattr(error, "sqlstate", None)
