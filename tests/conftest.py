@@ -21,6 +21,7 @@ from obfleet.api.app import create_app
 from obfleet.config import Settings
 from obfleet.security.passwords import hash_password
 from tests.dbfixtures import *  # noqa: F403 - the `database_url` fixtures
+from tests.server import SECRET_KEY
 
 pytest_plugins = ["tests.support.hostfixtures"]
 
@@ -65,7 +66,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path / "data",
         database_url=database_url,
         admin_password_hash=admin_password_hash(),
-        secret_key="test-secret-key",
+        secret_key=SECRET_KEY,
         max_upload_bytes=8 * 1024 * 1024,
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,9 @@ def _admin_engine(url: str):  # type: ignore[no-untyped-def]
     return create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
 
 
-def _create_run_database(server_url: str) -> str:
+def _create_run_database(server_url: str, suffix: str = "") -> str:
     url = make_url(normalize_url(server_url))
-    name = f"obfleet_test_{os.getpid()}"
+    name = f"obfleet_test_{os.getpid()}{suffix}"
     engine = _admin_engine(server_url)
     with engine.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
@@ -53,6 +54,17 @@ def _drop_run_database(server_url: str, run_url: str) -> None:
             )
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
     engine.dispose()
+
+
+@contextmanager
+def empty_server_database(suffix: str) -> Iterator[str]:
+    """A database of its own on the server under test, empty (not migrated), dropped after."""
+    assert SERVER_URL, "a PostgreSQL or MySQL-compatible server is needed"
+    url = _create_run_database(SERVER_URL, suffix)
+    try:
+        yield url
+    finally:
+        _drop_run_database(SERVER_URL, url)
 
 
 def empty_database(url: str) -> None:

@@ -14,6 +14,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# One key for every obfleet a test starts, in-process or not: replicas on one metadb must share
+# it (they refuse to start otherwise).
+SECRET_KEY = "test-secret-key"
 
 
 # Ports this process was given. The OS hands a released port out again, and tests record
@@ -68,6 +71,7 @@ class ServerProcess:
             **os.environ,
             "OBFLEET_DATA_DIR": str(data_dir),
             "OBFLEET_DATABASE_URL": database_url,
+            "OBFLEET_SECRET_KEY": SECRET_KEY,
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -77,6 +81,11 @@ class ServerProcess:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30) -> ServerProcess:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (several started at once)."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -94,6 +103,9 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def wait_ready(self, timeout: float = 30) -> ServerProcess:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,6 +33,7 @@ from obfleet.hosts.ssh import (
     connect,
     fingerprint,
 )
+from tests.support.sshkeys import KEY_TYPES, PASSPHRASE, make_key
 from tests.support.testhosts import LAB_NETWORK, HostLab, NetnsHost
 
 hosts = pytest.mark.hosts
@@ -155,6 +156,45 @@ def test_target_repr_hides_credentials() -> None:
         SshTarget("198.18.0.9")
     with pytest.raises(ValueError):
         SshTarget("198.18.0.9", port=0, password="x")
+
+
+# ---- every OpenSSH key format ----------------------------------------------------------------
+
+
+@pytest.fixture
+def authorize_root_key(host_lab: HostLab) -> Iterator[Callable[[str], None]]:
+    """Add public keys to root's authorized_keys on every lab host, taken off again after."""
+    path = host_lab.state_dir / "authorized_keys" / "root"
+    original = path.read_text()
+
+    def authorize(public_key: str) -> None:
+        path.write_text(path.read_text() + public_key)
+
+    yield authorize
+    path.write_text(original)
+
+
+@hosts
+@pytest.mark.parametrize("passphrase", [None, PASSPHRASE])
+@pytest.mark.parametrize("kind", KEY_TYPES)
+async def test_every_openssh_key_type_logs_in(
+    host_lab: HostLab,
+    test_hosts: list[NetnsHost],
+    authorize_root_key: Callable[[str], None],
+    tmp_path: Path,
+    kind: str,
+    passphrase: str | None,
+) -> None:
+    """ssh-keygen's default format, encrypted (bcrypt KDF) when given a passphrase."""
+    key = make_key(tmp_path, kind, passphrase)
+    authorize_root_key(key.public)
+    host = test_hosts[0]
+    target = SshTarget(host.ip, 22, "root", private_key=key.private, passphrase=passphrase)
+    c = await connect(target, timeout=5)
+    try:
+        assert (await c.run("id -u", timeout=10)).stdout == "0\n"
+    finally:
+        await c.close()
 
 
 # ---- commands ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 
 from obfleet.config import Settings
 from obfleet.hosts.ssh import SshPool
+from obfleet.security.datadir import secure_data_dir
 from obfleet.security.secrets import SecretBox, load_or_create_key
 from obfleet.store.db import Database
 
@@ -24,7 +25,7 @@ class AppContext:
 
     @classmethod
     def open(cls, settings: Settings) -> AppContext:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(settings.data_dir)
         key = load_or_create_key(settings.data_dir, settings.secret_key)
         return cls(
             settings=settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -65,6 +66,9 @@ def serve(
 
     from obfleet.api.app import create_app
 
+    # Every file the service makes (metadb, packages, the payload cache) is its user's alone;
+    # the data dir is checked at start too (security/datadir.py).
+    os.umask(0o077)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )

@@ -22,6 +22,18 @@ class ErrorCode(Enum):
     METHOD_NOT_ALLOWED = (1117, 405, "The method {0} is not allowed for {1}.")
     UNSUPPORTED_MEDIA_TYPE = (1118, 415, "Unsupported content type: {0}.")
     PAYLOAD_TOO_LARGE = (1119, 413, "The upload is larger than the limit of {0} bytes.")
+    # Extensions (OCP's table has no such codes): the metadb or the disk is the problem, not
+    # the request, and the same request will succeed once it is back.
+    METADB_UNREACHABLE = (
+        1120,
+        503,
+        "The metadb ({0}) is unreachable. Please try again once it is back. Cause: {1}",
+    )
+    NO_SPACE_LEFT = (
+        1121,
+        507,
+        "There is no space left on {0}. Free some space and try again.",
+    )
     NOT_LOGGED_IN = (3000, 401, "You are not logged on or a logon error occurred. {0}")
     BAD_CREDENTIALS = (
         3004,

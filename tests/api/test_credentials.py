@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import ADMIN
+from tests.support.sshkeys import KEY_TYPES, PASSPHRASE, make_key
 
 SECRET = "Pr0xyro-Secret-XYZ"
 
@@ -46,6 +47,31 @@ def test_private_key_credential(client):
     assert r.status_code == 200, r.text
     assert "PRIVATE KEY" not in r.text
     assert "PRIVATE KEY" not in raw_rows(client)
+
+
+@pytest.mark.parametrize("passphrase", [None, PASSPHRASE])
+@pytest.mark.parametrize("kind", KEY_TYPES)
+def test_every_openssh_key_type_with_or_without_passphrase(client, tmp_path, kind, passphrase):
+    key = make_key(tmp_path, kind, passphrase)
+    r = create(
+        client,
+        name=f"key_{kind}",
+        authType="PRIVATE_KEY",
+        privateKey=key.private,
+        passphrase=passphrase,
+        password=None,
+    )
+    assert r.status_code == 200, r.text
+    if passphrase:
+        assert passphrase not in r.text and passphrase not in raw_rows(client)
+
+
+def test_a_key_with_a_wrong_or_missing_passphrase_is_refused(client, tmp_path):
+    key = make_key(tmp_path, "ed25519", PASSPHRASE)
+    for passphrase in ("wrong", None):
+        r = create(client, authType="PRIVATE_KEY", privateKey=key.private, passphrase=passphrase)
+        assert r.status_code == 400 and "privateKey" in r.json()["error"]["message"], r.text
+    assert client.get("/api/v2/credentials", headers=ADMIN).json()["data"]["contents"] == []
 
 
 @pytest.mark.parametrize(

@@ -111,3 +111,18 @@ def test_unknown_cluster_404(client):
     r = client.get("/api/v2/ob/clusters/424242", headers=ADMIN)
     assert r.status_code == 404 and r.json()["error"]["code"] == 11001
     assert client.delete("/api/v2/ob/clusters/424242", headers=ADMIN).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"obClusterId": True},
+        {"obClusterId": "10"},
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_refused(client, fields):
+    """Not coerced: `true` is no cluster id, `"10"` no number."""
+    r = imp(client, **fields)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == 1003 and not r.json()["successful"]
+    assert count(client) == 0

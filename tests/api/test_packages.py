@@ -41,7 +41,7 @@ def listed(client) -> list[dict]:
 
 def stored_files(client) -> list[str]:
     packages_dir = client.app.state.ctx.settings.packages_dir
-    return sorted(p.name for p in packages_dir.iterdir()) if packages_dir.exists() else []
+    return sorted(p.name for p in packages_dir.rglob("*") if p.is_file())
 
 
 def test_upload_parses_header(client, rpms):

@@ -28,15 +28,15 @@ from obfleet.security.secrets import SecretBox, load_or_create_key
 from obfleet.store.db import Database
 from obfleet.store.models.obproxy import ObproxyCluster
 from tests.conftest import ADMIN, ADMIN_PASSWORD
-from tests.server import ServerProcess
+from tests.server import SECRET_KEY, ServerProcess
 from tests.standin.rpm import build_standin_rpm
+from tests.support.sshkeys import with_passphrase
 from tests.support.testhosts import HostLab, NetnsHost
 
 VERSION, RELEASE = "4.2.3.0", "3.el7"
 RPM_NAME = f"obproxy-ce-{VERSION}-{RELEASE}.x86_64.rpm"
 HOME = f"/home/admin/obproxy-{VERSION}"
 SQL_PORT, EXPORTER_PORT = 2883, 2884
-SECRET_KEY = "deploy-test-secret-key"
 OB_CLUSTER = "ob1"
 PROXYRO_PASSWORD = "Proxyro_pw_1"
 # An OceanBase root server (ip, rpc port, sql port); nothing needs to answer there.
@@ -141,10 +141,14 @@ class Fleet:
             return credentials.reveal(session, self.box, cluster.proxysys_credential_id).secret
 
 
-def _add_hosts(fleet: Fleet) -> None:
-    """Record the lab's hosts the way an operator does: a key credential, then batchCreate,
-    whose "Prepare host" tasks pin each host key and mark the host ONLINE."""
+def _add_hosts(fleet: Fleet, passphrase: str | None) -> None:
+    """Record the lab's hosts the way an operator does: a key credential (root's key, encrypted
+    with `passphrase` when one is given), then batchCreate, whose "Prepare host" tasks pin each
+    host key and mark the host ONLINE."""
     lab = fleet.lab
+    key = lab.root_private_key
+    if passphrase:
+        key = with_passphrase(fleet.server.data_dir.parent, key, passphrase)
     credential = fleet.post(
         "/api/v2/credentials",
         {
@@ -152,7 +156,8 @@ def _add_hosts(fleet: Fleet) -> None:
             "targetType": "HOST",
             "authType": "PRIVATE_KEY",
             "username": "root",
-            "privateKey": lab.root_private_key,
+            "privateKey": key,
+            "passphrase": passphrase,
         },
     )
     tasks = fleet.post(
@@ -207,10 +212,15 @@ def fleet_server(
 
 @contextlib.contextmanager
 def running_fleet(
-    server: ServerProcess, lab: HostLab, rpm: Path, database_url: str = ""
+    server: ServerProcess,
+    lab: HostLab,
+    rpm: Path,
+    database_url: str = "",
+    passphrase: str | None = None,
 ) -> Iterator[Fleet]:
     """Start `server`, upload `rpm`, import the OceanBase cluster and add every host of the lab
-    (ONLINE); stop the server at the end."""
+    (ONLINE, reached with root's key, under `passphrase` if given); stop the server at the
+    end."""
     url = database_url or f"sqlite:///{server.data_dir / 'obfleet.db'}"
     with server:
         api = httpx.Client(base_url=server.url, headers=ADMIN, trust_env=False, timeout=30)
@@ -219,7 +229,7 @@ def running_fleet(
         fleet = Fleet(server, api, db, box, lab, {})
         try:
             _setup(api, rpm)
-            _add_hosts(fleet)
+            _add_hosts(fleet, passphrase)
             yield fleet
         finally:
             api.close()
@@ -227,11 +237,20 @@ def running_fleet(
 
 
 @pytest.fixture
-def fleet(lab: HostLab, standin_rpm: Path, tmp_path: Path, database_url: str) -> Iterator[Fleet]:
+def fleet(
+    request: pytest.FixtureRequest,
+    lab: HostLab,
+    standin_rpm: Path,
+    tmp_path: Path,
+    database_url: str,
+) -> Iterator[Fleet]:
+    """The fleet, its hosts reached with root's key: encrypted with the passphrase given as
+    the fixture's parameter (indirect parametrization), if any."""
     for host in lab.hosts:
         host.reset()  # undo faults; no process, no file of an earlier test
     server = fleet_server(lab, tmp_path / "data", database_url)
-    with running_fleet(server, lab, standin_rpm, database_url) as fleet:
+    passphrase = getattr(request, "param", None)
+    with running_fleet(server, lab, standin_rpm, database_url, passphrase) as fleet:
         yield fleet
     for host in lab.hosts:
         host.reset()  # the stand-ins daemonized: stop them with the test

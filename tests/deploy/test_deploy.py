@@ -25,6 +25,7 @@ from tests.deploy.conftest import (
     proxyconfig,
     sha1hex,
 )
+from tests.support.sshkeys import PASSPHRASE
 from tests.support.testhosts import NetnsHost
 
 pytestmark = pytest.mark.hosts
@@ -142,6 +143,16 @@ def test_rs_list_cluster_on_three_hosts_then_batch_add(fleet: Fleet) -> None:
         str(x) for x in (task, done, answer, added_done, fleet.get("/api/v2/obproxy/clusters"))
     ]
     assert_no_secrets(logs + answers, secrets_of(fleet, "pc_rs"))
+
+
+@pytest.mark.parametrize("fleet", [PASSPHRASE], indirect=True)
+def test_hosts_reached_with_a_passphrase_protected_key_get_obproxy(fleet: Fleet) -> None:
+    """ssh-keygen's default format under a passphrase (bcrypt KDF): hosts added and deployed."""
+    host = fleet.hosts[0]
+    fleet.succeeded(create(fleet, "pc_key", "RS_LIST", [host])["id"])
+    password = fleet.proxysys_password("pc_key")
+    assert_runs(host, password, expected_argv("pc_key", password, "-r", RS_LIST, "-c", OB_CLUSTER))
+    assert_recorded(fleet, "pc_key", [host])
 
 
 def test_config_url_cluster_reads_its_clusters_from_obfleet(fleet: Fleet) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from obfleet.engine import Flow
 from obfleet.engine.reads import subtask_log
 from obfleet.store.db import Database
@@ -132,6 +134,26 @@ async def test_a_failure_stops_its_branch_only(
     view = await wait_for(database, submit_flow(database, flow), status_is("FAILED"))
     states = {s["name"]: s["status"] for s in view["subtasks"]}
     assert states == {"B": "FAILED", "C": "PENDING", "A": "SUCCESSFUL", "D": "SUCCESSFUL"}
+
+
+async def test_a_failed_subtasks_log_shows_the_message_and_the_server_log_the_traceback(
+    database: Database,
+    start_engine: StartEngine,
+    journal: Journal,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await start_engine()
+    journal.fail_once.add("B")
+    flow = Flow("failing")
+    flow.chain(B)
+    task_id = submit_flow(database, flow)
+    view = await wait_for(database, task_id, status_is("FAILED"))
+    with database.session() as session:
+        log = subtask_log(session, task_id, view["subtasks"][0]["id"])
+    assert "The subtask failed: B failed on purpose" in log
+    assert "Traceback" not in log and ".py" not in log
+    (record,) = [r for r in caplog.records if r.getMessage().endswith(f"of task {task_id} failed")]
+    assert record.exc_info and "B failed on purpose" in str(record.exc_info[1])
 
 
 async def test_context_flows_from_branches_to_the_join(

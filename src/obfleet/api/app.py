@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import DataError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from obfleet import __version__
@@ -24,6 +25,7 @@ from obfleet.appcontext import AppContext
 from obfleet.config import Settings
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.services.lifecycle import start_service, stop_service
+from obfleet.store.outage import first_line, is_disk_full
 
 log = logging.getLogger("obfleet")
 
@@ -126,6 +128,39 @@ async def on_data_error(request: Request, exc: Exception) -> envelope.EnvelopeRe
     return envelope.error(err)
 
 
+async def on_metadb_error(request: Request, exc: Exception) -> envelope.EnvelopeResponse:
+    """503 while the metadb cannot be reached, 507 when it has no space left; answered here,
+    inside the request's middleware, so the answer carries the request's trace id and the
+    connection stays open (an error left to the outermost handler resets it)."""
+    ctx: AppContext = request.app.state.ctx
+    if ctx.db.outage.noted(exc):
+        return envelope.error(
+            ApiError(ErrorCode.METADB_UNREACHABLE, ctx.db.outage.where, first_line(exc))
+        )
+    if is_disk_full(exc):
+        place = _metadb_place(ctx)
+        log.error("no space left on %s: %s", place, first_line(exc))
+        return envelope.error(ApiError(ErrorCode.NO_SPACE_LEFT, place))
+    return await on_data_error(request, exc)
+
+
+def _metadb_place(ctx: AppContext) -> str:
+    if ctx.settings.database_url:
+        return f"the metadb ({ctx.db.outage.where})"
+    return f"the data dir {ctx.settings.data_dir} (it holds the SQLite metadb)"
+
+
+async def on_os_error(request: Request, exc: Exception) -> envelope.EnvelopeResponse:
+    """507 for a file obfleet could not write for want of space (an upload, the package cache):
+    they all live in the data dir."""
+    assert isinstance(exc, OSError)
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        raise exc  # on to on_unexpected (500), unchanged
+    settings: Settings = request.app.state.ctx.settings
+    log.error("no space left on the data dir %s: %s", settings.data_dir, exc)
+    return envelope.error(ApiError(ErrorCode.NO_SPACE_LEFT, f"the data dir {settings.data_dir}"))
+
+
 async def on_unexpected(request: Request, exc: Exception) -> envelope.EnvelopeResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return envelope.error(ApiError(ErrorCode.UNEXPECTED))
@@ -161,6 +196,8 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     for kind in (OverflowError, DataError, StatementError):
         app.add_exception_handler(kind, on_data_error)
+    app.add_exception_handler(DBAPIError, on_metadb_error)
+    app.add_exception_handler(OSError, on_os_error)
     app.add_exception_handler(Exception, on_unexpected)
     for router in ROUTERS:
         app.include_router(router)

@@ -20,5 +20,12 @@ class ApiModel(BaseModel):
     )
 
 
+class RequestModel(ApiModel):
+    """A request body: strict, so a value of the wrong JSON type is refused rather than coerced
+    (`obClusterId: true` would otherwise be stored as 1, `"22"` taken for 22)."""
+
+    model_config = ConfigDict(strict=True)
+
+
 # Times on the wire: ISO-8601 with offset and milliseconds, as OCP writes them.
 OcpTime = Annotated[datetime, PlainSerializer(iso, return_type=str | None)]

@@ -15,7 +15,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -220,8 +219,8 @@ class TaskEngine:
             self._check_cancels = False
             try:
                 result = await self._db(self.store.step, outcomes, logs, free, check_cancels)
-            except Exception:
-                log.exception("task engine step failed; retrying")
+            except Exception as exc:
+                self._failed("task engine step failed; retrying", exc)
                 self._outcomes[:0], self._logs[:0] = outcomes, logs
                 await asyncio.sleep(self.poll_interval)
                 continue
@@ -298,8 +297,13 @@ class TaskEngine:
                 raise  # abandoned: the lease was lost, or the engine is stopping
             ctx.log("The subtask was cancelled by an operator.")
             outcome.cancelled = True
-        except Exception:
-            ctx.log(f"The subtask failed:\n{traceback.format_exc().rstrip()}")
+        except Exception as exc:
+            # The operator reads the subtask log for what went wrong; the traceback (server
+            # paths, code lines) is for whoever debugs the server, in its log.
+            ctx.log(f"The subtask failed: {str(exc) or type(exc).__name__}")
+            log.warning(
+                "subtask %s of task %s failed", claim.subtask_id, claim.task_id, exc_info=True
+            )
         run.finished = True
         if not run.abandoned:
             self._outcomes.append(outcome)
@@ -315,6 +319,12 @@ class TaskEngine:
         run.abandoned = True
         if run.task is not None:
             run.task.cancel()
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """Log a failed round with its traceback, unless the metadb is unreachable: that is
+        logged once per outage (store/outage.py), not every poll interval until it is back."""
+        if not self.db.outage.noted(exc):
+            log.error(what, exc_info=exc)
 
     # --- leases -------------------------------------------------------------------------
 
@@ -338,5 +348,5 @@ class TaskEngine:
                 changed = await self._db(self.store.sweep)
                 if changed:
                     signals.publish(changed, work=True)
-            except Exception:
-                log.exception("task engine lease upkeep failed; retrying")
+            except Exception as exc:
+                self._failed("task engine lease upkeep failed; retrying", exc)

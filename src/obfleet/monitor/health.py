@@ -440,6 +440,7 @@ class HealthMonitor:
             try:
                 await self.run_once()
             except Exception as exc:
-                log.warning("obproxy health round failed: %s: %s", type(exc).__name__, exc)
+                if not self.db.outage.noted(exc):  # an outage is logged once, not every round
+                    log.warning("obproxy health round failed: %s: %s", type(exc).__name__, exc)
             self.rounds += 1
             await asyncio.sleep(max(0.0, started + self.interval - loop.time()))

@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -37,17 +38,17 @@ class Payload:
 _extracting: dict[str, threading.Lock] = {}
 
 
-async def load_payload(cache_root: Path, rpm_path: Path, sha1: str) -> Payload:
-    """The files to ship from the RPM at `rpm_path`, extracted once into the cache under
-    `cache_root` (keyed by the package's sha1) and shared by every branch and task that
-    installs it."""
-    return await asyncio.to_thread(_cached_payload, cache_root / sha1, rpm_path, sha1)
+async def load_payload(cache_root: Path, sha1: str, rpm_file: Callable[[], Path]) -> Payload:
+    """The files to ship from the RPM with that sha1, extracted once into the cache under
+    `cache_root` and shared by every branch and task that installs it. `rpm_file` gives the
+    RPM's local path, called only when the cache lacks it (it may have to fetch the file)."""
+    return await asyncio.to_thread(_cached_payload, cache_root / sha1, sha1, rpm_file)
 
 
-def _cached_payload(cache: Path, rpm_path: Path, sha1: str) -> Payload:
+def _cached_payload(cache: Path, sha1: str, rpm_file: Callable[[], Path]) -> Payload:
     with _extracting.setdefault(sha1, threading.Lock()):
         if not (cache / "manifest.json").exists():
-            _extract(rpm_path, cache)
+            _extract(rpm_file(), cache)
     manifest = json.loads((cache / "manifest.json").read_text())
     return Payload(
         root=cache / "payload" / manifest["home"],

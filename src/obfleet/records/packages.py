@@ -1,9 +1,8 @@
-"""The software package store: RPMs kept in the data dir, recorded with their header facts."""
+"""The software package store: RPMs kept in the metadb (store/package_chunks.py), recorded with
+their header facts."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.packages.rpm import MAX_EXPANDED_BYTES, RpmError, RpmHeader, read_header
+from obfleet.store import package_chunks
 from obfleet.store.models.packages import SoftwarePackage
 from obfleet.store.refs import referencing_tables
 
@@ -103,7 +103,8 @@ def add(
         )
         session.add(package)
         session.flush()
-        os.replace(upload, packages_dir / header.file_name)
+        package_chunks.store(session, package, upload)
+        package_chunks.keep_local(packages_dir, package, upload)
     except RpmError as exc:
         upload.unlink(missing_ok=True)
         raise ApiError(ErrorCode.PACKAGE_PARSE_ERROR, str(exc)) from exc
@@ -131,6 +132,7 @@ def by_file_name(session: Session, file_name: str, kind: str | None = None) -> S
 
 
 def path_of(packages_dir: Path, package: SoftwarePackage) -> Path:
+    """Where a package uploaded before packages went to the metadb was kept."""
     return packages_dir / package.file_name
 
 
@@ -145,8 +147,8 @@ def delete(session: Session, packages_dir: Path, package_id: int) -> None:
         raise ApiError(ErrorCode.PACKAGE_IN_USE, f"{package.file_name} ({', '.join(users)})")
     session.delete(package)
     session.flush()
-    with contextlib.suppress(FileNotFoundError):
-        path_of(packages_dir, package).unlink()
+    package_chunks.forget_local(packages_dir, package)
+    path_of(packages_dir, package).unlink(missing_ok=True)
 
 
 def query(

@@ -7,10 +7,13 @@ import logging
 import socket
 import sys
 
+from sqlalchemy.exc import IntegrityError
+
 from obfleet.appcontext import AppContext
 from obfleet.engine.runner import TaskEngine
 from obfleet.monitor.health import HealthMonitor
 from obfleet.services.users import ensure_admin
+from obfleet.store.key_verifier import check_secret_key
 from obfleet.store.migrate import upgrade
 
 log = logging.getLogger("obfleet")
@@ -19,10 +22,14 @@ log = logging.getLogger("obfleet")
 def prepare(ctx: AppContext) -> None:
     """Migrate the metadb and make sure user admin exists (printing a generated password once)."""
     upgrade(ctx.db)
-    with ctx.db.transaction() as session:
-        generated = ensure_admin(
-            session, ctx.settings.admin_password, ctx.settings.admin_password_hash
-        )
+    check_secret_key(ctx.db, ctx.secrets, ctx.settings.data_dir)
+    try:
+        with ctx.db.transaction() as session:
+            generated = ensure_admin(
+                session, ctx.settings.admin_password, ctx.settings.admin_password_hash
+            )
+    except IntegrityError:
+        generated = None  # a replica starting at the same moment made admin first
     if generated:
         # Printed, not logged: logs are kept, this line is meant to be read once and forgotten.
         print(

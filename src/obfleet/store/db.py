@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from obfleet.store.outage import OutageLog
+
 
 def normalize_url(url: str) -> str:
     """Pick the sync driver obfleet ships with when the URL names only the database kind."""
@@ -32,6 +34,9 @@ def _sqlite_engine(url: str) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Private from the start (it holds password hashes and secrets): SQLite would create it
+        # 0644 under the usual umask, and gives its -wal and -shm files the database's mode.
+        Path(path).touch(mode=0o600, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -73,6 +78,8 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
+        self.outage = OutageLog(self.engine)
+        event.listen(self.engine, "checkout", self.outage.on_checkout)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(obfleet_write=True), expire_on_commit=False

@@ -14,6 +14,10 @@ def referencing_tables(session: Session, table: str, row_id: int) -> list[str]:
     found = []
     for other in Base.metadata.sorted_tables:
         for fk in other.foreign_keys:
+            # A row deleted with its parent (ON DELETE CASCADE: a package's chunks) is part of
+            # it, not a user of it.
+            if fk.ondelete == "CASCADE":
+                continue
             if fk.column.table.name == table and fk.column.name == "id":
                 count = session.scalar(
                     select(func.count()).select_from(other).where(fk.parent == row_id)

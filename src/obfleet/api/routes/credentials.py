@@ -11,7 +11,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import ApiModel
+from obfleet.api.schema import RequestModel
 from obfleet.api.schemas.credentials import CredentialOut
 from obfleet.records import credentials as service
 from obfleet.security.roles import Resource
@@ -22,7 +22,7 @@ READ = Depends(require(Resource.CREDENTIAL))
 WRITE = Depends(require(Resource.CREDENTIAL, write=True))
 
 
-class CredentialIn(ApiModel):
+class CredentialIn(RequestModel):
     name: str = Field(min_length=1, max_length=64)
     target_type: Literal["HOST", "OB_CLUSTER", "OBPROXY"]
     auth_type: Literal["PASSWORD", "PRIVATE_KEY"] = "PASSWORD"
@@ -33,7 +33,7 @@ class CredentialIn(ApiModel):
     description: str | None = Field(None, max_length=256)
 
 
-class CredentialPatch(ApiModel):
+class CredentialPatch(RequestModel):
     username: str | None = Field(None, min_length=1, max_length=64)
     password: str | None = Field(None, max_length=4096)
     private_key: str | None = Field(None, max_length=65536)

@@ -13,7 +13,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import ApiModel
+from obfleet.api.schema import RequestModel
 from obfleet.api.schemas.hosts import HostOut
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.records.host_access import get_host
@@ -35,12 +35,12 @@ SORTABLE = {
 }
 
 
-class HostBasicDataIn(ApiModel):
+class HostBasicDataIn(RequestModel):
     inner_ip_address: str = Field(max_length=255)
     serial_number: str | None = Field(None, max_length=64)
 
 
-class BatchCreateIn(ApiModel):
+class BatchCreateIn(RequestModel):
     host_basic_data_list: list[HostBasicDataIn]
     ssh_port: int = 22
     kind: str = Field(max_length=64)
@@ -55,7 +55,7 @@ class BatchCreateIn(ApiModel):
     description: str | None = Field(None, max_length=256)
 
 
-class BatchDeleteIn(ApiModel):
+class BatchDeleteIn(RequestModel):
     host_id_list: list[int] = Field(max_length=2000)
 
 

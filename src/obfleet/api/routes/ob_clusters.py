@@ -11,7 +11,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import ApiModel
+from obfleet.api.schema import RequestModel
 from obfleet.api.schemas.ob_clusters import ObClusterOut
 from obfleet.errors import bad_request
 from obfleet.records import ob_clusters as service
@@ -24,14 +24,14 @@ READ = Depends(require(Resource.CLUSTER))
 WRITE = require(Resource.CLUSTER, write=True)
 
 
-class RootServerIn(ApiModel):
+class RootServerIn(RequestModel):
     address: str = Field(max_length=300, description="ip:rpcPort")
     role: Literal["LEADER", "FOLLOWER"] = "FOLLOWER"
     # The import body says sqlPort; OCP's responses say sql_port: take either.
     sql_port: int = Field(validation_alias=AliasChoices("sqlPort", "sql_port"))
 
 
-class ImportIn(ApiModel):
+class ImportIn(RequestModel):
     name: str = Field(max_length=128)
     ob_cluster_id: int
     type: Literal["PRIMARY", "STANDBY"] = "PRIMARY"

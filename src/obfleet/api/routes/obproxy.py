@@ -9,7 +9,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import ApiModel
+from obfleet.api.schema import RequestModel
 from obfleet.api.schemas.obproxy import ClusterParameterOut, ObproxyClusterOut, ParameterInfoOut
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.errors import bad_request
@@ -25,18 +25,18 @@ READ = Depends(require(Resource.OBPROXY))
 WRITE = require(Resource.OBPROXY, write=True)
 
 
-class ObLinkIn(ApiModel):
+class ObLinkIn(RequestModel):
     cluster_name: str = Field(max_length=128)
     ob_cluster_id: int
     username: str = Field("proxyro", max_length=64)
 
 
-class ParameterIn(ApiModel):
+class ParameterIn(RequestModel):
     name: str = Field(max_length=128)
     value: str = Field(max_length=4096)
 
 
-class InstallParamIn(ApiModel):
+class InstallParamIn(RequestModel):
     host_ids: list[int] = Field(default_factory=list, max_length=200)
     sql_port: int | None = None
     # The create page says exportPort, batchAdd and newer clients say exporterPort: take both.
@@ -46,7 +46,7 @@ class InstallParamIn(ApiModel):
     version: str | None = Field(None, max_length=255)
 
 
-class ClusterCreateIn(ApiModel):
+class ClusterCreateIn(RequestModel):
     name: str = Field(max_length=128)
     address: str | None = Field(None, max_length=255)
     port: int | None = Field(None, ge=1, le=65535)
@@ -57,7 +57,7 @@ class ClusterCreateIn(ApiModel):
     parameters: list[ParameterIn] = Field(default_factory=list, max_length=500)
 
 
-class ClusterPatchIn(ApiModel):
+class ClusterPatchIn(RequestModel):
     address: str | None = Field(None, max_length=255)
     port: int | None = Field(None, ge=1, le=65535)
 

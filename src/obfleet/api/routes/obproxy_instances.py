@@ -9,7 +9,7 @@ from pydantic import AliasChoices, Field
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
-from obfleet.api.schema import ApiModel
+from obfleet.api.schema import RequestModel
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.records.obproxy import parse_ids
 from obfleet.security.roles import Resource
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])
 WRITE = require(Resource.OBPROXY, write=True)
 
 
-class BatchAddIn(ApiModel):
+class BatchAddIn(RequestModel):
     host_ids: list[int] = Field(max_length=200)
     sql_port: int | None = None
     # batchAdd's page says exporterPort, the create page exportPort: take both.
@@ -60,7 +60,7 @@ def batch_add(
     return ok(contents([StartedTaskOut.load(session, task_id) for task_id in task_ids]))
 
 
-class TakeOverHostIn(ApiModel):
+class TakeOverHostIn(RequestModel):
     host_id: int
     sql_port: int
     # Extension: an OBPROXY credential with the OBProxy's current root@proxysys password, when
@@ -68,11 +68,11 @@ class TakeOverHostIn(ApiModel):
     proxysys_credential_id: int | None = None
 
 
-class TakeOverIn(ApiModel):
+class TakeOverIn(RequestModel):
     hosts: list[TakeOverHostIn] = Field(min_length=1, max_length=200)
 
 
-class UpgradeIn(ApiModel):
+class UpgradeIn(RequestModel):
     # V4.2's body: name-version-buildNumber, e.g. obproxy-ce-4.2.3.0-3; no body (V3.1) = the
     # newest uploaded OBProxy package.
     short_rpm_name: str | None = Field(None, max_length=255)

@@ -9,7 +9,7 @@ from pydantic import Field
 from obfleet.api.auth import require
 from obfleet.api.deps import SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
-from obfleet.api.schema import ApiModel
+from obfleet.api.schema import RequestModel
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_parameters as service
@@ -19,12 +19,12 @@ router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])
 WRITE = require(Resource.OBPROXY, write=True)
 
 
-class ParameterIn(ApiModel):
+class ParameterIn(RequestModel):
     name: str = Field(max_length=128)
     value: str = Field(max_length=4096)
 
 
-class ParametersIn(ApiModel):
+class ParametersIn(RequestModel):
     # A list left out stays as recorded; a list given replaces the recorded one.
     parameters: list[ParameterIn] | None = Field(None, max_length=500)
     startup_parameters: list[ParameterIn] | None = Field(None, max_length=500)

@@ -12,11 +12,11 @@ from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schemas.packages import PackageOut
 from obfleet.api.uploads import receive_file
-from obfleet.errors import ApiError, ErrorCode
 from obfleet.packages.rpm import expansion_limit
 from obfleet.records import packages as service
 from obfleet.security.roles import Resource
 from obfleet.services.users import Principal
+from obfleet.store import package_chunks
 from obfleet.store.models.packages import SoftwarePackage
 
 router = APIRouter(tags=["software packages"])
@@ -121,7 +121,5 @@ def delete_package(package_id: int, ctx: CtxDep, session: SessionDep) -> Envelop
 )
 def download_package(file_name: str, ctx: CtxDep, session: SessionDep) -> FileResponse:
     package = service.by_file_name(session, file_name)
-    path = service.path_of(ctx.settings.packages_dir, package)
-    if not path.is_file():
-        raise ApiError(ErrorCode.PACKAGE_NOT_FOUND, file_name)
+    path = package_chunks.local_copy(ctx.db, ctx.settings.packages_dir, package)
     return FileResponse(path, filename=package.file_name, media_type="application/x-rpm")

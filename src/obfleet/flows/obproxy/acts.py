@@ -30,6 +30,7 @@ from obfleet.records import credentials, ob_clusters, packages
 from obfleet.records import obproxy as records
 from obfleet.records.ob_clusters import root_servers
 from obfleet.records.obproxy import Placement
+from obfleet.store import package_chunks
 from obfleet.store.models.obproxy import ObproxyCluster
 
 INSTALL_ROOT = "/home/admin"  # the RPM's own layout: /home/admin/obproxy-<version>
@@ -137,11 +138,11 @@ async def ship_package(ctx: SubtaskContext, placement: Placement, package_id: in
     """Ships bin/ and lib/ of the RPM, read once on the obfleet side (no rpm on the host), into
     the install path; files whose sha256 already matches stay; `obproxy -V` must then run."""
     package = await read(ctx, lambda s: packages.get(s, package_id))
-    settings = app(ctx).settings
+    obfleet = app(ctx)
     payload = await load_payload(
-        settings.data_dir / "cache" / "packages",
-        packages.path_of(settings.packages_dir, package),
+        obfleet.settings.data_dir / "cache" / "packages",
         package.sha1,
+        lambda: package_chunks.local_copy(obfleet.db, obfleet.settings.packages_dir, package),
     )
     conn = await host_of(ctx, placement)
     dirs = [f"{placement.home}/{d}" for d in HOME_DIRS]

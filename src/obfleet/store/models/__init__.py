@@ -8,5 +8,6 @@ from obfleet.store.models import (  # noqa: F401
     ob_clusters,
     obproxy,
     packages,
+    replicas,
     tasks,
 )
