@@ -30,12 +30,15 @@ class Subtask:
     description: ClassVar[str] = ""  # defaults to `name`, as in OCP's samples
     timeout: ClassVar[int] = DEFAULT_TIMEOUT_S  # seconds; the run fails when it is exceeded
     prohibit_rollback: ClassVar[bool] = False  # True: what execute did cannot be undone
+    _named: ClassVar[bool] = False  # `name` was given, by this class or a base
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        # A step specialised for one task (a shared step told where it acts) keeps the shared
-        # step's name; only a class no base named gets its own class name.
-        if not cls.name:
+        # A step specialised for one task (a shared step told where it acts) keeps the name the
+        # shared step was given; a class that no one named gets its own class name.
+        if cls.__dict__.get("name"):
+            cls._named = True
+        elif not cls._named:
             cls.name = cls.__name__
         if not cls.__dict__.get("description"):
             cls.description = cls.name
