@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import update
 
 from obfleet.engine.targets import record_targets
-from obfleet.flows.prepare_host import parse_os_release
+from obfleet.hosts.facts import parse_os_release
 from obfleet.records import targets
 from obfleet.services.hosts import normalize_address
 from obfleet.store.models.hosts import Host

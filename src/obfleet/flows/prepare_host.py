@@ -15,17 +15,12 @@ A step that fails leaves the host OFFLINE, with the reason in its log, and the t
 an operator to retry once the host is fixed. Every step is idempotent: connecting again,
 pinning the key it already pinned, reading facts again, setting the same status.
 
-The tools checked are what obfleet runs on hosts, and nothing more: `sha256sum` (every upload
-is verified with it), `mkdir`, `rm` (install and clean up), `kill` and `sleep` (stopping
-processes and timed-out commands); ports are checked by reading `/proc/net/tcp` (so `ss` and
-iproute2 are not required).
+The tools checked, and how the facts are read: hosts/facts.py.
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -34,17 +29,13 @@ from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.flows.runtime import connect, write
-from obfleet.hosts.shell import command, quote
+from obfleet.hosts import facts
 from obfleet.hosts.ssh import fingerprint
 from obfleet.records import host_access
 from obfleet.store.models.hosts import HostStatus
 
 TASK_NAME = "Prepare host"
 HOST_ID = "host_id"
-REQUIRED_TOOLS = ("sha256sum", "mkdir", "rm", "kill", "sleep")
-PORT_TABLE = "/proc/net/tcp"
-COMMAND_TIMEOUT = 30.0
-OS_RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
 
 
 def build(host_id: int) -> Flow:
@@ -86,59 +77,16 @@ def _pin(host_id: int, key: str) -> Callable[[Session], bool]:
     return change
 
 
-@dataclass(frozen=True)
-class HostFacts:
-    hostname: str
-    architecture: str
-    operating_system: str | None
-    operating_system_release: str | None
-
-
-def _clean(value: str | None, limit: int) -> str | None:
-    """A value read from a host, made fit to store and show: printable and bounded."""
-    if value is None:
-        return None
-    text = "".join(c for c in value if c.isprintable()).strip()[:limit]
-    return text or None
-
-
-def parse_os_release(text: str) -> tuple[str | None, str | None]:
-    """(NAME, VERSION_ID) from os-release(5) text, whose values use shell quoting."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, raw = line.partition("=")
-        if not sep or key.strip().startswith("#"):
-            continue
-        try:
-            words = shlex.split(raw, comments=False)
-        except ValueError:
-            continue  # a malformed line; the other lines still count
-        values[key.strip()] = " ".join(words)
-    return _clean(values.get("NAME"), 64), _clean(values.get("VERSION_ID"), 64)
-
-
-def _store_facts(host_id: int, facts: HostFacts) -> Callable[[Session], None]:
+def _store_facts(host_id: int, found: facts.HostFacts) -> Callable[[Session], None]:
     def change(session: Session) -> None:
         host = host_access.get_host(session, host_id)
-        host.hostname = facts.hostname
-        host.name = facts.hostname
-        host.architecture = facts.architecture
-        host.operating_system = facts.operating_system
-        host.operating_system_release = facts.operating_system_release
+        host.hostname = found.hostname
+        host.name = found.hostname
+        host.architecture = found.architecture
+        host.operating_system = found.operating_system
+        host.operating_system_release = found.operating_system_release
 
     return change
-
-
-def _tools_check() -> str:
-    """A script that names every missing tool (and an unreadable port table) and fails."""
-    tools = " ".join(quote(tool) for tool in REQUIRED_TOOLS)
-    return (
-        f"missing=''; for t in {tools}; do "
-        'command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done; '
-        f'test -r {quote(PORT_TABLE)} || missing="$missing {PORT_TABLE}"; '
-        'if [ -n "$missing" ]; then echo "missing:$missing" >&2; exit 1; fi; '
-        "echo all tools present"
-    )
 
 
 # --- the steps ----------------------------------------------------------------------------
@@ -181,7 +129,7 @@ class PreCheckHost(_HostStep):
             ctx.log("first contact: host key pinned; a different key will be refused")
         else:
             ctx.log("host key matches the pinned key")
-        await conn.run(_tools_check(), timeout=COMMAND_TIMEOUT, log=ctx.log)
+        await conn.run(facts.tools_check(), timeout=facts.COMMAND_TIMEOUT_S, log=ctx.log)
 
 
 class CollectHostFacts(_HostStep):
@@ -192,26 +140,11 @@ class CollectHostFacts(_HostStep):
     timeout = 300
 
     async def prepare(self, ctx: SubtaskContext, host_id: int) -> None:
-        conn = await connect(ctx, host_id)
-        uname = await conn.run(command("uname", "-n", "-m"), timeout=COMMAND_TIMEOUT, log=ctx.log)
-        nodename, _, machine = uname.stdout.strip().partition(" ")
-        readers = " || ".join(command("cat", path) for path in OS_RELEASE_FILES)
-        release = await conn.run(
-            f"{{ {readers}; }} 2>/dev/null", timeout=COMMAND_TIMEOUT, check=False, log=ctx.log
-        )
-        os_name, os_release = parse_os_release(release.stdout)
-        facts = HostFacts(
-            hostname=_clean(nodename, 255) or "",
-            architecture=_clean(machine, 32) or "",
-            operating_system=os_name,
-            operating_system_release=os_release,
-        )
-        if not facts.hostname or not facts.architecture:
-            raise RuntimeError(f"unexpected `uname -n -m` output: {uname.stdout!r}")
-        await write(ctx, _store_facts(host_id, facts))
+        found = await facts.read_facts(await connect(ctx, host_id), ctx.log)
+        await write(ctx, _store_facts(host_id, found))
         ctx.log(
-            f"host name {facts.hostname}, architecture {facts.architecture}, "
-            f"OS {facts.operating_system or 'unknown'} {facts.operating_system_release or ''}"
+            f"host name {found.hostname}, architecture {found.architecture}, "
+            f"OS {found.operating_system or 'unknown'} {found.operating_system_release or ''}"
         )
 
 

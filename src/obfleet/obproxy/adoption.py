@@ -1,12 +1,62 @@
-"""Whether an OBProxy found running belongs to an OBProxy cluster: what Take over obproxy
-judges from its config before it records it. Pure: the config as `show proxyconfig` gives it,
-and what the cluster expects."""
+"""Whether an OBProxy found running can be taken over: its install path judged from the
+process (`home_of`), and whether it belongs to an OBProxy cluster judged from its config
+(`judge`). Pure: the process as /proc shows it, the config as `show proxyconfig` gives it, and
+what the cluster expects."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
+
+from obfleet.hosts.processes import ProcessFacts
+from obfleet.hosts.shell import safe_path
+
+
+class NotAdoptable(RuntimeError):
+    """The process cannot be taken over as it runs; the message says what to do."""
+
+
+def home_of(facts: ProcessFacts, where: str) -> str:
+    """The install path of the OBProxy process, or why it has none obfleet can use."""
+    if not facts.cwd or not facts.exe:
+        raise NotAdoptable(
+            f"obfleet, connected as {facts.me}, cannot look into pid {facts.pid} on {where} "
+            f"(it runs as {facts.user or 'another user'}): connect obfleet to the host as root "
+            f"or as {facts.user or 'that user'}, then retry"
+        )
+    if facts.me != "root" and facts.user != facts.me:
+        raise NotAdoptable(
+            f"pid {facts.pid} on {where} runs as {facts.user}, but obfleet connects as "
+            f"{facts.me} and could not stop or restart it later: restart the OBProxy as "
+            f"{facts.me} (from its install path), or connect obfleet as root or {facts.user}, "
+            "then retry"
+        )
+    program = facts.program("obproxy")
+    if program is None:
+        raise NotAdoptable(
+            f"pid {facts.pid} listening on {where} is not OBProxy: it runs {facts.args_text!r}, "
+            "not a bin/obproxy. Give the SQL port of the OBProxy to take over (its "
+            "listen_port), then retry"
+        )
+    if facts.exe.endswith(" (deleted)"):
+        raise NotAdoptable(
+            f"the binary of pid {facts.pid} on {where} ({program}) was deleted or replaced "
+            "after it started (upgraded in place?): restart the OBProxy, then retry"
+        )
+    home = posixpath.dirname(posixpath.dirname(program))
+    if home != facts.cwd:
+        raise NotAdoptable(
+            f"pid {facts.pid} on {where} runs {program} from the working directory "
+            f"{facts.cwd}; OBProxy keeps etc/, log/ and run/ under its working directory and "
+            f"obfleet tells an OBProxy by it: restart it from its install path "
+            f"(cd {home} && ./bin/obproxy), then retry"
+        )
+    try:
+        return safe_path(home)
+    except ValueError as exc:
+        raise NotAdoptable(f"the install path {home!r} on {where} cannot be used: {exc}") from None
 
 
 @dataclass(frozen=True)

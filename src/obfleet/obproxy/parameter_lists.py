@@ -81,3 +81,19 @@ def start_parameters(
         tuple(with_defaults(wanted.startup, other.startup, version)),
         frozenset(name for name, _ in wanted.runtime),
     )
+
+
+def describe_change(before: ParameterLists, after: ParameterLists) -> list[str]:
+    """What a change from `before` to `after` does, a line per parameter."""
+    lines = []
+    for what, old, new in (
+        ("startup", dict(before.startup), dict(after.startup)),
+        ("runtime", dict(before.runtime), dict(after.runtime)),
+    ):
+        for name, value in new.items():
+            if name not in old:
+                lines.append(f"{what} parameter {name} set to {value}")
+            elif old[name] != value:
+                lines.append(f"{what} parameter {name}: {old[name]} -> {value}")
+        lines += [f"{what} parameter {n} removed: back to its default" for n in old if n not in new]
+    return lines or ["no parameter changes: every obproxy gets the recorded values again"]

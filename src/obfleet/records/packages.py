@@ -170,3 +170,16 @@ def query(
         if values:
             stmt = stmt.where(column.in_(values))
     return stmt
+
+
+def of_version(session: Session, version: str, build: str | None) -> SoftwarePackage | None:
+    """An uploaded OBProxy package of that version and build (its major build number), if any."""
+    found = session.scalars(
+        select(SoftwarePackage).where(
+            SoftwarePackage.type == OBPROXY, SoftwarePackage.version == version
+        )
+    ).all()
+    for package in found:
+        if build is None or package.build_number.split(".")[0] == build.split(".")[0]:
+            return package
+    return None

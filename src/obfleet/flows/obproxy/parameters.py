@@ -34,7 +34,7 @@ from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
 from obfleet.flows.obproxy import acts, keys, restart, steps
 from obfleet.flows.runtime import StepError, write
-from obfleet.obproxy.parameter_lists import ParameterLists, with_defaults
+from obfleet.obproxy.parameter_lists import ParameterLists, describe_change, with_defaults
 from obfleet.records import obproxy as records
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 
@@ -78,21 +78,6 @@ def _change(ctx: SubtaskContext) -> tuple[ParameterLists, ParameterLists]:
     return change
 
 
-def _describe(before: ParameterLists, after: ParameterLists) -> list[str]:
-    lines = []
-    for what, old, new in (
-        ("startup", dict(before.startup), dict(after.startup)),
-        ("runtime", dict(before.runtime), dict(after.runtime)),
-    ):
-        for name, value in new.items():
-            if name not in old:
-                lines.append(f"{what} parameter {name} set to {value}")
-            elif old[name] != value:
-                lines.append(f"{what} parameter {name}: {old[name]} -> {value}")
-        lines += [f"{what} parameter {n} removed: back to its default" for n in old if n not in new]
-    return lines or ["no parameter changes: every obproxy gets the recorded values again"]
-
-
 def _restore(
     session: Session,
     cluster_id: int,
@@ -132,7 +117,7 @@ class PrepareUpdateParameter(Subtask):
             f"{ctx.require(keys.OLD_PARAMETER_VERSION)} -> {ctx.require(keys.PARAMETER_VERSION)}, "
             f"{len(ctx.get_list(keys.SERVER_IDS))} obproxies:"
         )
-        for line in _describe(before, after):
+        for line in describe_change(before, after):
             ctx.log(f"  {line}")
 
     async def rollback(self, ctx: SubtaskContext) -> None:

@@ -37,10 +37,8 @@ logged in; Prepare deletes the row it created. The process runs on throughout.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.engine.context import SubtaskContext
@@ -54,7 +52,7 @@ from obfleet.hosts.shell import safe_path
 from obfleet.hosts.ssh import SshConnection
 from obfleet.obproxy import cmdline
 from obfleet.obproxy.admin import AdminError, ProxysysClient
-from obfleet.obproxy.adoption import Expected, judge
+from obfleet.obproxy.adoption import Expected, home_of, judge
 from obfleet.records import credentials, host_access, ob_clusters, packages
 from obfleet.records import obproxy as records
 from obfleet.records.ob_clusters import root_servers
@@ -121,19 +119,6 @@ class OnTakenOver:
             int(ctx.require(keys.EXPORTER_PORT)),
             safe_path(ctx.require(keys.INSTALL_PATH)),
         )
-
-
-def _matching_package(session: Session, version: str, build: str | None) -> SoftwarePackage | None:
-    """An uploaded OBProxy package of that version and build, if there is one."""
-    found = session.scalars(
-        select(SoftwarePackage).where(
-            SoftwarePackage.type == packages.OBPROXY, SoftwarePackage.version == version
-        )
-    ).all()
-    for package in found:
-        if build is None or package.build_number.split(".")[0] == build.split(".")[0]:
-            return package
-    return None
 
 
 def _expected(session: Session, ctx: SubtaskContext, target: Target) -> Expected:
@@ -210,47 +195,6 @@ async def _find(conn: SshConnection, ctx: SubtaskContext, target: Target) -> Pro
     return facts
 
 
-def _home_of(facts: ProcessFacts, where: str) -> str:
-    """The install path of the OBProxy process, or why it has none obfleet can use."""
-    if not facts.cwd or not facts.exe:
-        raise StepError(
-            f"obfleet, connected as {facts.me}, cannot look into pid {facts.pid} on {where} "
-            f"(it runs as {facts.user or 'another user'}): connect obfleet to the host as root "
-            f"or as {facts.user or 'that user'}, then retry"
-        )
-    if facts.me != "root" and facts.user != facts.me:
-        raise StepError(
-            f"pid {facts.pid} on {where} runs as {facts.user}, but obfleet connects as "
-            f"{facts.me} and could not stop or restart it later: restart the OBProxy as "
-            f"{facts.me} (from its install path), or connect obfleet as root or {facts.user}, "
-            "then retry"
-        )
-    program = facts.program("obproxy")
-    if program is None:
-        raise StepError(
-            f"pid {facts.pid} listening on {where} is not OBProxy: it runs {facts.args_text!r}, "
-            "not a bin/obproxy. Give the SQL port of the OBProxy to take over (its "
-            "listen_port), then retry"
-        )
-    if facts.exe.endswith(" (deleted)"):
-        raise StepError(
-            f"the binary of pid {facts.pid} on {where} ({program}) was deleted or replaced "
-            "after it started (upgraded in place?): restart the OBProxy, then retry"
-        )
-    home = posixpath.dirname(posixpath.dirname(program))
-    if home != facts.cwd:
-        raise StepError(
-            f"pid {facts.pid} on {where} runs {program} from the working directory "
-            f"{facts.cwd}; OBProxy keeps etc/, log/ and run/ under its working directory and "
-            f"obfleet tells an OBProxy by it: restart it from its install path "
-            f"(cd {home} && ./bin/obproxy), then retry"
-        )
-    try:
-        return safe_path(home)
-    except ValueError as exc:
-        raise StepError(f"the install path {home!r} on {where} cannot be used: {exc}") from None
-
-
 async def _version(
     conn: SshConnection, ctx: SubtaskContext, facts: ProcessFacts, home: str, where: str
 ) -> tuple[str, str | None]:
@@ -311,7 +255,7 @@ class CheckObproxyToTakeOver(Subtask):
         where = target.label
         conn = await connect(ctx, target.host_id)
         facts = await _find(conn, ctx, target)
-        home = _home_of(facts, where)
+        home = home_of(facts, where)
         version, build = await _version(conn, ctx, facts, home, where)
         shown = f"{version}-{build}" if build else version
         from_flags = cmdline.parse_command_line(facts.argv[1:])
@@ -343,7 +287,7 @@ class CheckObproxyToTakeOver(Subtask):
         if verdict.problems:
             raise StepError(f"the OBProxy on {where}: " + "; ".join(verdict.problems))
 
-        package = await read(ctx, lambda s: _matching_package(s, version, build))
+        package = await read(ctx, lambda s: packages.of_version(s, version, build))
         names = [name for name, _ in await acts.cluster_parameters(ctx, target.cluster_id)]
         # The values Sync may change, as found: kept now, since a Sync that fails half-way
         # keeps nothing of its own; Sync's rollback sets them back.
