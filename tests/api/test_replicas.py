@@ -18,8 +18,9 @@ from fastapi.testclient import TestClient
 from obfleet.api.app import create_app
 from obfleet.appcontext import AppContext
 from obfleet.config import Settings
-from obfleet.flows.obproxy_host import load_payload
-from obfleet.services import packages
+from obfleet.packages.payload import load_payload
+from obfleet.records import packages
+from obfleet.store import package_chunks
 from obfleet.store.db import Database
 from obfleet.store.key_verifier import SecretKeyMismatch
 from tests.conftest import ADMIN, ADMIN_PASSWORD
@@ -140,7 +141,13 @@ def test_a_replica_that_never_saw_the_upload_ships_the_package(
     try:
         with other.db.session() as session:
             package = packages.get(session, r.json()["data"]["id"])
-        payload = asyncio.run(load_payload(other, package))
+        payload = asyncio.run(
+            load_payload(
+                other.settings.data_dir / "cache" / "packages",
+                package.sha1,
+                lambda: package_chunks.local_copy(other.db, other.settings.packages_dir, package),
+            )
+        )
     finally:
         other.close()
     assert payload.files and payload.root.is_relative_to(other.settings.data_dir)
