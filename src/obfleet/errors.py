@@ -56,7 +56,13 @@ class ErrorCode(Enum):
         " characters. Special characters include . _ + @ # $ % ({0}).",
     )
     FORBIDDEN = (3100, 403, "You are not authorized to perform this operation: {0}.")
-    USER_EXISTS = (3009, 409, "A user named {0} already exists.")
+    # OCP's 1006, "a resource with the specified name already exists" (3009 is the password rule).
+    USER_EXISTS = (
+        1006,
+        409,
+        "A resource with the specified name already exists. Type: user. Parameter: {0}. "
+        "Please specify another name and try again.",
+    )
     USER_NOT_FOUND = (3010, 404, "The user {0} does not exist.")
     TASK_NOT_FOUND = (4001, 404, "The {0} task does not exist.")
     TASK_STATE_INVALID = (

@@ -53,3 +53,10 @@ def test_creating_a_user_or_setting_a_password_off_the_rule_is_3009_and_changes_
     with db.session() as session:
         assert session.scalar(select(User.id).where(User.username == "weak")) is None
         assert session.scalar(select(User.password_hash).where(User.username == "admin")) == before
+
+
+def test_a_user_that_exists_is_1006_not_the_password_rules_3009(client):
+    with client.app.state.ctx.db.transaction() as session, pytest.raises(ApiError) as refused:
+        create_user(session, "admin", "Ab12.Cd_ef", ["ADMIN"])
+    assert refused.value.error_code.code == 1006 and refused.value.http_status == 409
+    assert "Type: user. Parameter: admin." in refused.value.message
