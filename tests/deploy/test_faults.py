@@ -175,7 +175,8 @@ def test_a_link_cut_during_the_start_fails_that_host_only_and_a_retry_finishes(
         start = branch(failed, 0)["Start obproxy process"]
         log = fleet.logs(failed)[start["id"]]
         assert (
-            f"SshDisconnected: root@{victim.ip}:22: connection lost before the command finished: "
+            f"The subtask failed: root@{victim.ip}:22: connection lost before the command "
+            "finished: "
             "the host stopped answering (no reply to SSH keepalives): down or unreachable"
         ) in log, log
         password = fleet.proxysys_password("pc_cut")
@@ -216,7 +217,7 @@ def test_a_changed_host_key_refuses_the_install_on_that_host(fleet: Fleet) -> No
     assert failed["status"] == "FAILED"
     assert statuses(failed, 0) == ["SUCCESSFUL", "FAILED"] + ["PENDING"] * 6
     log = fleet.logs(failed)[branch(failed, 0)["Check if process not exist"]["id"]]
-    assert f"HostKeyChanged: root@{host.ip}:22: host key changed: pinned {pinned}" in log, log
+    assert f"The subtask failed: root@{host.ip}:22: host key changed: pinned {pinned}" in log, log
     assert f"host offered {offered}; refusing to connect" in log
     assert "remove it from obfleet and add it again to pin the new key" in log
     # Nothing went to the host: no login, no file, no process.
