@@ -79,7 +79,7 @@ class Settings:
     # lost (the step using it then fails instead of hanging).
     ssh_timeout_s: float = 15.0
     # Every recorded OBProxy is checked with a root@proxysys login this often (0: never), each
-    # login given this long to answer (services/obproxy_health.py).
+    # login given this long to answer (monitor/health.py).
     health_interval_s: float = 30.0
     health_timeout_s: float = 3.0
     # Failed password logins per (user, client address) before that pair is locked, and for

@@ -26,7 +26,7 @@ TYPES_BY_NAME = {
     "obagent": "OCP_AGENT_INSTALL_PACKAGE",
 }
 TYPES = sorted(set(TYPES_BY_NAME.values()) | {"OB_BACKUP_AGENT_INSTALL_PACKAGE"})
-# What an OBProxy package must install: the home's bin/obproxy (flows/obproxy_host.py ships the
+# What an OBProxy package must install: the home's bin/obproxy (flows/obproxy/acts.py ships the
 # directory holding it).
 OBPROXY_BINARY = "/bin/obproxy"
 

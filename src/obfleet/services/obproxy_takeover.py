@@ -3,7 +3,7 @@ installed or restarted.
 
 `POST .../clusters/{id}/takeOver` with `hosts[{hostId, sqlPort}]` answers one "Take over
 obproxy" task per host in `data.contents`, as batchAdd does (OCP's sample for this page is a
-copy of batchAdd's; the name is obfleet's). The steps are in flows/takeover_obproxy.py.
+copy of batchAdd's; the name is obfleet's). The steps are in flows/obproxy/takeover.py.
 
 Refused with nothing stored: an unknown cluster (21001) or host (7005), a host that is not
 ONLINE (7004), a sqlPort outside 1025-65535 or listed twice, a (host, port) where an obproxy

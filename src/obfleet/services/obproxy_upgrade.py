@@ -17,7 +17,7 @@ Refused with nothing stored, before any host is touched:
 
 In the request's transaction the rows go UPGRADING/OPERATING, so no other operation starts on
 them. The task, "Upgrade obproxy" (OCP documents no name: its sample is a copy of delete's),
-upgrades one obproxy after the other (flows/upgrade_obproxy.py), so the cluster keeps serving.
+upgrades one obproxy after the other (flows/obproxy/upgrade.py), so the cluster keeps serving.
 """
 
 from __future__ import annotations
