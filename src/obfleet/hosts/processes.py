@@ -27,6 +27,14 @@ class StillRunning(RuntimeError):
     """Processes would not stop; the message names them."""
 
 
+class NotMoved(RuntimeError):
+    """A directory could not be renamed aside: nothing of it was deleted. The message is why."""
+
+
+class NotDeleted(RuntimeError):
+    """A directory renamed aside could not be deleted: it is partly gone. The message is why."""
+
+
 def parse_listeners(proc_net_tcp: str, ports: Collection[int]) -> dict[int, set[int]]:
     """Socket inodes listening on each of `ports`, from /proc/net/tcp and /proc/net/tcp6."""
     found: dict[int, set[int]] = {}
@@ -146,6 +154,41 @@ async def stop_all(conn: SshConnection, home: str, log: LogFn) -> None:
             log(f"nothing runs from {home} any more")
             return
     raise StillRunning(f"pid {pids_text(pids)} still run from {home} after SIGKILL")
+
+
+async def remove_aside(conn: SshConnection, path: str, aside: str, log: LogFn) -> bool:
+    """Delete the directory `path` by renaming it to `aside` first (one atomic step: until it
+    succeeds nothing is deleted), stopping whatever followed it there, then deleting `aside`.
+    An `aside` left by an interrupted earlier attempt is deleted too. False when neither
+    exists."""
+    if await exists(conn, path, log):
+        if await exists(conn, aside, log):
+            log(f"{aside} is left from an earlier attempt; removing it first")
+            await _delete_tree(conn, aside, log)
+        moved = await conn.run(
+            command("mv", "--", path, aside), check=False, timeout=COMMAND_TIMEOUT_S, log=log
+        )
+        if not moved.ok:
+            raise NotMoved(_last_line(moved.stderr))
+        log(f"{path} renamed to {aside}; deleting it")
+        await stop_all(conn, aside, log)  # nothing should have followed it; make sure
+    elif await exists(conn, aside, log):
+        log(f"{path} is gone; {aside} is left from an earlier attempt")
+    else:
+        return False
+    await _delete_tree(conn, aside, log)
+    return True
+
+
+async def _delete_tree(conn: SshConnection, path: str, log: LogFn) -> None:
+    removed = await conn.run(command("rm", "-rf", "--", path), check=False, timeout=600, log=log)
+    if not removed.ok or await exists(conn, path, log):
+        raise NotDeleted(_last_line(removed.stderr))
+    log(f"{path} deleted")
+
+
+def _last_line(stderr: str) -> str:
+    return stderr.strip().splitlines()[-1] if stderr.strip() else "no reason given"
 
 
 # --- one process -------------------------------------------------------------------------------

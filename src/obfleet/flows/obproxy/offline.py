@@ -48,8 +48,7 @@ from obfleet.flows.obproxy import acts, keys, steps
 from obfleet.flows.obproxy.steps import Recorded
 from obfleet.flows.runtime import StepError, connect, read, write
 from obfleet.hosts import processes
-from obfleet.hosts.processes import COMMAND_TIMEOUT_S, pids_in, pids_text
-from obfleet.hosts.shell import command
+from obfleet.hosts.processes import pids_in, pids_text
 from obfleet.hosts.ssh import SshConnection
 from obfleet.records import obproxy as records
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
@@ -185,52 +184,26 @@ def _remaining_on(session: Session, host_ids: list[int]) -> dict[int, list[int]]
 # --- the host -----------------------------------------------------------------------------------
 
 
-def _why(stderr: str) -> str:
-    return stderr.strip().splitlines()[-1] if stderr.strip() else "no reason given"
-
-
 async def _remove(conn: SshConnection, ctx: SubtaskContext, found: Recorded) -> None:
-    """Rename the install path aside (one atomic step: until it succeeds nothing is deleted),
-    stop anything that followed it, then delete it."""
+    """Remove the install path by renaming it aside first (processes.remove_aside)."""
     where = found.placement
     aside = removing_path(where.home, found.id)
-    if await processes.exists(conn, where.home, ctx.log):
-        if await processes.exists(conn, aside, ctx.log):
-            ctx.log(f"{aside} is left from an earlier attempt; removing it first")
-            await _delete(conn, ctx, found, aside)
-        moved = await conn.run(
-            command("mv", "--", where.home, aside),
-            check=False,
-            timeout=COMMAND_TIMEOUT_S,
-            log=ctx.log,
-        )
-        if not moved.ok:
-            raise StepError(
-                f"cannot remove {where.home} on {where.ip}: {_why(moved.stderr)}. Nothing of it "
-                f"was deleted and nothing runs from it: fix that and retry, or roll the task "
-                f"back to start {found.label} again"
-            )
-        ctx.log(f"{where.home} renamed to {aside}; deleting it")
-        await processes.stop_all(conn, aside, ctx.log)  # nothing should have followed it
-    elif await processes.exists(conn, aside, ctx.log):
-        ctx.log(f"{where.home} is gone; {aside} is left from an earlier attempt")
-    else:
-        ctx.log(f"{where.home} does not exist on {where.ip}")
-        return
-    await _delete(conn, ctx, found, aside)
-
-
-async def _delete(conn: SshConnection, ctx: SubtaskContext, found: Recorded, path: str) -> None:
-    removed = await conn.run(
-        command("rm", "-rf", "--", path), check=False, timeout=600, log=ctx.log
-    )
-    if not removed.ok or await processes.exists(conn, path, ctx.log):
+    try:
+        removed = await processes.remove_aside(conn, where.home, aside, ctx.log)
+    except processes.NotMoved as exc:
         raise StepError(
-            f"{found.placement.home} was moved to {path} on {found.placement.ip} but "
-            f"cannot be deleted: {_why(removed.stderr)}. Fix that and retry; its files are "
-            f"partly deleted, so {found.label} can no longer be started again"
-        )
-    ctx.log(f"{path} deleted")
+            f"cannot remove {where.home} on {where.ip}: {exc}. Nothing of it was deleted and "
+            f"nothing runs from it: fix that and retry, or roll the task back to start "
+            f"{found.label} again"
+        ) from None
+    except processes.NotDeleted as exc:
+        raise StepError(
+            f"{where.home} was moved to {aside} on {where.ip} but cannot be deleted: {exc}. Fix "
+            f"that and retry; its files are partly deleted, so {found.label} can no longer be "
+            "started again"
+        ) from None
+    if not removed:
+        ctx.log(f"{where.home} does not exist on {where.ip}")
 
 
 async def _report_ports(conn: SshConnection, ctx: SubtaskContext, found: Recorded) -> None:
