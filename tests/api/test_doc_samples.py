@@ -400,6 +400,11 @@ ROWS: list[Row] = [
         f"{OBPROXY}/1300.query-the-metadata-of-an-obproxy-parameter",
         "GET",
         "/api/v2/obproxy/parameterInfo",
+        extra={
+            "data.contents[].versions": "extension: the OBProxy releases whose config header "
+            "defines the parameter so",
+            "data.contents[].unit": "extension: what a bare number means (s, MB, us...)",
+        },
     ),
     Row(
         f"{OBPROXY}/1400.queries-the-obproxy-cluster-parameters",

@@ -217,9 +217,7 @@ def test_put_checks_the_version_each_obproxy_runs(client):
     add_obproxy(client, cluster_id, free_port())
     r = put(client, cluster_id, body)
     assert r.status_code == 400
-    assert (
-        "not available in OBProxy 4.2.3.0-3 (it exists from 4.3.0)" in r.json()["error"]["message"]
-    )
+    assert "not a parameter of OBProxy 4.2.3.0-3 (it is in 4.3.1)" in r.json()["error"]["message"]
 
 
 def test_unknown_cluster_and_busy_obproxies_are_refused(client):

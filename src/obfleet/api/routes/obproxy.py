@@ -199,6 +199,10 @@ def remove_link(cluster_id: int, ob_cluster_name: str, session: SessionDep) -> E
     dependencies=[READ],
     response_model=Envelope[Contents[ParameterInfoOut]],
     summary="Query the metadata of OBProxy parameters",
+    description="Without `version`: every parameter of every OBProxy release the catalog was "
+    "generated from (the union), each entry with `versions`, the releases that define it so; a "
+    "parameter that changed between releases has an entry per form. With `version`: the "
+    "parameters of that OBProxy version. `name` filters by exact name.",
 )
 def parameter_info(
     name: str | None = Query(None, max_length=128), version: str | None = Query(None, max_length=64)

@@ -148,7 +148,8 @@ def _servers(session: Session, cluster: ObproxyCluster) -> list[ObproxyServerOut
 
 
 class ParameterInfoOut(ApiModel):
-    """OCP's ParameterInfo: the metadata of one OBProxy parameter."""
+    """OCP's ParameterInfo: the metadata of one OBProxy parameter, plus (an extension) the
+    OBProxy releases whose config header defines it so, and what a bare number means."""
 
     id: int
     name: str
@@ -162,10 +163,29 @@ class ParameterInfoOut(ApiModel):
     readonly: bool
     description: str
     explanation: str | None
+    versions: list[str]
+    unit: str | None
 
     @classmethod
     def of(cls, info: ParameterInfo, version: str | None) -> ParameterInfoOut:
-        return cls.model_validate(info.to_ocp_dict(version))
+        """``version`` (a String in OCP) is the OBProxy version asked for, else the first
+        release the catalog knows the entry from."""
+        return cls(
+            id=info.id,
+            name=info.name,
+            version=version if version is not None else info.versions[0],
+            type=info.type,
+            allowed_string_values=info.allowed_string_values,
+            max_value=info.max_value,
+            min_value=info.min_value,
+            default_value=info.default_value,
+            need_restart=info.need_restart,
+            readonly=info.readonly,
+            description=info.description,
+            explanation=info.explanation,
+            versions=list(info.versions),
+            unit=info.unit,
+        )
 
 
 class ParameterValueOut(ApiModel):
