@@ -3,10 +3,13 @@ without a version it lists the union of the catalog's releases, each entry with 
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from obfleet.obproxy import catalog
 from tests.conftest import ADMIN
+from tests.obproxy.lab import CLUSTERS, add_hosts, app_of, obproxy_package, rs_list_cluster
 
 KEYS = {
     "id",
@@ -67,3 +70,36 @@ def test_a_version_lists_its_own_parameters(client: TestClient) -> None:
     assert entry["maxValue"] == "255"
     r = client.get("/api/v2/obproxy/parameterInfo?version=latest", headers=ADMIN)
     assert r.status_code == 400 and "latest" in r.json()["error"]["message"]
+
+
+def test_create_validates_against_the_version_it_installs(client: TestClient) -> None:
+    ctx = app_of(client)
+    with ctx.db.transaction() as session:
+        (host,) = add_hosts(session, ctx, {1: "ONLINE"})
+        for version in ("4.2.3.0", "4.3.1.0"):
+            session.add(obproxy_package(f"obproxy-ce-{version}-1.el7.x86_64.rpm", version, "1"))
+        host_id = host.id
+    rs_list_cluster(client)  # imports ob1, the cluster to link to
+
+    def create(version: str, name: str) -> Any:
+        body = {
+            "name": name,
+            "workMode": "RS_LIST",
+            "obLinks": [{"clusterName": "ob1", "obClusterId": 1}],
+            "parameters": [{"name": "enable_full_link_trace", "value": "true"}],
+            "obproxyInstallParam": {
+                "hostIds": [host_id],
+                "sqlPort": 2883,
+                "exportPort": 2884,
+                "version": f"obproxy-ce-{version}-1.el7.x86_64.rpm",
+            },
+        }
+        return client.post(CLUSTERS, headers=ADMIN, json=body)
+
+    r = create("4.2.3.0", "pc2")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"].endswith(
+        "parameters[0] 'enable_full_link_trace' is not a parameter of OBProxy 4.2.3.0"
+        " (it is in 4.3.1) (did you mean 'enable_trace'?)."
+    )
+    assert create("4.3.1.0", "pc3").status_code == 200

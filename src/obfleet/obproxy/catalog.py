@@ -58,6 +58,7 @@ __all__ = [
     "same_value",
     "source_version",
     "source_versions",
+    "validate_changes",
     "validate_parameters",
     "validate_value",
 ]
@@ -535,9 +536,18 @@ def validate_parameters(
     ``startup`` says which list this is (``startupParameters`` or ``parameters``), ``field``
     names it in messages (``field[index]``), ``version`` is the OBProxy version to install.
     """
+    checked = validate_changes(params, startup=startup, field=field, version=version)
+    return [(name, value) for name, value in checked if value is not None]
+
+
+def validate_changes(
+    changes: Sequence[tuple[str, str | None]], *, startup: bool, field: str, version: str | None
+) -> list[tuple[str, str | None]]:
+    """As :func:`validate_parameters`, where a value None asks for the parameter's default (a
+    reset): its name and placement are checked, and it stays None."""
     seen: dict[str, int] = {}
-    result: list[tuple[str, str]] = []
-    for index, (name, value) in enumerate(params):
+    result: list[tuple[str, str | None]] = []
+    for index, (name, value) in enumerate(changes):
         where = f"{field}[{index}]"
         info = _lookup(where, name, version)
         if info.name in seen:
@@ -547,7 +557,7 @@ def validate_parameters(
             )
         _check_placement(where, info, startup, version)
         try:
-            normalised = validate_value(info, value)
+            normalised = None if value is None else validate_value(info, value)
         except ParameterError as exc:
             raise ParameterError(f"{where} {exc}", parameter=info.name) from exc
         seen[info.name] = index

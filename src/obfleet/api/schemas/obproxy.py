@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 from obfleet.api.schema import ApiModel, OcpTime
 from obfleet.obproxy.catalog import ParameterInfo
 from obfleet.obproxy.configurl import config_url
-from obfleet.security.secrets import SecretBox
 from obfleet.services.obproxy_clusters import link_clusters
-from obfleet.services.obproxy_parameters import cluster_parameters
+from obfleet.services.obproxy_parameters import ClusterParameter, ValueGroup
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
@@ -194,17 +193,29 @@ class ParameterValueOut(ApiModel):
     # Only on an obproxy that could not be read; left out elsewhere, as OCP has no such key.
     error: str | None = Field(None, exclude_if=lambda error: error is None)
 
+    @classmethod
+    def of(cls, group: ValueGroup) -> ParameterValueOut:
+        return cls(value=group.value, obproxies=group.obproxies, error=group.error)
+
 
 class ClusterParameterOut(ApiModel):
-    """OCP's ObproxyClusterParameter: a recorded parameter and the values the obproxies show."""
+    """OCP's ObproxyClusterParameter: a parameter and the values the obproxies show; `drift`
+    (an extension) says whether any obproxy shows another value than `valueString`."""
 
     name: str
     description: str
     need_reboot: bool
     values: list[ParameterValueOut]
     value_string: str
+    drift: bool
 
     @classmethod
-    def of_all(cls, cluster: ObproxyCluster, box: SecretBox | None) -> list[ClusterParameterOut]:
-        """The cluster's recorded parameters, each as its obproxies show it now."""
-        return [cls.model_validate(p) for p in cluster_parameters(cluster, box)]
+    def of(cls, parameter: ClusterParameter) -> ClusterParameterOut:
+        return cls(
+            name=parameter.name,
+            description=parameter.description,
+            need_reboot=parameter.need_reboot,
+            values=[ParameterValueOut.of(group) for group in parameter.values],
+            value_string=parameter.value_string,
+            drift=parameter.drift,
+        )
