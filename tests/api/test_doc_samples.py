@@ -412,7 +412,9 @@ ROWS: list[Row] = [
         "/api/v2/obproxy/clusters/{cluster}/parameters",
         extra={
             "data.contents[].values[].error": "extension: why an obproxy's own value could not "
-            "be read (here: the recorded obproxy has nothing listening)"
+            "be read (here: the recorded obproxy has nothing listening)",
+            "data.contents[].drift": "extension: whether an obproxy shows another value than "
+            "valueString",
         },
     ),
 ]

@@ -1,23 +1,29 @@
 """An OBProxy cluster's parameters: changing them (an extension: OCP's UI can, its API cannot)
 and showing the value each obproxy really has (OCP's GET clusters/{id}/parameters).
 
-**Changing.** `update` takes new `startupParameters` and/or `parameters` lists; a list left out
-stays as recorded, a list given replaces the recorded one. Both are validated exactly as a
-cluster create validates them (`obproxy_clusters.check_parameters`), against the version of
-every obproxy of the cluster. The request records the lists, raises the cluster's parameter
-version when they changed, marks every obproxy of the cluster (refused with 21003 while any is
-busy in another operation, so no install, restart or other change can interleave) and submits
-"Update obproxy parameter" (flows/obproxy/parameters.py): runtime changes are set on every
-obproxy in parallel; a startup change restarts them one at a time. A parameter removed from a
-list goes back to its default. The same lists sent again change nothing in the record, and the
-task sets them again wherever an obproxy drifted.
+**Changing.** `update` takes `startupParameters` and/or `parameters` entries. By default (merge,
+OCP's console behaviour) only the parameters named change: an entry with a value sets it, one
+with value None (`reset: true`) takes it out of the cluster's lists so it goes back to OBProxy's
+default; a runtime parameter reset that obfleet had not set is put back to its default on the
+obproxies and stays unrecorded (a startup one is refused: obfleet never put it on the command
+line). `replace=True` (`mode=replace`) is the old form: a list given replaces the recorded one.
+The resulting lists are validated exactly as a cluster create validates them
+(`obproxy_clusters.check_parameters`), against the version of every obproxy of the cluster. The
+request records the lists, raises the cluster's parameter version when they changed, marks
+every obproxy of the cluster (refused with 21003 while any is busy in another operation, so no
+install, restart or other change can interleave) and submits "Update obproxy parameter"
+(flows/obproxy/parameters.py): runtime changes are set on every obproxy in parallel; a startup
+change restarts them one at a time. The same values sent again change nothing in the record,
+and the task sets them again wherever an obproxy drifted.
 
-**Showing.** `cluster_parameters` lists the recorded parameters in OCP's ObproxyClusterParameter
-shape; `valueString` is the recorded value and `values` groups the obproxies by the value their
-own `show proxyconfig` shows (read from all of them at once, with a short timeout), so drift is
-visible as a second value. An obproxy that cannot be read is shown in an entry of its own with
-`value: null` and `error` saying why; one that does not know the parameter (another version) in
-an entry with `value: null` and no error.
+**Showing.** `cluster_parameters` reads every obproxy's `show proxyconfig` at once (with a short
+timeout) and lists each parameter set through obfleet or shown by an obproxy at another value
+than OBProxy's default for that obproxy's version (``every``: each parameter of the versions
+the cluster runs); passwords never. `value_string` is the recorded value, else the most shared
+live value, else the default; `values` groups the obproxies by the value each shows, and `drift`
+says whether one shows another value than `value_string`. An obproxy that cannot be read is
+shown in a group of its own with value None and `error` saying why; one that does not show the
+parameter (another version) in a group with value None and no error.
 """
 
 from __future__ import annotations
@@ -276,6 +282,17 @@ def _version_order(version: str | None) -> tuple[int, ...]:
     return () if version is None else catalog.parse_version(version)
 
 
+def _readable(version: str | None) -> str | None:
+    """The version if the catalog can read it; None (the newest entries) otherwise."""
+    if version is None:
+        return None
+    try:
+        catalog.parse_version(version)
+    except ValueError:
+        return None
+    return version
+
+
 def _differs(cluster: ObproxyCluster, seen: dict[int, Seen]) -> set[str]:
     """The parameters an obproxy that was read shows at another value than OBProxy's default
     for its version (passwords never: their values are not shown)."""
@@ -283,7 +300,7 @@ def _differs(cluster: ObproxyCluster, seen: dict[int, Seen]) -> set[str]:
     for row in cluster.obproxies:
         shown = seen.get(row.id, Seen(None)).values or {}
         for name, value in shown.items():
-            info = catalog.get(name, row.version) if row.version else catalog.get(name)
+            info = catalog.get(name, _readable(row.version))
             if info and not info.secret and not catalog.same_value(info, value, info.default_value):
                 differ.add(name)
     return differ
@@ -318,7 +335,7 @@ def cluster_parameters(
     session = Session.object_session(cluster)
     seen = {} if box is None or session is None else read_live(session, box, cluster)
     recorded = {p["name"]: p["value"] for p in cluster.startup_parameters + cluster.parameters}
-    versions = _versions(list(cluster.obproxies))
+    versions = [_readable(version) for version in _versions(list(cluster.obproxies))]
     names = set(recorded) | _differs(cluster, seen)
     if every:
         names |= {
