@@ -539,6 +539,7 @@ def test_duplicates_are_an_error() -> None:
 def test_readonly_parameters_cannot_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
     fixed = info("INT", id=1, name="fixed_thing", readonly=True, default_value="1")
     monkeypatch.setattr(catalog, "_entries", lambda: (fixed,))
+    monkeypatch.setattr(catalog, "_by_name", lambda: {fixed.name: (fixed,)})
     with pytest.raises(ParameterError) as caught:
         runtime(("fixed_thing", "2"))
     assert str(caught.value) == "parameters[0] 'fixed_thing' is read-only"

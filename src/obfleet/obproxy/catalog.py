@@ -221,8 +221,17 @@ def catalog(version: str | None = None) -> list[ParameterInfo]:
     return [info for info in _entries() if source in info.versions]
 
 
+@cache
+def _by_name() -> dict[str, tuple[ParameterInfo, ...]]:
+    # A live read looks up every parameter each obproxy shows: by name, not by scanning.
+    index: dict[str, list[ParameterInfo]] = {}
+    for info in _entries():
+        index.setdefault(info.name, []).append(info)
+    return {name: tuple(infos) for name, infos in index.items()}
+
+
 def _named(name: str) -> list[ParameterInfo]:
-    return [info for info in _entries() if info.name == name]
+    return list(_by_name().get(name, ()))
 
 
 def get(name: str, version: str | None = None) -> ParameterInfo | None:
