@@ -157,6 +157,8 @@ def test_every_entry_is_consistent(entry: ParameterInfo) -> None:
     # The placement rule: needing a restart is what makes a startup parameter.
     assert entry.startup == entry.need_restart
     assert not entry.readonly
+    # The default is a valid value of its own type and range.
+    validate_value(entry, entry.default_value)
 
 
 @pytest.mark.parametrize("entry", catalog.catalog(), ids=lambda e: f"{e.id}-{e.name}")

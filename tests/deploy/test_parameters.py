@@ -141,6 +141,9 @@ def test_runtime_and_startup_changes_reach_every_obproxy_and_a_failed_one_rolls_
         *OWN_COMMAND_LINE,
     }
     assert params["syslog_level"]["values"] == [{"value": "ERROR", "obproxies": ips}]
+    every = fleet.get(f"/api/v2/obproxy/clusters/{cluster_id}/parameters?all=true")["contents"]
+    assert len(every) > 250 and set(params) < {p["name"] for p in every}
+    assert not [p for p in every if "password" in p["name"]]
     assert params["app_name"] == {
         "name": "app_name",
         "description": params["app_name"]["description"],
