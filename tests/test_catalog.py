@@ -38,6 +38,13 @@ OCP_SAMPLE_KEYS = {
 }
 PROBE_VERSIONS = ["1.9.1", "3.1.0", "3.2.3", "4.0.0", "4.1.0", "4.2.1.0", "4.2.2", "4.2.3.0"]
 PROBE_VERSIONS += ["4.3.0", "4.3.1.0", "4.3.5.0"]
+# What each source header holds (git show <tag>:src/obproxy/obutils/ob_proxy_config.h):
+# DEF_* items, of which MEMORY-visible and #ifdef ERRSIM ones; the catalog keeps the rest.
+HEADER_COUNTS = {
+    "3.2.3": (226, 6, 0),
+    "4.2.3": (265, 6, 1),
+    "4.3.1": (300, 6, 1),
+}
 
 
 def info(type_: str, **changes: Any) -> ParameterInfo:
@@ -56,8 +63,7 @@ def info(type_: str, **changes: Any) -> ParameterInfo:
         explanation=None,
         startup=False,
         secret=False,
-        min_version=None,
-        max_version=None,
+        versions=("4.3.1",),
     )
     return dataclasses.replace(base, **changes)
 
@@ -92,26 +98,65 @@ def startup(*pairs: tuple[str, str], version: str | None = None) -> list[tuple[s
 
 
 def test_the_file_is_package_data_and_every_entry_loads() -> None:
-    raw = json.loads(
-        resources.files("obfleet.obproxy").joinpath("parameters.json").read_text("utf-8")
-    )
+    raw = json.loads(resources.files("obfleet.obproxy").joinpath(catalog.DATA).read_text("utf-8"))
     entries = catalog.catalog()
-    assert len(entries) == len(raw["parameters"]) >= 60
+    assert len(entries) == len(raw["parameters"]) >= 300
     assert [entry.id for entry in entries] == list(range(1, len(entries) + 1))
-    assert raw["sources"]
+    assert [s["version"] for s in raw["sources"]] == list(catalog.source_versions())
+    assert {"3.2.3", "4.2.3", "4.3.1"} <= set(catalog.source_versions())
+    for source in raw["sources"]:
+        assert re.fullmatch(r"[0-9a-f]{40}", source["commit"]) and source["tag"]
+
+
+@pytest.mark.parametrize(("version", "counts"), HEADER_COUNTS.items())
+def test_each_source_has_every_item_of_its_header_but_memory_and_errsim(
+    version: str, counts: tuple[int, int, int]
+) -> None:
+    items, memory, errsim = counts
+    names = [entry.name for entry in catalog.catalog(version)]
+    assert len(names) == len(set(names)) == items - memory - errsim
+    assert all(entry.visibility in ("USER", "SYS", None) for entry in catalog.catalog(version))
+
+
+def test_the_parameters_of_the_issue_are_in_the_versions_that_have_them() -> None:
+    # enable_full_link_trace arrived in 4.3.1; the other two are in every source.
+    assert [v for v in catalog.source_versions() if get("enable_full_link_trace", v)] == ["4.3.1"]
+    for name in ("proxy_route_policy", "enable_reroute"):
+        assert all(get(name, v) for v in catalog.source_versions()), name
+    trace = must_get("enable_full_link_trace")
+    assert (trace.type, trace.default_value, trace.need_restart) == ("BOOL", "false", False)
+    policy = must_get("proxy_route_policy", "3.2.3")
+    assert (policy.type, policy.visibility, policy.description) == (
+        "STRING",
+        "SYS",
+        "proxy route policy",
+    )
+    # MEMORY items are left out; an item that states no visibility is kept.
+    assert get("refresh_config") is None
+    assert must_get("compression_algorithm", "4.3.1").visibility is None
+
+
+def test_units_ranges_and_restarts_come_from_the_header() -> None:
+    assert must_get("hot_upgrade_exit_timeout", "4.3.1").unit == "us"
+    assert must_get("proxy_mem_limited").unit == "MB"
+    assert must_get("proxy_info_check_interval").unit == "s"
+    assert must_get("client_max_connections").unit is None
+    rpc = must_get("rpc_listen_port", "4.3.1")
+    assert (rpc.allowed_string_values, rpc.need_restart) == ("(1024,65536)", True)
+    assert "must be above 1024" in error_of("rpc_listen_port", "1024", "4.3.1")
+    assert value_of("rpc_listen_port", "1025", "4.3.1") == "1025"
+    assert "must be below 65536" in error_of("rpc_listen_port", "65536", "4.3.1")
+    assert must_get("digest_sql_length").allowed_string_values == "[]"
 
 
 @pytest.mark.parametrize("entry", catalog.catalog(), ids=lambda e: f"{e.id}-{e.name}")
 def test_every_entry_is_consistent(entry: ParameterInfo) -> None:
     assert entry.type in catalog.TYPES
     assert re.fullmatch(r"[a-z][a-z0-9_]*", entry.name)
-    assert entry.description and entry.source
+    assert entry.versions and set(entry.versions) <= set(catalog.source_versions())
     # The placement rule: needing a restart is what makes a startup parameter.
     assert entry.startup == entry.need_restart
     assert not entry.readonly
-    for version in (entry.min_version, entry.max_version):
-        if version is not None:
-            parse_version(version)
     # The default is a valid value of its own type and range.
     validate_value(entry, entry.default_value)
 
@@ -126,13 +171,14 @@ def test_bounds_and_allowed_values_agree(entry: ParameterInfo) -> None:
         )
     elif entry.type in {"INT", "DOUBLE", "TIME", "CAPACITY"}:
         low, high = entry.min_value or "", entry.max_value or ""
-        assert entry.allowed_string_values == (f"[{low},{high}]" if low or high else "[]")
+        if low or high:
+            assert entry.allowed_string_values[1:-1] == f"{low},{high}"
+        else:
+            assert entry.allowed_string_values == "[]"
         unbounded = dataclasses.replace(entry, min_value=None, max_value=None)
-        if entry.min_value and entry.max_value:
-            # Both bounds are values of the type, and min <= max.
-            validate_value(unbounded, entry.min_value)
-            validate_value(entry, entry.min_value)
-            validate_value(entry, entry.max_value)
+        for bound in (entry.min_value, entry.max_value):
+            if bound is not None:
+                validate_value(unbounded, bound)  # a value of its own type
     else:
         assert entry.min_value is None and entry.max_value is None
         assert re.fullmatch(r"\[[^\[\]]*\]", entry.allowed_string_values)
@@ -141,16 +187,9 @@ def test_bounds_and_allowed_values_agree(entry: ParameterInfo) -> None:
 
 
 def test_each_name_has_at_most_one_entry_per_version() -> None:
-    names = {entry.name for entry in catalog.catalog()}
     for version in PROBE_VERSIONS:
         found = [entry.name for entry in catalog.catalog(version)]
         assert len(found) == len(set(found)), version
-    # No version between a name's entries is left without one (proxy_id, syslog_level...).
-    for name in names:
-        entries = [entry for entry in catalog.catalog() if entry.name == name]
-        if len(entries) > 1:
-            for version in PROBE_VERSIONS:
-                assert get(name, version) is not None, (name, version)
 
 
 def test_passwords_are_secret_and_have_no_default() -> None:
@@ -180,36 +219,12 @@ def test_the_startup_parameters_of_the_ocp_guide_are_startup_parameters() -> Non
         assert not must_get(name).startup
 
 
-# --- the OCP view --------------------------------------------------------------------------
-
-
-def test_ocp_dict_has_the_keys_and_types_of_the_doc_sample() -> None:
-    for entry in catalog.catalog():
-        shown = entry.to_ocp_dict()
-        assert set(shown) == OCP_SAMPLE_KEYS
-        assert shown["id"] == entry.id and isinstance(shown["id"], int)
-        assert isinstance(shown["needRestart"], bool) and isinstance(shown["readonly"], bool)
-        for key in ("allowedStringValues", "defaultValue", "description", "name", "type"):
-            assert isinstance(shown[key], str)
-        for key in ("maxValue", "minValue", "explanation", "version"):
-            assert shown[key] is None or isinstance(shown[key], str)
-        json.dumps(shown)
-
-
-def test_ocp_dict_of_an_int_looks_like_the_sample() -> None:
-    shown = must_get("client_max_connections").to_ocp_dict("4.2.3.0")
-    assert shown["allowedStringValues"] == "[0,65535]"
-    assert (shown["minValue"], shown["maxValue"], shown["defaultValue"]) == ("0", "65535", "8192")
-    assert (shown["type"], shown["needRestart"], shown["version"]) == ("INT", False, "4.2.3.0")
-    assert must_get("rpc_listen_port").to_ocp_dict()["version"] == "4.3.0"
-
-
 def test_ids_are_stable_positions() -> None:
     first = catalog.catalog()
     assert [entry.id for entry in catalog.catalog("4.3.1.0")] == [
         entry.id for entry in first if entry.available_in("4.3.1.0")
     ]
-    assert must_get("listen_port").id == 1
+    assert first[0].name < first[-1].name  # the generator orders by name
 
 
 # --- versions ------------------------------------------------------------------------------
@@ -226,26 +241,24 @@ def test_parse_version() -> None:
         catalog.catalog("latest")
 
 
+def test_a_version_is_read_with_the_newest_source_not_newer_than_it() -> None:
+    assert catalog.source_version("4.2.3.0") == "4.2.3"
+    assert catalog.source_version("4.2.2") == "4.2.1"
+    assert catalog.source_version("4.3.0") == "4.2.3"
+    assert catalog.source_version("4.3.5.0-1") == "4.3.1"
+    assert catalog.source_version("3.2.3.5") == "3.2.3.5"
+    # Older than every source (OCP's own example): the oldest.
+    assert catalog.source_version("1.9.1") == "3.2.3"
+
+
 def test_catalog_filters_by_version() -> None:
     everything = {entry.name for entry in catalog.catalog()}
     old = {entry.name for entry in catalog.catalog("4.2.1.0")}
     new = {entry.name for entry in catalog.catalog("4.3.1.0")}
     assert {"rpc_listen_port", "enable_obproxy_rpc_service", "client_session_id_version"} <= new
     assert not {"rpc_listen_port", "client_session_id_version"} & old
-    assert "hot_upgrade_graceful_exit_timeout" in {e.name for e in catalog.catalog("3.1.0")}
-    assert "hot_upgrade_graceful_exit_timeout" not in {e.name for e in catalog.catalog("3.2.3")}
-    assert "hot_upgrade_exit_timeout" not in {e.name for e in catalog.catalog("3.1.0")}
     assert old < everything and new < everything
-    # A version older than the sources (OCP's own example) still gets the basics.
     assert {"listen_port", "syslog_level"} <= {e.name for e in catalog.catalog("1.9.1")}
-
-
-def test_version_ranges_are_inclusive_and_max_is_a_prefix() -> None:
-    assert get("rpc_listen_port", "4.3.0") is not None
-    assert get("rpc_listen_port", "4.3") is not None
-    assert get("rpc_listen_port", "4.2.9.9") is None
-    assert get("hot_upgrade_graceful_exit_timeout", "3.1.9.9") is not None
-    assert get("hot_upgrade_graceful_exit_timeout", "3.2") is None
 
 
 def test_get_picks_the_entry_of_the_version_and_the_newest_without_one() -> None:
@@ -264,6 +277,16 @@ def test_log_levels_depend_on_the_version() -> None:
     assert "is not one of DEBUG, TRACE, INFO, WARN, USER_ERR, ERROR" in error_of(
         "syslog_level", "WDIAG", "4.2.1.0"
     )
+
+
+def test_same_value_reads_spellings_as_obproxy_does() -> None:
+    same = catalog.same_value
+    assert same(must_get("proxy_mem_limited"), "2G", "2GB")
+    assert same(must_get("proxy_mem_limited"), "2048MB", "2G")
+    assert same(must_get("config_server_refresh_interval"), "1m", "60s")
+    assert same(must_get("enable_reroute"), "False", "false")
+    assert not same(must_get("proxy_mem_limited"), "2G", "3G")
+    assert not same(must_get("proxy_route_policy"), "a", "b")
 
 
 # --- values, type by type ------------------------------------------------------------------
@@ -287,10 +310,11 @@ def test_int_values() -> None:
     assert value_of("client_max_connections", " 010 ") == "10"  # decimal, not octal
     assert value_of("client_max_connections", "+0") == "0"
     assert value_of("partition_location_expire_relative_time", "-5") == "-5"
-    assert error_of("client_max_connections", "70000") == (
-        "'client_max_connections': 70000 is above the maximum 65535"
+    assert value_of("client_max_connections", "70000") == "70000"  # [0,]: no maximum
+    assert error_of("net_accept_threads", "9") == "'net_accept_threads': 9 is above the maximum 8"
+    assert error_of("client_max_connections", "-1") == (
+        "'client_max_connections': -1 is below the minimum 0"
     )
-    assert error_of("listen_port", "80") == "'listen_port': 80 is below the minimum 1025"
     for bad in ("8.5", "0x10", "1e3", "ten", "", "1_000"):
         assert "is not an integer" in error_of("client_max_connections", bad)
     assert "64-bit" in error_of("max_syslog_file_count", "9" * 30)
@@ -494,8 +518,16 @@ def test_a_parameter_missing_from_the_version() -> None:
     with pytest.raises(ParameterError) as caught:
         startup(("rpc_listen_port", "2885"), version="4.2.1.0")
     assert str(caught.value) == (
-        "startupParameters[0] 'rpc_listen_port' is not available in OBProxy 4.2.1.0"
-        " (it exists from 4.3.0)"
+        "startupParameters[0] 'rpc_listen_port' is not a parameter of OBProxy 4.2.1.0"
+        " (it is in 4.3.1) (did you mean 'listen_port'?)"
+    )
+    # A version between sources is named, and so is the source it is read with.
+    with pytest.raises(ParameterError) as caught:
+        runtime(("enable_full_link_trace", "true"), version="4.2.4.0")
+    assert str(caught.value) == (
+        "parameters[0] 'enable_full_link_trace' is not a parameter of OBProxy 4.2.4.0"
+        " (it is in 4.3.1; obfleet knows 4.2.4.0 by the parameters of 4.2.3)"
+        " (did you mean 'enable_trace'?)"
     )
     assert startup(("rpc_listen_port", "2885"), version="4.3.1.0") == [("rpc_listen_port", "2885")]
 
@@ -509,6 +541,7 @@ def test_duplicates_are_an_error() -> None:
 def test_readonly_parameters_cannot_be_set(monkeypatch: pytest.MonkeyPatch) -> None:
     fixed = info("INT", id=1, name="fixed_thing", readonly=True, default_value="1")
     monkeypatch.setattr(catalog, "_entries", lambda: (fixed,))
+    monkeypatch.setattr(catalog, "_by_name", lambda: {fixed.name: (fixed,)})
     with pytest.raises(ParameterError) as caught:
         runtime(("fixed_thing", "2"))
     assert str(caught.value) == "parameters[0] 'fixed_thing' is read-only"

@@ -400,6 +400,11 @@ ROWS: list[Row] = [
         f"{OBPROXY}/1300.query-the-metadata-of-an-obproxy-parameter",
         "GET",
         "/api/v2/obproxy/parameterInfo",
+        extra={
+            "data.contents[].versions": "extension: the OBProxy releases whose config header "
+            "defines the parameter so",
+            "data.contents[].unit": "extension: what a bare number means (s, MB, us...)",
+        },
     ),
     Row(
         f"{OBPROXY}/1400.queries-the-obproxy-cluster-parameters",
@@ -407,7 +412,9 @@ ROWS: list[Row] = [
         "/api/v2/obproxy/clusters/{cluster}/parameters",
         extra={
             "data.contents[].values[].error": "extension: why an obproxy's own value could not "
-            "be read (here: the recorded obproxy has nothing listening)"
+            "be read (here: the recorded obproxy has nothing listening)",
+            "data.contents[].drift": "extension: whether an obproxy shows another value than "
+            "valueString",
         },
     ),
 ]

@@ -29,6 +29,16 @@ from tests.support.testhosts import HostLab, NetnsHost
 pytestmark = pytest.mark.hosts
 
 NAME = "pc_params"
+# What obfleet's command line sets away from OBProxy's defaults (cmdline.start_command):
+# GET lists them though no parameter list names them.
+OWN_COMMAND_LINE = {
+    "listen_port",
+    "app_name",
+    "rootservice_list",
+    "rootservice_cluster_name",
+    "enable_metadb_used",
+    "skip_proxy_sys_private_check",
+}
 
 
 @pytest.fixture
@@ -95,7 +105,7 @@ def test_runtime_and_startup_changes_reach_every_obproxy_and_a_failed_one_rolls_
     argv = expected_argv(NAME, password, *rs_list)
     pids = {h.ip: running_obproxy(h).pid for h in hosts}
 
-    # Runtime: syslog_level changes, proxy_mem_limited is removed (back to its default),
+    # Runtime: syslog_level changes, proxy_mem_limited is reset (back to its default),
     # client_max_connections is new. Set in parallel, no restart.
     task = put(
         fleet,
@@ -104,6 +114,7 @@ def test_runtime_and_startup_changes_reach_every_obproxy_and_a_failed_one_rolls_
             "parameters": [
                 {"name": "syslog_level", "value": "ERROR"},
                 {"name": "client_max_connections", "value": "1000"},
+                {"name": "proxy_mem_limited", "reset": True},
             ]
         },
     )
@@ -121,8 +132,26 @@ def test_runtime_and_startup_changes_reach_every_obproxy_and_a_failed_one_rolls_
         assert running_obproxy(host).pid == pids[host.ip]
     assert versions(fleet) == (2, {2})
     params = shown(fleet, cluster_id)
-    assert set(params) == {"enable_strict_kernel_release", "syslog_level", "client_max_connections"}
+    # What obfleet set, and what obfleet's own command line puts away from OBProxy's defaults;
+    # proxy_mem_limited is at its default again, passwords are never listed.
+    assert set(params) == {
+        "enable_strict_kernel_release",
+        "syslog_level",
+        "client_max_connections",
+        *OWN_COMMAND_LINE,
+    }
     assert params["syslog_level"]["values"] == [{"value": "ERROR", "obproxies": ips}]
+    every = fleet.get(f"/api/v2/obproxy/clusters/{cluster_id}/parameters?all=true")["contents"]
+    assert len(every) > 250 and set(params) < {p["name"] for p in every}
+    assert not [p for p in every if "password" in p["name"]]
+    assert params["app_name"] == {
+        "name": "app_name",
+        "description": params["app_name"]["description"],
+        "needReboot": True,
+        "valueString": NAME,
+        "values": [{"value": NAME, "obproxies": ips}],
+        "drift": False,
+    }
     assert params["enable_strict_kernel_release"]["values"] == [
         {"value": "false", "obproxies": ips}
     ]
@@ -133,28 +162,22 @@ def test_runtime_and_startup_changes_reach_every_obproxy_and_a_failed_one_rolls_
     alter_by_hand(drifted, password, "syslog_level", "DEBUG")
     down.cut_link()
     try:
-        values = shown(fleet, cluster_id)["syslog_level"]["values"]
+        values = shown(fleet, cluster_id)["syslog_level"]
     finally:
         down.restore_link()
-    assert values[:2] == [  # as many of each: by value
+    assert values["values"][:2] == [  # as many of each: by value
         {"value": "DEBUG", "obproxies": [drifted.ip]},
         {"value": "ERROR", "obproxies": [hosts[1].ip]},
     ]
-    (unreachable,) = values[2:]
+    assert (values["valueString"], values["drift"]) == ("ERROR", True)
+    (unreachable,) = values["values"][2:]
     assert unreachable["value"] is None and unreachable["obproxies"] == [down.ip]
     assert f"root@proxysys at {down.ip}:{SQL_PORT}: cannot log in" in unreachable["error"]
 
     # Startup: a new one restarts the obproxies one at a time onto the new command line; the
     # runtime values survive it and the drift is set right.
     task = put(
-        fleet,
-        cluster_id,
-        {
-            "startupParameters": [
-                {"name": "enable_strict_kernel_release", "value": "false"},
-                {"name": "work_thread_num", "value": "64"},
-            ]
-        },
+        fleet, cluster_id, {"startupParameters": [{"name": "work_thread_num", "value": "64"}]}
     )
     assert [s["name"] for s in sorted(task["subtasks"], key=lambda s: s["seriesId"])][1:7] == [
         "Stop obproxy process",
@@ -190,7 +213,10 @@ def test_runtime_and_startup_changes_reach_every_obproxy_and_a_failed_one_rolls_
             fleet,
             cluster_id,
             {
-                "startupParameters": [{"name": "enable_strict_kernel_release", "value": "true"}],
+                "startupParameters": [
+                    {"name": "enable_strict_kernel_release", "value": "true"},
+                    {"name": "work_thread_num", "reset": True},
+                ],
                 "parameters": [{"name": "syslog_level", "value": "WARN"}],
             },
         )
@@ -198,7 +224,7 @@ def test_runtime_and_startup_changes_reach_every_obproxy_and_a_failed_one_rolls_
         assert failed["status"] == "FAILED"
         (bad,) = [s for s in failed["subtasks"] if s["status"] == "FAILED"]
         assert (bad["name"], bad["parallelIdx"]) == ("Start obproxy process", 1)
-        # work_thread_num was removed: the new command line carries its default.
+        # work_thread_num was reset: the new command line carries its default.
         assert obproxy_argv(first)[8].startswith(
             "enable_strict_kernel_release=true,work_thread_num=128,"
         )
@@ -217,7 +243,8 @@ def test_runtime_and_startup_changes_reach_every_obproxy_and_a_failed_one_rolls_
     assert {(s["status"], s["operateStatus"]) for s in cluster["obproxies"]} == {
         ("RUNNING", "NORMAL")
     }
-    assert {name: p["valueString"] for name, p in shown(fleet, cluster_id).items()} == {
+    params = shown(fleet, cluster_id)
+    assert {name: params[name]["valueString"] for name in set(params) - OWN_COMMAND_LINE} == {
         "enable_strict_kernel_release": "false",
         "work_thread_num": "64",
         "syslog_level": "ERROR",

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from obfleet.obproxy import catalog
 from obfleet.records import credentials
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
@@ -190,7 +191,27 @@ REFUSED = [
         {"parameters": [{"name": "syslog_level", "value": "INFO"}] * 2},
         "parameters[1] 'syslog_level' is given twice",
     ),
-    ({"parameters": [{"name": "syslog_level"}]}, "value"),
+    ({"parameters": [{"name": "syslog_level"}]}, "give either a value or reset: true"),
+    (
+        {"parameters": [{"name": "syslog_level", "value": "INFO", "reset": True}]},
+        "give either a value or reset: true",
+    ),
+    (
+        {
+            "parameters": [
+                {"name": "syslog_level", "value": "INFO"},
+                {"name": "syslog_level", "reset": True},
+            ]
+        },
+        "parameters[1] 'syslog_level' is given twice",
+    ),
+    ({"parameters": [{"name": "no_such_thing", "reset": True}]}, "not an OBProxy parameter"),
+    ({"parameters": [{"name": "enable_cpu_topology", "reset": True}]}, "is a startup parameter"),
+    ({"startupParameters": [{"name": "listen_port", "reset": True}]}, "managed by obfleet"),
+    (
+        {"startupParameters": [{"name": "work_thread_num", "reset": True}]},
+        "'work_thread_num' not set through obfleet",
+    ),
 ]
 
 
@@ -211,15 +232,52 @@ def test_put_is_validated_like_create_and_refusals_change_nothing(client):
     assert [t["name"] for t in tasks] == ["Install obproxy"]
 
 
+def test_put_changes_only_what_it_names_and_replace_is_explicit(client):
+    cluster_id = create_cluster(client)
+
+    def change(body: dict[str, Any], query: str = "") -> dict[str, str]:
+        r = client.put(
+            f"/api/v2/obproxy/clusters/{cluster_id}/parameters{query}", headers=ADMIN, json=body
+        )
+        assert r.status_code == 200, r.text
+        return recorded(client, cluster_id)
+
+    # The issue's case: changing proxy_mem_limited keeps syslog_level=WARN set earlier.
+    assert change({"parameters": [{"name": "proxy_mem_limited", "value": "3GB"}]}) == {
+        "enable_strict_kernel_release": "false",
+        "syslog_level": "WARN",
+        "proxy_mem_limited": "3GB",
+    }
+    # A reset takes one out of the record (the task puts it back to the default).
+    assert change({"parameters": [{"name": "syslog_level", "reset": True}]}) == {
+        "enable_strict_kernel_release": "false",
+        "proxy_mem_limited": "3GB",
+    }
+    assert cluster_view(client, cluster_id)["parameterVersion"] == 3
+    # mode=replace: the list given is the whole runtime list; the startup list is kept.
+    replaced = {"parameters": [{"name": "client_max_connections", "value": "100"}]}
+    assert change(replaced, "?mode=replace") == {
+        "enable_strict_kernel_release": "false",
+        "client_max_connections": "100",
+    }
+    for query, body, words in (
+        ("?mode=replace", {"parameters": [{"name": "syslog_level", "reset": True}]}, "values only"),
+        ("?mode=overwrite", replaced, "mode"),
+    ):
+        r = client.put(
+            f"/api/v2/obproxy/clusters/{cluster_id}/parameters{query}", headers=ADMIN, json=body
+        )
+        assert r.status_code == 400 and words in r.json()["error"]["message"], r.text
+    assert cluster_view(client, cluster_id)["parameterVersion"] == 4
+
+
 def test_put_checks_the_version_each_obproxy_runs(client):
     cluster_id = create_cluster(client)
     body = {"startupParameters": [{"name": "rpc_listen_port", "value": "2885"}]}
     add_obproxy(client, cluster_id, free_port())
     r = put(client, cluster_id, body)
     assert r.status_code == 400
-    assert (
-        "not available in OBProxy 4.2.3.0-3 (it exists from 4.3.0)" in r.json()["error"]["message"]
-    )
+    assert "not a parameter of OBProxy 4.2.3.0-3 (it is in 4.3.1)" in r.json()["error"]["message"]
 
 
 def test_unknown_cluster_and_busy_obproxies_are_refused(client):
@@ -317,8 +375,9 @@ def test_a_startup_change_restarts_one_obproxy_after_the_other(client):
     assert view["parameterVersion"] == 2
     assert {(s["status"], s["parameterVersion"]) for s in view["obproxies"]} == {("RESTARTING", 1)}
     assert [s["id"] for s in view["obproxies"]] == ids
-    # The runtime list was left out: kept as it was; the startup list replaced.
+    # Only the parameter named changed: the rest of both lists is kept.
     assert recorded(client, cluster_id) == {
+        "enable_strict_kernel_release": "false",
         "work_thread_num": "64",
         "syslog_level": "WARN",
         "proxy_mem_limited": "1GB",
@@ -328,22 +387,29 @@ def test_a_startup_change_restarts_one_obproxy_after_the_other(client):
 # --- a runtime change, run by the engine against live SQL ports ---------------------------------
 
 
+def cluster_on_two_standins(
+    client: TestClient, make_standin: Any
+) -> tuple[int, tuple[StandinSql, StandinSql], list[int]]:
+    """Cluster pc1 with obproxies on two stand-ins that have its runtime parameters, in
+    address order, and their ids."""
+    cluster_id = create_cluster(client)
+    password = proxysys_password(client, cluster_id)
+    a, b = sorted((make_standin(password), make_standin(password)), key=lambda sql: sql.port)
+    for sql in (a, b):
+        sql.proxy.config.update({"syslog_level": "WARN", "proxy_mem_limited": "1GB"})
+    ids = [add_obproxy(client, cluster_id, sql.port) for sql in (a, b)]
+    return cluster_id, (a, b), ids
+
+
 def test_a_runtime_change_reaches_every_obproxy_and_get_shows_each_ones_value(
     engine_client, make_standin
 ):
     client = engine_client
-    cluster_id = create_cluster(client)
-    password = proxysys_password(client, cluster_id)
-    a, b = make_standin(password), make_standin(password)
-    for sql in (a, b):
-        sql.proxy.config.update({"syslog_level": "WARN", "proxy_mem_limited": "1GB"})
-    ids = [add_obproxy(client, cluster_id, sql.port) for sql in (a, b)]
-    if b.port < a.port:
-        a, b = b, a  # listed in address order
+    cluster_id, (a, b), ids = cluster_on_two_standins(client, make_standin)
     labels = [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"]  # two share an IP: ip:port
 
-    # Runtime only: syslog_level changes, proxy_mem_limited is removed (back to its default in
-    # 4.2.3.0), client_max_connections is new; the startup list is left out (kept).
+    # Only the parameters named change: syslog_level changes, proxy_mem_limited is reset (back
+    # to its default in 4.2.3.0), client_max_connections is new; the startup list is kept.
     r = put(
         client,
         cluster_id,
@@ -351,6 +417,7 @@ def test_a_runtime_change_reaches_every_obproxy_and_get_shows_each_ones_value(
             "parameters": [
                 {"name": "SYSLOG_LEVEL", "value": "error"},
                 {"name": "client_max_connections", "value": "1000"},
+                {"name": "proxy_mem_limited", "reset": True},
             ]
         },
     )
@@ -380,6 +447,7 @@ def test_a_runtime_change_reaches_every_obproxy_and_get_shows_each_ones_value(
     assert params["syslog_level"]["valueString"] == "ERROR"
     assert params["syslog_level"]["values"] == [{"value": "ERROR", "obproxies": labels}]
     assert params["syslog_level"]["needReboot"] is False
+    assert params["syslog_level"]["drift"] is False
     # The stand-in has no such item unless it is set: each obproxy shows what it really has.
     assert params["enable_strict_kernel_release"]["values"] == [
         {"value": None, "obproxies": labels}
@@ -387,11 +455,13 @@ def test_a_runtime_change_reaches_every_obproxy_and_get_shows_each_ones_value(
 
     # Drift: one obproxy changed by hand shows as a second value.
     b.proxy.config.set("syslog_level", "DEBUG")
-    assert shown(client, cluster_id)["syslog_level"]["values"] == [
+    drifted = shown(client, cluster_id)["syslog_level"]
+    assert drifted["values"] == [
         {"value": "DEBUG", "obproxies": [labels[1]]},  # as many of each: by value
         {"value": "ERROR", "obproxies": [labels[0]]},
     ]
-    # The same lists again change nothing recorded, and set them again where they drifted.
+    assert (drifted["valueString"], drifted["drift"]) == ("ERROR", True)
+    # The same values again change nothing recorded, and set them again where they drifted.
     r = put(
         client,
         cluster_id,
@@ -406,6 +476,69 @@ def test_a_runtime_change_reaches_every_obproxy_and_get_shows_each_ones_value(
     assert wait_task(client, r.json()["data"]["id"])["status"] == "SUCCESSFUL"
     assert b.value("syslog_level") == "ERROR"
     assert cluster_view(client, cluster_id)["parameterVersion"] == 2
+
+
+def test_get_lists_what_differs_from_the_default_on_any_obproxy_and_all_lists_everything(
+    engine_client, make_standin
+):
+    client = engine_client
+    cluster_id, (a, b), _ = cluster_on_two_standins(client, make_standin)
+    labels = [f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"]
+    before = shown(client, cluster_id)
+    assert "enable_reroute" not in before
+
+    # Changed by hand on both, not through obfleet: listed with the live value, no drift.
+    for sql in (a, b):
+        sql.proxy.config.set("enable_reroute", "true")
+    # Spelled otherwise than the default but the same value: not listed.
+    a.proxy.config.set("client_max_connections", "8192")
+    params = shown(client, cluster_id)
+    assert set(params) == set(before) | {"enable_reroute"}
+    assert params["enable_reroute"] == {
+        "name": "enable_reroute",
+        "description": "if this and protocol_v2 enabled, proxy will reroute when routing error",
+        "needReboot": False,
+        "valueString": "true",
+        "values": [{"value": "true", "obproxies": labels}],
+        "drift": False,
+    }
+    # Passwords are never listed, though the obproxies show them (hashed) away from the default.
+    assert not {name for name in params if "password" in name}
+
+    r = client.get(f"/api/v2/obproxy/clusters/{cluster_id}/parameters?all=true", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    every = {p["name"]: p for p in r.json()["data"]["contents"]}
+    assert len(every) == len([i for i in catalog.catalog(VERSION) if not i.secret])
+    assert set(params) <= set(every)
+    assert not {name for name in every if "password" in name}
+    assert every["client_max_connections"]["valueString"] == "8192"
+    # An item the stand-in does not show: no obproxy value, the default as valueString.
+    assert every["enable_full_username"]["values"] == [{"value": None, "obproxies": labels}]
+    assert every["enable_full_username"]["valueString"] == "false"
+
+    # A reset of what obfleet did not set: back to the default on every obproxy, unrecorded.
+    r = put(client, cluster_id, {"parameters": [{"name": "enable_reroute", "reset": True}]})
+    assert r.status_code == 200, r.text
+    assert wait_task(client, r.json()["data"]["id"])["status"] == "SUCCESSFUL"
+    assert (a.value("enable_reroute"), b.value("enable_reroute")) == ("false", "false")
+    assert "enable_reroute" not in shown(client, cluster_id)
+    assert cluster_view(client, cluster_id)["parameterVersion"] == 1
+
+
+def test_an_unreachable_obproxy_is_listed_without_failing_the_request(client):
+    cluster_id = create_cluster(client)
+    dead_port = free_port()
+    add_obproxy(client, cluster_id, dead_port, status="UNAVAILABLE")
+    for query in ("", "?all=true"):
+        r = client.get(f"/api/v2/obproxy/clusters/{cluster_id}/parameters{query}", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        entries = {p["name"]: p for p in r.json()["data"]["contents"]}
+        (value,) = entries["syslog_level"]["values"]
+        assert value["value"] is None and value["obproxies"] == ["127.0.0.1"]  # the only one
+        assert f"127.0.0.1:{dead_port}: cannot log in" in value["error"]
+        assert entries["syslog_level"]["valueString"] == "WARN"  # as recorded
+        assert entries["syslog_level"]["drift"] is False
+    assert len(entries) > 250
 
 
 def test_an_unreachable_obproxy_is_shown_and_fails_only_its_branch_and_rollback_restores(
@@ -426,7 +559,13 @@ def test_an_unreachable_obproxy_is_shown_and_fails_only_its_branch_and_rollback_
     assert dead["value"] is None and dead["obproxies"] == [f"127.0.0.1:{dead_port}"]
     assert f"root@proxysys at 127.0.0.1:{dead_port}: cannot log in" in dead["error"]
 
-    r = put(client, cluster_id, {"parameters": [{"name": "syslog_level", "value": "ERROR"}]})
+    # mode=replace: the runtime list given replaces the recorded one (proxy_mem_limited is left
+    # out, so it goes back to its default).
+    r = client.put(
+        f"/api/v2/obproxy/clusters/{cluster_id}/parameters?mode=replace",
+        headers=ADMIN,
+        json={"parameters": [{"name": "syslog_level", "value": "ERROR"}]},
+    )
     assert r.status_code == 200, r.text
     task_id = r.json()["data"]["id"]
     failed = wait_task(client, task_id)

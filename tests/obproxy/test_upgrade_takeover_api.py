@@ -202,7 +202,7 @@ def test_upgrade_refusals_store_nothing(client: TestClient, lab: dict[str, Any])
         {"shortRpmName": "obproxy-ce-4.2.2.0-1"},
         400,
         1003,
-        "'client_session_id_version' is not available in OBProxy 4.2.2.0",
+        "'client_session_id_version' is not a parameter of OBProxy 4.2.2.0",
     )
 
 

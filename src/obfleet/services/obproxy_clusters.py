@@ -143,14 +143,19 @@ def check_parameters(
         )
     except catalog.ParameterError as exc:
         raise bad_request(str(exc)) from exc
-    for name, _ in startup + runtime:
+    refuse_managed([name for name, _ in startup + runtime], version)
+    return startup, runtime
+
+
+def refuse_managed(names: list[str], version: str | None) -> None:
+    """400 for a parameter obfleet sets itself (a port, a name, a password)."""
+    for name in names:
         info = catalog.get(name, version)
         if name in MANAGED or (info is not None and info.secret):
             raise bad_request(
                 f"'{name}' is managed by obfleet and cannot be given as a "
                 f"parameter: {MANAGED.get(name, SECRET_RULE)}"
             )
-    return startup, runtime
 
 
 # --- operations ---------------------------------------------------------------------------

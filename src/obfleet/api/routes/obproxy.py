@@ -16,6 +16,7 @@ from obfleet.errors import bad_request
 from obfleet.obproxy import catalog
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_clusters as service
+from obfleet.services import obproxy_parameters as parameters
 from obfleet.services.obproxy_instances import Target as InstallTarget
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyCluster
@@ -199,6 +200,10 @@ def remove_link(cluster_id: int, ob_cluster_name: str, session: SessionDep) -> E
     dependencies=[READ],
     response_model=Envelope[Contents[ParameterInfoOut]],
     summary="Query the metadata of OBProxy parameters",
+    description="Without `version`: every parameter of every OBProxy release the catalog was "
+    "generated from (the union), each entry with `versions`, the releases that define it so; a "
+    "parameter that changed between releases has an entry per form. With `version`: the "
+    "parameters of that OBProxy version. `name` filters by exact name.",
 )
 def parameter_info(
     name: str | None = Query(None, max_length=128), version: str | None = Query(None, max_length=64)
@@ -217,7 +222,20 @@ def parameter_info(
     dependencies=[READ],
     response_model=Envelope[Contents[ClusterParameterOut]],
     summary="Query the parameters of an OBProxy cluster",
+    description="Each parameter set through obfleet or that an obproxy shows at another value "
+    "than OBProxy's default for its version, read live from every obproxy (`show "
+    "proxyconfig`); `all=true` lists every parameter of the versions the cluster runs. "
+    "`valueString` is the value set through obfleet, else the most shared live value; `values` "
+    "groups the obproxies by the value each shows (one that cannot be read has `value: null` "
+    "and `error`); `drift` (an extension) says whether any obproxy shows another value than "
+    "`valueString`. Passwords are never listed.",
 )
-def cluster_parameters(cluster_id: int, ctx: CtxDep, session: SessionDep) -> EnvelopeResponse:
+def cluster_parameters(
+    cluster_id: int,
+    ctx: CtxDep,
+    session: SessionDep,
+    every: bool = Query(False, alias="all"),
+) -> EnvelopeResponse:
     cluster = service.get(session, cluster_id)
-    return ok(contents(ClusterParameterOut.of_all(cluster, ctx.secrets)))
+    found = parameters.cluster_parameters(cluster, ctx.secrets, every=every)
+    return ok(contents([ClusterParameterOut.of(parameter) for parameter in found]))

@@ -3,8 +3,10 @@ it). Reading them is OCP's own GET clusters/{id}/parameters, in routes/obproxy.p
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from pydantic import Field
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field, model_validator
 
 from obfleet.api.auth import require
 from obfleet.api.deps import SessionDep
@@ -19,18 +21,27 @@ router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])
 WRITE = require(Resource.OBPROXY, write=True)
 
 
-class ParameterIn(RequestModel):
+class ParameterChangeIn(RequestModel):
+    """A parameter to set to `value`, or with `reset: true` to put back to OBProxy's default."""
+
     name: str = Field(max_length=128)
-    value: str = Field(max_length=4096)
+    value: str | None = Field(None, max_length=4096)
+    reset: bool = False
+
+    @model_validator(mode="after")
+    def _value_or_reset(self) -> ParameterChangeIn:
+        if (self.value is None) != self.reset:
+            raise ValueError(f"'{self.name}': give either a value or reset: true")
+        return self
 
 
 class ParametersIn(RequestModel):
-    # A list left out stays as recorded; a list given replaces the recorded one.
-    parameters: list[ParameterIn] | None = Field(None, max_length=500)
-    startup_parameters: list[ParameterIn] | None = Field(None, max_length=500)
+    # A list left out is not touched; see update_parameters for what a list given does.
+    parameters: list[ParameterChangeIn] | None = Field(None, max_length=500)
+    startup_parameters: list[ParameterChangeIn] | None = Field(None, max_length=500)
 
 
-def _pairs(items: list[ParameterIn] | None) -> list[tuple[str, str]] | None:
+def _changes(items: list[ParameterChangeIn] | None) -> list[service.Change] | None:
     return None if items is None else [(p.name, p.value) for p in items]
 
 
@@ -41,15 +52,24 @@ def _pairs(items: list[ParameterIn] | None) -> list[tuple[str, str]] | None:
     summary="Change the parameters of an OBProxy cluster (extension; answers with the Update "
     "obproxy parameter task, which restarts the obproxies one at a time when startup "
     "parameters change)",
+    description="`mode=merge` (the default, as OCP's console): only the parameters named "
+    'change; `{"name": ..., "reset": true}` puts one back to OBProxy\'s default (and out of '
+    "the cluster's record). `mode=replace`: each list given replaces the recorded one, and a "
+    "parameter it leaves out goes back to its default.",
 )
 def update_parameters(
-    cluster_id: int, body: ParametersIn, session: SessionDep, principal: Principal = Depends(WRITE)
+    cluster_id: int,
+    body: ParametersIn,
+    session: SessionDep,
+    mode: Literal["merge", "replace"] = Query("merge"),
+    principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
     task_id = service.update(
         session,
         cluster_id,
-        startup=_pairs(body.startup_parameters),
-        runtime=_pairs(body.parameters),
+        startup=_changes(body.startup_parameters),
+        runtime=_changes(body.parameters),
+        replace=mode == "replace",
         principal=principal,
     )
     return ok(StartedTaskOut.load(session, task_id))

@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 from obfleet.api.schema import ApiModel, OcpTime
 from obfleet.obproxy.catalog import ParameterInfo
 from obfleet.obproxy.configurl import config_url
-from obfleet.security.secrets import SecretBox
 from obfleet.services.obproxy_clusters import link_clusters
-from obfleet.services.obproxy_parameters import cluster_parameters
+from obfleet.services.obproxy_parameters import ClusterParameter, ValueGroup
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
@@ -148,7 +147,8 @@ def _servers(session: Session, cluster: ObproxyCluster) -> list[ObproxyServerOut
 
 
 class ParameterInfoOut(ApiModel):
-    """OCP's ParameterInfo: the metadata of one OBProxy parameter."""
+    """OCP's ParameterInfo: the metadata of one OBProxy parameter, plus (an extension) the
+    OBProxy releases whose config header defines it so, and what a bare number means."""
 
     id: int
     name: str
@@ -162,10 +162,29 @@ class ParameterInfoOut(ApiModel):
     readonly: bool
     description: str
     explanation: str | None
+    versions: list[str]
+    unit: str | None
 
     @classmethod
     def of(cls, info: ParameterInfo, version: str | None) -> ParameterInfoOut:
-        return cls.model_validate(info.to_ocp_dict(version))
+        """``version`` (a String in OCP) is the OBProxy version asked for, else the first
+        release the catalog knows the entry from."""
+        return cls(
+            id=info.id,
+            name=info.name,
+            version=version if version is not None else info.versions[0],
+            type=info.type,
+            allowed_string_values=info.allowed_string_values,
+            max_value=info.max_value,
+            min_value=info.min_value,
+            default_value=info.default_value,
+            need_restart=info.need_restart,
+            readonly=info.readonly,
+            description=info.description,
+            explanation=info.explanation,
+            versions=list(info.versions),
+            unit=info.unit,
+        )
 
 
 class ParameterValueOut(ApiModel):
@@ -174,17 +193,29 @@ class ParameterValueOut(ApiModel):
     # Only on an obproxy that could not be read; left out elsewhere, as OCP has no such key.
     error: str | None = Field(None, exclude_if=lambda error: error is None)
 
+    @classmethod
+    def of(cls, group: ValueGroup) -> ParameterValueOut:
+        return cls(value=group.value, obproxies=group.obproxies, error=group.error)
+
 
 class ClusterParameterOut(ApiModel):
-    """OCP's ObproxyClusterParameter: a recorded parameter and the values the obproxies show."""
+    """OCP's ObproxyClusterParameter: a parameter and the values the obproxies show; `drift`
+    (an extension) says whether any obproxy shows another value than `valueString`."""
 
     name: str
     description: str
     need_reboot: bool
     values: list[ParameterValueOut]
     value_string: str
+    drift: bool
 
     @classmethod
-    def of_all(cls, cluster: ObproxyCluster, box: SecretBox | None) -> list[ClusterParameterOut]:
-        """The cluster's recorded parameters, each as its obproxies show it now."""
-        return [cls.model_validate(p) for p in cluster_parameters(cluster, box)]
+    def of(cls, parameter: ClusterParameter) -> ClusterParameterOut:
+        return cls(
+            name=parameter.name,
+            description=parameter.description,
+            need_reboot=parameter.need_reboot,
+            values=[ParameterValueOut.of(group) for group in parameter.values],
+            value_string=parameter.value_string,
+            drift=parameter.drift,
+        )

@@ -42,6 +42,8 @@ PREVIOUS_STATUSES = "obproxy_previous_statuses"  # listMap: each one's status be
 OPERATION_STATUS = "obproxy_operation_status"  # what the task marked them (RESTARTING, ...)
 PARAMETERS_BEFORE = "obproxy_parameters_before"  # a parameter change: JSON of ParameterLists
 PARAMETERS_AFTER = "obproxy_parameters_after"
+# listMap: runtime parameters a change resets that obfleet had not set (not in either list)
+PARAMETERS_RESET = "obproxy_parameters_reset"
 PARAMETER_VERSION = "obproxy_parameter_version"  # the cluster's (new) parameter version
 OLD_PARAMETER_VERSION = "obproxy_previous_parameter_version"
 PREVIOUS_PARAMETER_VERSIONS = "obproxy_previous_parameter_versions"  # listMap, per obproxy

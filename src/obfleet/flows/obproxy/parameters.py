@@ -16,11 +16,14 @@ parameter step is this one.
 
 A parameter the change removes from a list goes back to its default (obfleet's own command-line
 default, else OBProxy's for the obproxy's version), as OBD's reload does: a runtime one with
-`alter proxyconfig set`, a startup one at its default on the command line of the restart.
+`alter proxyconfig set`, a startup one at its default on the command line of the restart. A
+runtime parameter reset that obfleet had not set (changed on the obproxy by hand) goes back to
+its default the same way, and stays out of the lists.
 
 Rollback: each obproxy gets the lists from before the change, the same way; then Prepare
 records the old lists, the old parameter version and each obproxy's old parameter version,
-unless another change came since, and settles the statuses as a restart's rollback does.
+unless another change came since, and settles the statuses as a restart's rollback does. A
+reset parameter obfleet had not set keeps its default: its value before was never recorded.
 """
 
 from __future__ import annotations
@@ -45,9 +48,11 @@ def build(
     before: ParameterLists,
     after: ParameterLists,
     old_version: int,
+    resets: Sequence[str] = (),
 ) -> Flow:
     """The change of `cluster`'s lists from `before` to `after` (recorded already, the
-    cluster's parameter version raised from `old_version`) on each of its obproxies `rows`."""
+    cluster's parameter version raised from `old_version`) on each of its obproxies `rows`;
+    `resets` are runtime parameters in neither list that go back to their defaults."""
     marked = status(before, after)
     flow = Flow(keys.UPDATE_PARAMETERS)
     flow.set(keys.OLD_PARAMETER_VERSION, str(old_version))
@@ -55,6 +60,7 @@ def build(
     flow.set_list(keys.PREVIOUS_PARAMETER_VERSIONS, [row.parameter_version for row in rows])
     flow.set(keys.PARAMETERS_BEFORE, before.to_json())
     flow.set(keys.PARAMETERS_AFTER, after.to_json())
+    flow.set_list(keys.PARAMETERS_RESET, list(resets))
     restart.mark(flow, cluster, rows, marked)
     prepare = flow.add(PrepareUpdateParameter)
     if marked == ObproxyStatus.RESTARTING:
@@ -119,6 +125,8 @@ class PrepareUpdateParameter(Subtask):
         )
         for line in describe_change(before, after):
             ctx.log(f"  {line}")
+        for name in ctx.get_list(keys.PARAMETERS_RESET):
+            ctx.log(f"  runtime parameter {name} (not set through obfleet) back to its default")
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         before, _ = _change(ctx)
@@ -150,6 +158,9 @@ class UpdateObproxyParameter(restart.OnBranch, steps.ObproxyStep):
         wanted, other = (before, after) if back else (after, before)
         found = await steps.branch_obproxy(ctx)
         items = with_defaults(wanted.runtime, other.runtime, found.version)
+        if not back:
+            resets = [(name, "") for name in ctx.get_list(keys.PARAMETERS_RESET)]
+            items = with_defaults(items, resets, found.version)
         await acts.set_parameters(ctx, found.placement, items)
 
     async def execute(self, ctx: SubtaskContext) -> None:
