@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from obfleet.client.commands.apply import apply, diff, import_obd
 from obfleet.client.commands.clusters import cluster_app, obproxy_app
 from obfleet.client.commands.hosts import credential_app, host_app
 from obfleet.client.commands.login import login, logout
@@ -24,6 +25,9 @@ SUB_APPS = {
 def add_client_commands(app: typer.Typer) -> None:
     app.command()(login)
     app.command()(logout)
+    app.command()(apply)
+    app.command()(diff)
+    app.command("import-obd")(import_obd)
     for name, sub_app in SUB_APPS.items():
         sub_app.info.no_args_is_help = True
         app.add_typer(sub_app, name=name)
