@@ -36,7 +36,7 @@ class State:
             ob_clusters={c["name"]: c for c in api.every("/api/v2/ob/clusters")},
             hosts={h["innerIpAddress"]: h for h in api.every("/api/v2/compute/hosts")},
             credentials={c["name"]: c for c in api.every("/api/v2/credentials")},
-            packages=api.every("/api/v2/software-packages", type="OBPROXY"),
+            packages=api.every("/api/v2/software-packages"),
             clusters=clusters,
         )
         for name in names:
