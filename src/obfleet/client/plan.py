@@ -125,8 +125,18 @@ def _add_hosts(specs: list[HostSpec], state: State) -> list[Change]:
     return changes
 
 
-def _host_ids(state: State, addresses: list[str]) -> list[int]:
-    return [state.hosts[a]["id"] for a in addresses]
+def _install(
+    state: State, spec: ObproxyClusterSpec, addresses: list[str], package: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Where and what to install: the body of batchAdd, and create's obproxyInstallParam."""
+    body: dict[str, Any] = {
+        "hostIds": [state.hosts[a]["id"] for a in addresses],
+        "sqlPort": spec.sqlPort,
+        "exporterPort": spec.exporterPort,
+    }
+    if package:
+        body["version"] = package["fileName"]
+    return body
 
 
 def _links(state: State, names: list[str]) -> list[dict[str, Any]]:
@@ -148,13 +158,7 @@ def _create(spec: ObproxyClusterSpec, state: State) -> Change:
     package = _package(state, spec.version)
 
     def call(api: Api, now: State) -> list[dict[str, Any]]:
-        install: dict[str, Any] = {
-            "hostIds": _host_ids(now, spec.hosts),
-            "sqlPort": spec.sqlPort,
-            "exporterPort": spec.exporterPort,
-        }
-        if package:
-            install["version"] = package["fileName"]
+        install = _install(now, spec, spec.hosts, package)
         body = {
             "name": spec.name,
             "workMode": spec.mode,
@@ -180,13 +184,7 @@ def _cluster_changes(spec: ObproxyClusterSpec, state: State, prune: bool) -> lis
     if new_hosts:
 
         def add(api: Api, now: State) -> list[dict[str, Any]]:
-            body: dict[str, Any] = {
-                "hostIds": _host_ids(now, new_hosts),
-                "sqlPort": spec.sqlPort,
-                "exporterPort": spec.exporterPort,
-            }
-            if package:
-                body["version"] = package["fileName"]
+            body = _install(now, spec, new_hosts, package)
             return list(api.post(f"{CLUSTERS}/{cid}/obproxies/batchAdd", body)["contents"])
 
         changes.append(

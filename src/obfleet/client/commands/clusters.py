@@ -27,6 +27,7 @@ obproxy_app = typer.Typer(help="OBProxy instances of a cluster: add, take over, 
 CLUSTERS = "/api/v2/obproxy/clusters"
 COLUMNS = ("id", "name", "workMode", "obproxies", "versions", "obLinks")
 
+ClusterArg = Annotated[str, typer.Argument(help="OBProxy cluster name or id.")]
 HostsOpt = Annotated[
     list[str], typer.Option("--host", help="A host's address or id (repeat for several).")
 ]
@@ -64,7 +65,7 @@ def cluster_list(profile: ProfileOpt = None, output: OutputOpt = Format.table) -
 
 @cluster_app.command("show")
 def cluster_show(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     profile: ProfileOpt = None,
     output: OutputOpt = Format.table,
 ) -> None:
@@ -138,7 +139,7 @@ def install_param(
 
 @cluster_app.command("delete")
 def cluster_delete(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     wait: WaitOpt = False,
     profile: ProfileOpt = None,
@@ -173,7 +174,7 @@ ObproxiesOpt = Annotated[
 
 @cluster_app.command("restart")
 def cluster_restart(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     obproxy: ObproxiesOpt = None,
     wait: WaitOpt = False,
     profile: ProfileOpt = None,
@@ -191,7 +192,7 @@ def cluster_restart(
 
 @cluster_app.command("upgrade")
 def cluster_upgrade(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     package: Annotated[
         str | None,
         typer.Option(help="name-version-build, e.g. obproxy-ce-4.2.3.0-3 (default: newest)."),
@@ -215,7 +216,7 @@ def cluster_upgrade(
 
 @cluster_app.command("params")
 def cluster_params(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     profile: ProfileOpt = None,
     output: OutputOpt = Format.table,
 ) -> None:
@@ -231,7 +232,7 @@ def cluster_params(
 
 @cluster_app.command("set-param")
 def cluster_set_param(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     assignments: Annotated[list[str], typer.Argument(help="name=value, one or more.")],
     startup: Annotated[
         bool, typer.Option(help="They are startup parameters (the obproxies restart).")
@@ -253,7 +254,7 @@ def cluster_set_param(
 
 @cluster_app.command("link")
 def cluster_link(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     ob_clusters: Annotated[list[str], typer.Argument(help="OceanBase cluster names.")],
     profile: ProfileOpt = None,
 ) -> None:
@@ -269,7 +270,7 @@ def cluster_link(
 
 @cluster_app.command("unlink")
 def cluster_unlink(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     ob_cluster_name: Annotated[str, typer.Argument(help="OceanBase cluster name.")],
     profile: ProfileOpt = None,
 ) -> None:
@@ -285,7 +286,7 @@ def cluster_unlink(
 
 @obproxy_app.command("add")
 def obproxy_add(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     hosts: HostsOpt,
     sql_port: SqlPortOpt = None,
     exporter_port: ExporterPortOpt = None,
@@ -307,7 +308,7 @@ def obproxy_add(
 
 @obproxy_app.command("takeover")
 def obproxy_takeover(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     hosts: HostsOpt,
     sql_port: Annotated[int, typer.Option(help="SQL port the running OBProxy listens on.")],
     proxysys_credential: Annotated[
@@ -341,7 +342,7 @@ def obproxy_takeover(
 
 @obproxy_app.command("delete")
 def obproxy_delete(
-    cluster: Annotated[str, typer.Argument(help="Cluster name or id.")],
+    cluster: ClusterArg,
     obproxies: Annotated[list[str], typer.Argument(help="Obproxy ids or addresses.")],
     wait: WaitOpt = False,
     profile: ProfileOpt = None,
