@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from obfleet.appcontext import AppContext
+from obfleet.client.cli import add_client_commands
 from obfleet.config import Settings
 from obfleet.errors import ApiError
 from obfleet.security.passwords import hash_password, policy_problems
@@ -35,6 +36,7 @@ key_app = typer.Typer(
 )
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="accesskey")
+add_client_commands(app)  # the client: profiles, resources, tasks, apply (obfleet/client/)
 console = Console()
 err = Console(stderr=True)
 

@@ -1,0 +1,1 @@
+"""The client's Typer commands, one module per resource."""
