@@ -491,7 +491,7 @@ def test_get_lists_what_differs_from_the_default_on_any_obproxy_and_all_lists_ev
     for sql in (a, b):
         sql.proxy.config.set("enable_reroute", "true")
     # Spelled otherwise than the default but the same value: not listed.
-    a.proxy.config.set("client_max_connections", "8192")
+    a.proxy.config.set("routing_cache_mem_limited", "131072KB")  # the default, 128MB
     params = shown(client, cluster_id)
     assert set(params) == set(before) | {"enable_reroute"}
     assert params["enable_reroute"] == {
@@ -511,7 +511,12 @@ def test_get_lists_what_differs_from_the_default_on_any_obproxy_and_all_lists_ev
     assert len(every) == len([i for i in catalog.catalog(VERSION) if not i.secret])
     assert set(params) <= set(every)
     assert not {name for name in every if "password" in name}
-    assert every["client_max_connections"]["valueString"] == "8192"
+    spelled = every["routing_cache_mem_limited"]
+    assert (spelled["valueString"], spelled["drift"]) == ("131072KB", False)
+    assert spelled["values"] == [
+        {"value": "131072KB", "obproxies": labels[:1]},
+        {"value": None, "obproxies": labels[1:]},  # the stand-in shows it only once set
+    ]
     # An item the stand-in does not show: no obproxy value, the default as valueString.
     assert every["enable_full_username"]["values"] == [{"value": None, "obproxies": labels}]
     assert every["enable_full_username"]["valueString"] == "false"
