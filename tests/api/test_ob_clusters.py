@@ -92,8 +92,11 @@ def test_duplicates_refused(client):
     assert imp(client).status_code == 200
     r = imp(client, obClusterId=11)
     assert r.status_code == 409 and "obcluster1" in r.json()["error"]["message"]
+    # OCP's "the cluster to be imported already exists", not 11003 (a cluster type's refusal).
+    assert r.json()["error"]["code"] == 11033
     r = imp(client, name="other")
     assert r.status_code == 409 and "obClusterId 10" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == 11033
     assert count(client) == 1
 
 
