@@ -740,6 +740,17 @@ def _call(fleet: Fleet, row: Row) -> httpx.Response:
     return fleet.api.request(row.method, path, json=body)
 
 
+def creator_forms(value: Any) -> set[str]:
+    """The JSON types of every `creator` in a document: a name (str) in the answers of the
+    OBProxy and host operations, {id, name} (dict) in the task API's."""
+    if isinstance(value, dict):
+        found = {type(value["creator"]).__name__} if "creator" in value else set()
+        return found.union(*(creator_forms(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(creator_forms(v) for v in value))
+    return set()
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
 def test_answer_has_the_sample_keys(fleet: Fleet, row: Row) -> None:
     if row.needs_rpm and not HAS_RPMBUILD:
@@ -750,6 +761,7 @@ def test_answer_has_the_sample_keys(fleet: Fleet, row: Row) -> None:
     sample = vendored(row.page)
     if "successful" in sample:
         assert answer["successful"] is True, r.text
+    assert creator_forms(answer) == creator_forms(sample), r.text
     ours, theirs = key_paths(answer), key_paths(sample)
     missing = theirs - ours
     extra = ours - theirs
