@@ -167,6 +167,14 @@ def test_the_answer_names_a_bounded_number_of_fields(client):
     assert text.count("junk") == MAX_NAMED and "and 30 more" in text, text
 
 
+def test_a_huge_unknown_name_is_cut_in_the_answer(client):
+    body = {"name": "huge", "x" * 5000: 1}
+    text = assert_error(client.post(CREATE, headers=ADMIN, json=body), 400, 1003)["error"][
+        "message"
+    ]
+    assert "x" * 61 + "..." in text and "x" * 65 not in text
+
+
 def test_every_ignored_doc_field_belongs_to_a_request_model():
     def subclasses(cls: type) -> set[type]:
         return {c for s in cls.__subclasses__() for c in {s} | subclasses(s)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Union, get_args, get_origin
 
 from pydantic import AliasChoices, BaseModel
@@ -92,11 +92,22 @@ def model_at(body_type: Any, path: Sequence[str | int]) -> type[BaseModel] | Non
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+# A field name longer than this is cut in the answer (a body may hold a huge key).
+MAX_NAME = 64
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 3] + "..."
+
+
 def json_path(path: Sequence[str | int]) -> str:
     """obproxyInstallParam.hostIDs, obLinks[0].clusterIdx, [0].name."""
     text = ""
     for step in path:
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            text += f".{_shown(step)}" if text else _shown(step)
     return text
 
 
@@ -118,15 +129,16 @@ def _body_path(error: dict[str, Any]) -> list[str | int]:
     return loc[1:] if loc[:1] == ["body"] else loc
 
 
-def describe(body_type: Any, errors: Iterable[dict[str, Any]]) -> str:
+def _named(body_type: Any, error: dict[str, Any]) -> str:
+    path = _body_path(error)
+    *where, key = path or ["?"]
+    return f"{json_path(path)}{_suggestion(str(key), model_at(body_type, where))}"
+
+
+def describe(body_type: Any, errors: Sequence[dict[str, Any]]) -> str:
     """The cause naming each unknown field of `errors` (at most MAX_NAMED, the rest counted)."""
-    named = []
-    for error in errors:
-        path = _body_path(error)
-        where, key = path[:-1], path[-1]
-        named.append(f"{json_path(path)}{_suggestion(str(key), model_at(body_type, where))}")
-    shown = "; ".join(named[:MAX_NAMED])
-    if len(named) > MAX_NAMED:
-        shown += f"; and {len(named) - MAX_NAMED} more"
-    noun = "field" if len(named) == 1 else "fields"
+    shown = "; ".join(_named(body_type, error) for error in errors[:MAX_NAMED])
+    if len(errors) > MAX_NAMED:
+        shown += f"; and {len(errors) - MAX_NAMED} more"
+    noun = "field" if len(errors) == 1 else "fields"
     return f"unknown {noun} in the request body: {shown}"
