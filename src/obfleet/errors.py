@@ -19,7 +19,7 @@ class ErrorCode(Enum):
     CONFLICT = (1005, 409, "{0}")
     UNEXPECTED = (1115, 500, "An unexpected error occurred.")
     NOT_FOUND = (1116, 404, "The specified object does not exist. {0}")
-    METHOD_NOT_ALLOWED = (1117, 405, "The method {0} is not allowed for {1}.")
+    METHOD_NOT_ALLOWED = (1008, 405, "The method is not supported: {0} {1}.")
     UNSUPPORTED_MEDIA_TYPE = (1118, 415, "Unsupported content type: {0}.")
     PAYLOAD_TOO_LARGE = (1119, 413, "The upload is larger than the limit of {0} bytes.")
     # Extensions (OCP's table has no such codes): the metadb or the disk is the problem, not
@@ -82,7 +82,8 @@ class ErrorCode(Enum):
     CREDENTIAL_IN_USE = (7602, 409, "The credential {0} is in use: {1}")
     OB_CLUSTER_NOT_FOUND = (11001, 404, "The specified cluster (ID: {0}) does not exist.")
     OB_CLUSTER_NAME_NOT_FOUND = (11002, 404, "The specified cluster (name: {0}) does not exist.")
-    OB_CLUSTER_EXISTS = (11003, 409, "{0}")
+    # OCP's 11033; its 11003 is "the type of the cluster does not support this operation".
+    OB_CLUSTER_EXISTS = (11033, 409, "The cluster to be imported already exists. {0}")
     OB_CLUSTER_IN_USE = (11020, 409, "The cluster {0} is in use: {1}")
     OBPROXY_CLUSTER_NOT_FOUND = (
         21001,

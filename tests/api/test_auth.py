@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+
+import pytest
 
 from obfleet.security import aksk
 from obfleet.services.users import create_access_key, create_user
@@ -43,11 +48,67 @@ def test_doc_example_2_signature_with_query():
     assert aksk.sign(DOC_SK, message) == "TsQD6HDOuZuJ409m0wdnZPmijlc="
 
 
-def test_query_sorted_and_multi_values_joined():
+def test_doc_example_1_with_the_sample_codes_header_list():
+    """The Java sample puts x-ocp-data = ["A", "1"]: values joined in the order sent, not
+    sorted (sorted, the message would say 1,A and the signature differ)."""
+    body = b'{"name":"test01","description":"test","regionId":1}'
     message = aksk.string_to_sign(
-        "GET", "", "", "d", "h", {}, "/p", [("b", "2"), ("a", "3"), ("a", "1"), ("c", "x y")]
+        "POST",
+        aksk.content_md5(body),
+        "application/json",
+        "Tue, 17 Jan 2023 09:13:57 GMT",
+        "ocp.alibaba.net:8080",
+        [("x-ocp-data", "A"), ("x-ocp-data", "1")],
+        "/api/v2/compute/idcs",
     )
-    assert message.endswith("/p?a=1,3&b=2&c=x%20y")
+    assert aksk.sign(DOC_SK, message) == "XN8P+O+v3vUabB16ZCooq5wMJoY="
+
+
+def test_query_sorted_and_multi_values_joined_then_encoded():
+    """The sample's buildUrlAndParam encodes the joined value: the comma is %2C."""
+    message = aksk.string_to_sign(
+        "GET",
+        "",
+        "",
+        "d",
+        "h",
+        {},
+        "/p",
+        [("b", "2"), ("a", "3"), ("a", "1"), ("c", "x y"), ("d", ""), ("d", "z")],
+    )
+    assert message.endswith("/p?a=1%2C3&b=2&c=x%20y&d=z")
+
+
+def _signed_literally(ak: str, sk: str, message: str, date: str) -> dict[str, str]:
+    """Headers signing `message`, built by hand as OCP's sample code builds it (not by
+    aksk.string_to_sign, so a canonicalization that differs from the sample fails)."""
+    digest = hmac.new(sk.encode(), message.encode(), hashlib.sha1).digest()
+    signature = base64.b64encode(digest).decode()
+    return {"date": date, "authorization": f"{aksk.SCHEME} {ak}:{signature}"}
+
+
+def test_aksk_multi_valued_query_signed_as_the_sample_does(client):
+    ak, sk = _make_key(client)
+    date = format_datetime(datetime.now(UTC), usegmt=True)
+    message = f"GET\n\n\n{date}\ntestserver\n\n/api/v2/ob/clusters?status=RUNNING%2CUNKNOWN"
+    headers = _signed_literally(ak, sk, message, date)
+    r = client.get("/api/v2/ob/clusters?status=UNKNOWN&status=RUNNING", headers=headers)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize(
+    "key", ["X-OCP-Request-Origin", "X-Ocp-Request-Origin", "x-ocp-request-origin"]
+)
+def test_aksk_x_ocp_header_signed_with_its_key_as_sent(client, key):
+    ak, sk = _make_key(client)
+    date = format_datetime(datetime.now(UTC), usegmt=True)
+    message = f"GET\n\n\n{date}\ntestserver\n{key}:cli\n/api/v2/ob/clusters"
+    headers = {**_signed_literally(ak, sk, message, date), key: "cli"}
+    r = client.get("/api/v2/ob/clusters", headers=headers)
+    assert r.status_code == 200, r.text
+    # The header's value is signed: another value is refused.
+    r = client.get("/api/v2/ob/clusters", headers={**headers, key: "other"})
+    assert r.status_code == 401, r.text
 
 
 def _signed(

@@ -241,6 +241,11 @@ ROWS: list[Row] = [
         },
     ),
     Row(
+        "300.cluster-information/2400.query-servers",
+        "GET",
+        "/api/v2/ob/clusters/{hooray_id}/servers",
+    ),
+    Row(
         f"{HOSTS}/1300.query-host-lists",
         "GET",
         "/api/v2/compute/hosts?page=1&size=10",
@@ -280,12 +285,21 @@ ROWS: list[Row] = [
         "GET",
         "/api/v2/software-packages?page=1&size=10",
         needs_rpm=True,
-        setup=("package",),
-        missing={
-            "data.contents[].installationDataList": "where a package is installed: its items "
-            "are undocumented (the sample's list is empty); obfleet says whether it is in use "
-            "with deletable",
-        },
+        setup=("package", "cluster"),  # the cluster's obproxy is recorded on the package
+        extra=under(
+            "data.contents[].installationDataList[]",
+            {
+                key: "obfleet's item (the sample's list is empty, OCP documents no item)"
+                for key in (
+                    "obproxyClusterId",
+                    "obproxyId",
+                    "hostId",
+                    "ip",
+                    "sqlPort",
+                    "installPath",
+                )
+            },
+        ),
     ),
     Row(
         f"{PACKAGES}/200.api-upload-a-software-package",
@@ -296,6 +310,8 @@ ROWS: list[Row] = [
         extra={
             "data.createTime": "a SoftwarePackageMeta field, as in the list page's sample",
             "data.deletable": "a SoftwarePackageMeta field, as in the list page's sample",
+            "data.installationDataList": "a SoftwarePackageMeta field, as in the list page's "
+            "sample",
         },
     ),
     Row(
@@ -421,9 +437,7 @@ ROWS: list[Row] = [
 
 # Pages with a sample whose endpoint obfleet does not have; a route added for one fails
 # test_every_route_has_a_row until its row is added.
-NOT_IMPLEMENTED = {
-    "300.cluster-information/2400.query-servers": "GET /api/v2/ob/clusters/{id}/servers",
-}
+NOT_IMPLEMENTED: dict[str, str] = {}
 
 # Routes without a page of their own: obfleet's extensions, the plain-text "other" endpoints
 # (tested below, their samples are not JSON) and the config server (tests/configserver/).
@@ -500,10 +514,11 @@ class Fleet:
         return {"credential": self.ok("POST", "/api/v2/credentials", body)["id"]}
 
     def hooray(self) -> dict[str, Any]:
-        self.import_ob("hooray", 1)
-        return {"hooray": "hooray"}
+        return {"hooray": "hooray", "hooray_id": self.import_ob("hooray", 1)}
 
-    def import_ob(self, name: str, ob_cluster_id: int) -> None:
+    hooray_id = hooray
+
+    def import_ob(self, name: str, ob_cluster_id: int) -> int:
         body = {
             "name": name,
             "obClusterId": ob_cluster_id,
@@ -512,7 +527,7 @@ class Fleet:
                 {"address": f"198.18.0.{ob_cluster_id + 1}:2882", "role": "LEADER", "sqlPort": 2881}
             ],
         }
-        self.ok("POST", "/api/v2/ob/clusters/import", body)
+        return int(self.ok("POST", "/api/v2/ob/clusters/import", body)["id"])
 
     def fresh_name(self) -> dict[str, Any]:
         return {"fresh_name": f"OBProxy{next(self.counter):03d}"}
@@ -732,6 +747,17 @@ def _call(fleet: Fleet, row: Row) -> httpx.Response:
     return fleet.api.request(row.method, path, json=body)
 
 
+def creator_forms(value: Any) -> set[str]:
+    """The JSON types of every `creator` in a document: a name (str) in the answers of the
+    OBProxy and host operations, {id, name} (dict) in the task API's."""
+    if isinstance(value, dict):
+        found = {type(value["creator"]).__name__} if "creator" in value else set()
+        return found.union(*(creator_forms(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(creator_forms(v) for v in value))
+    return set()
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
 def test_answer_has_the_sample_keys(fleet: Fleet, row: Row) -> None:
     if row.needs_rpm and not HAS_RPMBUILD:
@@ -742,6 +768,7 @@ def test_answer_has_the_sample_keys(fleet: Fleet, row: Row) -> None:
     sample = vendored(row.page)
     if "successful" in sample:
         assert answer["successful"] is True, r.text
+    assert creator_forms(answer) == creator_forms(sample), r.text
     ours, theirs = key_paths(answer), key_paths(sample)
     missing = theirs - ours
     extra = ours - theirs

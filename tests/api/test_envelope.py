@@ -45,7 +45,7 @@ def test_unknown_route_404(client):
 
 
 def test_wrong_method_405(client):
-    assert_error(client.put("/api/v2/ob/clusters", headers=ADMIN), 405, 1117)
+    assert_error(client.put("/api/v2/ob/clusters", headers=ADMIN), 405, 1008)
 
 
 def test_no_credentials_401(client):

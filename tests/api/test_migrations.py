@@ -82,3 +82,21 @@ def test_a_sqlite_migration_leaving_a_dangling_reference_is_rolled_back(tmp_path
         upgrade(db)
     assert current_revision(db) == "0005"
     db.dispose()
+
+
+def test_recorded_ob_clusters_no_longer_read_running(tmp_path):
+    """0009: obfleet never connected to a recorded cluster; RUNNING becomes UNAVAILABLE."""
+    db = Database(f"sqlite:///{tmp_path / 'metadb.sqlite'}")
+    upgrade(db, "0008")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO ob_cluster (id, name, ob_cluster_id, type, status, root_servers, "
+                "create_time, update_time) VALUES (1, 'ob', 1, 'PRIMARY', 'RUNNING', '[]', "
+                "'2026-01-01', '2026-01-01')"
+            )
+        )
+    upgrade(db)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM ob_cluster")).scalar() == "UNAVAILABLE"
+    db.dispose()

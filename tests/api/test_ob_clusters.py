@@ -55,7 +55,8 @@ def test_import_then_list_in_ocp_shape(client):
         "tenantCount",
     ):
         assert key in listed, key
-    assert listed["status"] == "RUNNING" and listed["creator"] == "admin"
+    # obfleet never connected to it: not RUNNING (as it read before), but UNAVAILABLE.
+    assert listed["status"] == "UNAVAILABLE" and listed["creator"] == "admin"
     one = client.get(f"/api/v2/ob/clusters/{data['id']}", headers=ADMIN).json()["data"]
     assert one["name"] == "obcluster1" and one["proxyroCredentialId"]
     creds = client.get("/api/v2/credentials?targetType=OB_CLUSTER", headers=ADMIN).json()
@@ -92,8 +93,11 @@ def test_duplicates_refused(client):
     assert imp(client).status_code == 200
     r = imp(client, obClusterId=11)
     assert r.status_code == 409 and "obcluster1" in r.json()["error"]["message"]
+    # OCP's "the cluster to be imported already exists", not 11003 (a cluster type's refusal).
+    assert r.json()["error"]["code"] == 11033
     r = imp(client, name="other")
     assert r.status_code == 409 and "obClusterId 10" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == 11033
     assert count(client) == 1
 
 
@@ -126,3 +130,27 @@ def test_a_value_of_the_wrong_json_type_is_refused(client, fields):
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == 1003 and not r.json()["successful"]
     assert count(client) == 0
+
+
+def test_servers_are_the_recorded_root_servers_and_say_what_is_unknown(client):
+    cluster_id = imp(client).json()["data"]["id"]
+    r = client.get(f"/api/v2/ob/clusters/{cluster_id}/servers", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    servers = r.json()["data"]["contents"]
+    assert [(s["ip"], s["port"], s["sqlPort"]) for s in servers] == [
+        ("198.18.0.2", 2882, 2881),
+        ("198.18.0.3", 2882, 2881),
+    ]
+    for server in servers:
+        assert server["clusterId"] == cluster_id and server["version"] == "4.2.1.0"
+        assert server["withRootserver"] is True and server["status"] == "UNAVAILABLE"
+        for unknown in ("id", "hostId", "innerStatus", "zoneName", "startTime", "stopTime"):
+            assert server[unknown] is None, unknown
+
+
+def test_servers_of_an_unknown_cluster_or_by_region_are_refused(client):
+    r = client.get("/api/v2/ob/clusters/999/servers", headers=ADMIN)
+    assert (r.status_code, r.json()["error"]["code"]) == (404, 11001)
+    cluster_id = imp(client).json()["data"]["id"]
+    r = client.get(f"/api/v2/ob/clusters/{cluster_id}/servers?regionName=Beijing", headers=ADMIN)
+    assert r.status_code == 400 and "regions" in r.json()["error"]["message"]

@@ -172,6 +172,11 @@ def test_package_in_use_refused_7507(client, rpms):
     assert r.status_code == 409 and r.json()["error"]["code"] == 7507
     assert [p["deletable"] for p in listed(client)] == [False]
     assert stored_files(client) == [package["fileName"]]
+    # Where it is installed: OCP's installationDataList (the sample's list is empty).
+    (shown,) = listed(client)
+    (installed,) = shown["installationDataList"]
+    assert installed["obproxyClusterId"] == cluster.id and installed["hostId"] == host.id
+    assert (installed["ip"], installed["sqlPort"]) == ("198.18.0.10", 2883)
 
 
 def test_a_malformed_multipart_body_is_refused_and_leaves_nothing(client):

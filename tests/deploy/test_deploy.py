@@ -39,13 +39,19 @@ RUNTIME = [
 RS_LIST = f"{ROOT_SERVER[0]}:{ROOT_SERVER[2]}"
 
 
-def create(fleet: Fleet, name: str, mode: str, hosts: list[NetnsHost]) -> dict[str, Any]:
+def create(
+    fleet: Fleet,
+    name: str,
+    mode: str,
+    hosts: list[NetnsHost],
+    links: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return fleet.post(  # type: ignore[no-any-return]
         "/api/v2/obproxy/clusters",
         {
             "name": name,
             "workMode": mode,
-            "obLinks": [OB_LINK],
+            "obLinks": [OB_LINK] if links is None else links,
             "obproxyInstallParam": {
                 "hostIds": [fleet.host_id(h) for h in hosts],
                 "sqlPort": SQL_PORT,
@@ -172,6 +178,31 @@ def test_config_url_cluster_reads_its_clusters_from_obfleet(fleet: Fleet) -> Non
     assert_no_secrets(
         [*fleet.logs(done).values(), str(task), str(done)], secrets_of(fleet, "pc_url")
     )
+
+
+def test_config_url_cluster_without_a_link_starts_then_takes_one(fleet: Fleet) -> None:
+    """OCP's guide: the connectable cluster "is optional when Startup Method is ConfigUrl". The
+    obproxy starts on obfleet's config server URL with no cluster to read and no proxyro
+    password; once a cluster is linked, a restart gives it both."""
+    host = fleet.hosts[0]
+    task = create(fleet, "pc_nolink", "CONFIG_URL", [host], links=[])
+    done = fleet.succeeded(task["id"])
+    password = fleet.proxysys_password("pc_nolink")
+    url = config_url(fleet.server.url, "pc_nolink")
+    cluster = cluster_named(fleet, "pc_nolink")
+    assert (cluster["configUrl"], cluster["obLinks"]) == (url, [])
+    assert obproxy_argv(host) == expected_argv("pc_nolink", password, url=url)
+    config = proxyconfig(host, password)
+    assert (config["config_server_rslist"], config["observer_sys_password"]) == ("", "")
+    assert any("no OceanBase cluster yet" in log for log in fleet.logs(done).values())
+
+    fleet.post(f"/api/v2/obproxy/clusters/{cluster['id']}/obLinks/batchAdd", [OB_LINK])
+    (obproxy,) = cluster["obproxies"]
+    restart = f"/api/v2/obproxy/clusters/{cluster['id']}/obproxies/{obproxy['id']}/restart"
+    fleet.succeeded(fleet.post(restart)["id"])
+    config = proxyconfig(host, password)
+    assert config["config_server_rslist"] == f"{OB_CLUSTER}:{RS_LIST}"
+    assert config["observer_sys_password"] == sha1hex(PROXYRO_PASSWORD)
 
 
 def test_busy_port_fails_the_check_and_a_retry_after_freeing_it_succeeds(fleet: Fleet) -> None:

@@ -80,7 +80,7 @@ def test_doc_sample_request_creates_cluster(engine_client):
             "clusterId": cluster["obLinks"][0]["clusterId"],
             "clusterName": "hooray",
             "username": "proxyro",
-            "status": "RUNNING",
+            "status": "UNAVAILABLE",  # obfleet never connects to the OceanBase cluster
             "connections": 0.0,
             "obClusterId": 1,
             "clusterType": "PRIMARY",
@@ -134,7 +134,8 @@ def test_exporter_port_spellings_accepted(client):
         ({"name": "1abc"}, 400, "name"),
         ({"name": "has-dash"}, 400, "name"),
         ({"workMode": "MAGIC"}, 400, "workMode"),
-        ({"obLinks": []}, 400, "obLinks"),
+        ({"workMode": "RS_LIST", "obLinks": []}, 400, "an RS_LIST cluster needs"),
+        ({"workMode": "RS_LIST", "obLinks": None}, 400, "obLinks"),
         (
             {
                 "workMode": "RS_LIST",
@@ -513,3 +514,26 @@ def test_parameter_info(client):
     assert len(everything) > 50
     assert client.get("/api/v2/obproxy/parameterInfo?version=abc", headers=ADMIN).status_code == 400
     assert json.dumps(everything).count("observer_sys_password") >= 1
+
+
+@pytest.mark.parametrize("links", [{"obLinks": []}, {}])
+def test_a_config_url_cluster_may_start_without_an_ob_cluster(client, links):
+    """OCP's guide: the connectable cluster "is optional when Startup Method is ConfigUrl"."""
+    body = {"name": "pc_alone", "workMode": "CONFIG_URL", **links}
+    r = client.post("/api/v2/obproxy/clusters", headers=ADMIN, json=body)
+    assert r.status_code == 200, r.text
+    (cluster,) = clusters(client)
+    assert cluster["obLinks"] == [] and cluster["configUrl"].endswith("pc_alone")
+    r = client.post("/api/v2/obproxy/clusters", headers=ADMIN, json={"name": "pc_default"})
+    assert r.status_code == 200, r.text  # workMode defaults to CONFIG_URL
+
+
+def test_an_rs_list_cluster_shows_no_config_url(client):
+    import_ob(client)
+    assert create(client, name="pc_rs", workMode="RS_LIST").status_code == 200
+    assert create(client, name="pc_url").status_code == 200
+    shown = {c["name"]: c["configUrl"] for c in clusters(client)}
+    assert shown["pc_rs"] is None and shown["pc_url"].endswith("pc_url")
+    one = next(c for c in clusters(client) if c["name"] == "pc_rs")
+    got = client.get(f"/api/v2/obproxy/clusters/{one['id']}", headers=ADMIN).json()["data"]
+    assert got["configUrl"] is None

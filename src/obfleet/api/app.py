@@ -21,6 +21,8 @@ from obfleet.api.body_limit import BodyLimitMiddleware
 from obfleet.api.context import RequestFactsMiddleware
 from obfleet.api.routes import all_routers
 from obfleet.api.signed_body import SignedBodyMiddleware
+from obfleet.api.unknown_fields import describe as describe_unknown
+from obfleet.api.unknown_fields import is_unknown_field
 from obfleet.appcontext import AppContext
 from obfleet.config import Settings
 from obfleet.errors import ApiError, ErrorCode, bad_request
@@ -42,10 +44,16 @@ async def on_api_error(_request: Request, exc: Exception) -> envelope.EnvelopeRe
     return envelope.error(exc)
 
 
-async def on_validation_error(_request: Request, exc: Exception) -> envelope.EnvelopeResponse:
+async def on_validation_error(request: Request, exc: Exception) -> envelope.EnvelopeResponse:
     assert isinstance(exc, RequestValidationError)
-    causes = "; ".join(_describe(e) for e in exc.errors()[:10])
-    return envelope.error(ApiError(ErrorCode.BAD_REQUEST, causes))
+    errors = list(exc.errors())
+    unknown = [e for e in errors if is_unknown_field(e)]
+    causes = [_describe(e) for e in errors if not is_unknown_field(e)][:10]
+    if unknown:
+        body_field = getattr(request.scope.get("route"), "body_field", None)
+        body_type = body_field.field_info.annotation if body_field is not None else None
+        causes.insert(0, describe_unknown(body_type, unknown))
+    return envelope.error(ApiError(ErrorCode.BAD_REQUEST, "; ".join(causes)))
 
 
 async def on_http_error(request: Request, exc: Exception) -> envelope.EnvelopeResponse:

@@ -151,17 +151,17 @@ async def signed_headers(request: Request) -> SignedHeaders:
 
 def signed_principal(request: Request, signed: SignedHeaders, body_md5: str) -> Principal:
     """The key's owner when the signature matches the request and its body's MD5."""
-    message = aksk.string_to_sign(
+    messages = aksk.received_messages(
         request.method,
         body_md5,
         request.headers.get("content-type", ""),
         signed.date,
         request.headers.get("host", ""),
-        request.headers,
+        request.headers.items(),
         request.url.path,
         request.query_params.multi_items(),
     )
-    if not aksk.signature_matches(aksk.sign(signed.secret, message), signed.signature):
+    if not aksk.signed_by(signed.secret, messages, signed.signature):
         raise ApiError(ErrorCode.NOT_LOGGED_IN, "The request signature does not match.")
     return signed.principal
 

@@ -35,6 +35,10 @@ class RootServer:
     def ip(self) -> str:
         return self.address.rpartition(":")[0]
 
+    @property
+    def rpc_port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
 
 def _check_host(host: str, field: str) -> None:
     try:

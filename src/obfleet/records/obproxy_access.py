@@ -22,11 +22,14 @@ from obfleet.security.secrets import SecretBox
 from obfleet.store.models.obproxy import ObproxyCluster
 
 
-def proxyro_password(session: Session, box: SecretBox, cluster_id: int) -> str:
+def proxyro_password(session: Session, box: SecretBox, cluster_id: int) -> str | None:
     """The one proxyro password of the clusters behind this OBProxy cluster (checked up front
-    as well; checked again, since links and credentials may have changed since)."""
+    as well; checked again, since links and credentials may have changed since); None when
+    it links none (a CONFIG_URL cluster may start with none)."""
     cluster = records.get(session, cluster_id)
     linked = ob_clusters.linked(session, cluster)
+    if not linked:
+        return None
     found = ob_clusters.proxyro_passwords(session, box, linked)
     values = set(found.values())
     password = values.pop() if len(values) == 1 else None

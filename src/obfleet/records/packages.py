@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.packages.rpm import MAX_EXPANDED_BYTES, RpmError, RpmHeader, read_header
 from obfleet.store import package_chunks
+from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.packages import SoftwarePackage
 from obfleet.store.refs import referencing_tables
 
@@ -134,6 +135,12 @@ def by_file_name(session: Session, file_name: str, kind: str | None = None) -> S
 def path_of(packages_dir: Path, package: SoftwarePackage) -> Path:
     """Where a package uploaded before packages went to the metadb was kept."""
     return packages_dir / package.file_name
+
+
+def installations(session: Session, package: SoftwarePackage) -> list[ObproxyServer]:
+    """The obproxies recorded as installed from the package."""
+    stmt = select(ObproxyServer).where(ObproxyServer.package_id == package.id)
+    return list(session.scalars(stmt.order_by(ObproxyServer.id)))
 
 
 def in_use_by(session: Session, package: SoftwarePackage) -> list[str]:

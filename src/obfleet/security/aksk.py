@@ -2,7 +2,10 @@
 
 Authorization: OCP-ACCESS-KEY-HMACSHA1 {AK}:{Base64(HMAC-SHA1(SK, message))}, where message is
 METHOD, Content-MD5, Content-Type, Date, Host, the x-ocp-* headers and the URI with its sorted
-query, joined by newlines. The Date must be within 15 minutes of the server clock.
+query, joined by newlines. The Date must be within 15 minutes of the server clock. Where the
+page's table and its Java sample code differ, obfleet follows the sample code (which is what OCP's
+SDK runs, and which produces the page's worked examples): header keys as sent and their values
+in the order sent; a query key's values sorted, joined by commas and encoded as one value.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
@@ -28,23 +31,37 @@ def content_md5_of(digest: hashlib._Hash, size: int) -> str:
     return digest.hexdigest().upper() if size else ""
 
 
-def _ocp_headers(headers: Mapping[str, str]) -> str:
+# The x-ocp headers OCP's sample signs: their key starts with "x-ocp" in any case.
+OCP_HEADER_PREFIX = "x-ocp"
+
+
+def _encode(text: str) -> str:
+    """RFC 3986 percent-encoding of UTF-8, as the sample's `encoder`: all but A-Z a-z 0-9 - . _ ~
+    (so a space is %20 and a comma %2C)."""
+    return quote(text, safe="-_.~")
+
+
+def _ocp_headers(headers: Iterable[tuple[str, str]]) -> str:
+    """The sample's buildXOcpHeader: each key as sent, sorted; its values in the order sent,
+    joined by commas."""
     picked: dict[str, list[str]] = {}
-    for key, value in headers.items():
-        if key.lower().startswith("x-ocp-"):
-            picked.setdefault(key.lower(), []).append(value.strip())
-    return "\n".join(f"{k}:{','.join(sorted(v))}" for k, v in sorted(picked.items()))
+    for key, value in headers:
+        if key.lower().startswith(OCP_HEADER_PREFIX):
+            picked.setdefault(key, []).append(value.strip())
+    return "\n".join(f"{k}:{','.join(v)}" for k, v in sorted(picked.items()))
 
 
 def _canonical_query(params: Iterable[tuple[str, str]]) -> str:
+    """The sample's buildUrlAndParam: keys sorted; a key's non-empty values sorted and joined
+    by commas, the joined value encoded as a whole (a=2&a=1 -> a=1%2C2)."""
     grouped: dict[str, list[str]] = {}
     for key, value in params:
         grouped.setdefault(key, []).append(value)
     if not grouped:
         return ""
     parts = [
-        f"{quote(k, safe='-_.~')}={','.join(quote(v, safe='-_.~') for v in sorted(vs))}"
-        for k, vs in sorted(grouped.items())
+        f"{_encode(key)}={_encode(','.join(sorted(v for v in values if v)))}"
+        for key, values in sorted(grouped.items())
     ]
     return "?" + "&".join(parts)
 
@@ -55,10 +72,12 @@ def string_to_sign(
     content_type: str,
     date: str,
     host: str,
-    headers: Mapping[str, str],
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
     path: str,
     query: Iterable[tuple[str, str]] = (),
 ) -> str:
+    """The message a client signs; `headers` as it sends them (a repeated header as pairs)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
     return "\n".join(
         [
             method.upper(),
@@ -66,10 +85,50 @@ def string_to_sign(
             content_type,
             date,
             host,
-            _ocp_headers(headers),
+            _ocp_headers(pairs),
             path + _canonical_query(query),
         ]
     )
+
+
+# The sample signs header keys as the client spelt them, but an ASGI server hands them over in
+# lower case. A client spells its x-ocp headers one way; these are the ways clients spell them:
+# x-ocp-data (the docs' own), X-Ocp-Data, X-OCP-Data, X-OCP-data, X-OCP-DATA. Each is a
+# (spelling of "x-ocp", spelling of the rest's words) pair.
+_SPELLINGS: tuple[tuple[Callable[[str], str], Callable[[str], str]], ...] = (
+    (str.lower, str.lower),
+    (str.capitalize, str.capitalize),
+    (str.upper, str.capitalize),
+    (str.upper, str.lower),
+    (str.upper, str.upper),
+)
+
+
+def _spelt(key: str, head: Callable[[str], str], rest: Callable[[str], str]) -> str:
+    words = key.split("-")
+    return "-".join([head(w) for w in words[:2]] + [rest(w) for w in words[2:]])
+
+
+def received_messages(
+    method: str,
+    body_md5: str,
+    content_type: str,
+    date: str,
+    host: str,
+    headers: Iterable[tuple[str, str]],
+    path: str,
+    query: Iterable[tuple[str, str]] = (),
+) -> list[str]:
+    """The messages a received request may have been signed as: one per spelling of its x-ocp
+    header keys (`headers` as the server got them, keys in lower case)."""
+    pairs, params = list(headers), list(query)
+    messages: list[str] = []
+    for head, rest in _SPELLINGS:
+        spelt = [(_spelt(k, head, rest), v) for k, v in pairs]
+        message = string_to_sign(method, body_md5, content_type, date, host, spelt, path, params)
+        if message not in messages:
+            messages.append(message)
+    return messages
 
 
 def sign(secret: str, message: str) -> str:
@@ -95,3 +154,8 @@ def date_is_fresh(date: str, now: datetime) -> bool:
 
 def signature_matches(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def signed_by(secret: str, messages: Iterable[str], given: str) -> bool:
+    """Whether `given` is the signature of one of `messages` (each compared in full)."""
+    return any([signature_matches(sign(secret, m), given) for m in messages])

@@ -120,10 +120,17 @@ def _check_port(port: int | None) -> None:
 
 
 def _check_work_mode(work_mode: str, links: list[LinkIn]) -> None:
+    """CONFIG_URL clusters may start with no OceanBase cluster (OCP's guide: the connectable
+    cluster "is optional when Startup Method is ConfigUrl"): their obproxies read the list from
+    obfleet's config server, empty until one is linked. RS_LIST obproxies start from the root
+    servers of the one cluster they connect to."""
     if work_mode not in WORK_MODES:
         raise bad_request(f"workMode '{work_mode}' must be CONFIG_URL or RS_LIST")
-    if not links:
-        raise bad_request("obLinks: at least one OceanBase cluster to connect to is required")
+    if work_mode == "RS_LIST" and not links:
+        raise bad_request(
+            "obLinks: an RS_LIST cluster needs the OceanBase cluster it connects to, whose root "
+            "servers its obproxies start with (only a CONFIG_URL cluster can start with none)"
+        )
     if work_mode == "RS_LIST" and len(links) != 1:
         raise bad_request(
             "obLinks: an RS_LIST cluster connects to exactly one OceanBase "

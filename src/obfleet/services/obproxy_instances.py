@@ -100,8 +100,8 @@ def check_target(session: Session, target: Target, fields: Fields) -> Install:
 
 
 def check_proxyro(session: Session, box: SecretBox, linked: list[ObCluster]) -> None:
-    if not linked:
-        raise bad_request("the OBProxy cluster connects to no OceanBase cluster: link one first")
+    """The linked clusters share one proxyro password (none linked: nothing to share, a
+    CONFIG_URL cluster's obproxies get it when they are restarted after a link)."""
     found = ob_clusters.proxyro_passwords(session, box, linked)
     missing = [name for name, password in found.items() if password is None]
     if missing:

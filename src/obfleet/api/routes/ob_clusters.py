@@ -9,10 +9,10 @@ from pydantic import AliasChoices, Field, field_validator
 
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
-from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
+from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schema import RequestModel
-from obfleet.api.schemas.ob_clusters import ObClusterOut
+from obfleet.api.schemas.ob_clusters import ObClusterOut, ObServerOut
 from obfleet.errors import bad_request
 from obfleet.records import ob_clusters as service
 from obfleet.security.roles import Resource
@@ -103,6 +103,29 @@ def import_cluster(
 )
 def get_cluster(cluster_id: int, session: SessionDep) -> EnvelopeResponse:
     return ok(ObClusterOut.of(service.get(session, cluster_id)))
+
+
+@router.get(
+    "/{cluster_id}/servers",
+    dependencies=[READ],
+    response_model=Envelope[Contents[ObServerOut]],
+    summary="Query the servers of a cluster (its recorded root servers)",
+)
+def list_servers(
+    cluster_id: int,
+    session: SessionDep,
+    region_name: str | None = Query(None, alias="regionName", max_length=128),
+    idc_name: str | None = Query(None, alias="idcName", max_length=128),
+) -> EnvelopeResponse:
+    cluster = service.get(session, cluster_id)
+    if region_name is not None or idc_name is not None:
+        # An empty answer would say the region has no servers; obfleet does not know.
+        raise bad_request(
+            "regionName and idcName cannot filter: obfleet does not know the regions and IDCs "
+            "of a cluster's servers (it records their addresses only)"
+        )
+    servers = [ObServerOut.of(cluster, s) for s in service.root_servers(cluster)]
+    return ok(contents(servers))
 
 
 @router.delete(

@@ -52,7 +52,8 @@ class ClusterCreateIn(RequestModel):
     address: str | None = Field(None, max_length=255)
     port: int | None = Field(None, ge=1, le=65535)
     work_mode: str = "CONFIG_URL"
-    ob_links: list[ObLinkIn] = Field(max_length=100)
+    # Optional for CONFIG_URL (OCP's guide); an RS_LIST cluster needs its one cluster.
+    ob_links: list[ObLinkIn] = Field(default_factory=list, max_length=100)
     obproxy_install_param: InstallParamIn | None = None
     startup_parameters: list[ParameterIn] = Field(default_factory=list, max_length=500)
     parameters: list[ParameterIn] = Field(default_factory=list, max_length=500)

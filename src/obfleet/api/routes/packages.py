@@ -54,7 +54,8 @@ def list_packages(
     }
 
     def row(package: SoftwarePackage) -> PackageOut:
-        return PackageOut.of(package, base, not service.in_use_by(session, package))
+        deletable = not service.in_use_by(session, package)
+        return PackageOut.of(package, base, deletable, service.installations(session, package))
 
     stmt = service.query(keyword, type, version, operating_system, architecture)
     return ok(paginate(session, stmt, page, sortable, SoftwarePackage.id, row))

@@ -26,7 +26,10 @@ class ObClusterOut(ApiModel):
     name: str
     ob_cluster_id: int
     ob_version: str | None
-    status: str
+    status: str = Field(
+        description="UNAVAILABLE: obfleet records the cluster and never connects to it, so its "
+        "state is not available to obfleet (OCP's value for a cluster it cannot get the state of)."
+    )
     type: str
     root_servers: list[RootServerOut]
     proxyro_credential_id: int | None
@@ -57,5 +60,49 @@ class ObClusterOut(ApiModel):
             creator=cluster.creator,
             server_count=len(servers),
             create_time=cluster.create_time,
+            update_time=cluster.update_time,
+        )
+
+
+UNKNOWN_TO_OBFLEET = "null: obfleet records a cluster's root servers only and never connects to it"
+
+
+class ObServerOut(ApiModel):
+    """OCP's OBServer, from what obfleet knows of it: a recorded root server of the cluster.
+    What obfleet cannot know (the server's id, host, zone, times) is null, and its status is
+    UNAVAILABLE, as the cluster's."""
+
+    id: int | None = Field(description=UNKNOWN_TO_OBFLEET)
+    cluster_id: int
+    host_id: int | None = Field(description=UNKNOWN_TO_OBFLEET)
+    ip: str
+    port: int = Field(description="The RPC port, from the recorded root server's address.")
+    sql_port: int
+    version: str | None = Field(description="The cluster's obVersion, as recorded at import.")
+    # The page's table spells withRootServer, its sample withRootserver: the sample's spelling.
+    with_rootserver: bool = Field(description="Always true: obfleet records root servers only.")
+    status: str
+    inner_status: str | None = Field(description=UNKNOWN_TO_OBFLEET)
+    zone_name: str | None = Field(description=UNKNOWN_TO_OBFLEET)
+    start_time: OcpTime | None = Field(description=UNKNOWN_TO_OBFLEET)
+    stop_time: OcpTime | None = Field(description=UNKNOWN_TO_OBFLEET)
+    update_time: OcpTime = Field(description="When the cluster's record last changed.")
+
+    @classmethod
+    def of(cls, cluster: ObCluster, server: service.RootServer) -> ObServerOut:
+        return cls(
+            id=None,
+            cluster_id=cluster.id,
+            host_id=None,
+            ip=server.ip,
+            port=server.rpc_port,
+            sql_port=server.sql_port,
+            version=cluster.ob_version,
+            with_rootserver=True,
+            status=cluster.status,
+            inner_status=None,
+            zone_name=None,
+            start_time=None,
+            stop_time=None,
             update_time=cluster.update_time,
         )

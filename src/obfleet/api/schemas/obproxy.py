@@ -98,7 +98,10 @@ class ObproxyClusterOut(ApiModel):
     creator_name: str | None
     create_time: OcpTime
     update_time: OcpTime
-    config_url: str
+    config_url: str | None = Field(
+        description="The config server URL the obproxies read their clusters from; null for an "
+        "RS_LIST cluster, whose obproxies are given the root servers instead."
+    )
     address: str | None
     port: int | None
     work_mode: str
@@ -121,7 +124,9 @@ class ObproxyClusterOut(ApiModel):
             creator_name=cluster.creator_name,
             create_time=cluster.create_time,
             update_time=cluster.update_time,
-            config_url=config_url(base_url, cluster.name),
+            config_url=config_url(base_url, cluster.name)
+            if cluster.work_mode == "CONFIG_URL"
+            else None,
             address=cluster.address,
             port=cluster.port,
             work_mode=cluster.work_mode,

@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from pydantic import Field
+
 from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.packages import SoftwarePackage
+
+
+class InstallationOut(ApiModel):
+    """Where a package is installed: one obproxy (obfleet's item; OCP documents none)."""
+
+    obproxy_cluster_id: int
+    obproxy_id: int
+    host_id: int
+    ip: str
+    sql_port: int
+    install_path: str | None
+
+    @classmethod
+    def of(cls, server: ObproxyServer) -> InstallationOut:
+        return cls(
+            obproxy_cluster_id=server.cluster_id,
+            obproxy_id=server.id,
+            host_id=server.host_id,
+            ip=server.ip,
+            sql_port=server.sql_port,
+            install_path=server.install_path,
+        )
 
 
 class PackageOut(ApiModel):
@@ -20,10 +47,20 @@ class PackageOut(ApiModel):
     operating_system: str
     architecture: str
     deletable: bool
+    installation_data_list: list[InstallationOut] = Field(
+        description="The obproxies installed from the package (OCP's sample shows an empty "
+        "list and documents no item: the items are obfleet's)."
+    )
     create_time: OcpTime
 
     @classmethod
-    def of(cls, package: SoftwarePackage, base_url: str, deletable: bool = True) -> PackageOut:
+    def of(
+        cls,
+        package: SoftwarePackage,
+        base_url: str,
+        deletable: bool = True,
+        installed: Sequence[ObproxyServer] = (),
+    ) -> PackageOut:
         return PackageOut(
             id=package.id,
             name=package.name,
@@ -38,5 +75,6 @@ class PackageOut(ApiModel):
             operating_system=package.operating_system,
             architecture=package.architecture,
             deletable=deletable,
+            installation_data_list=[InstallationOut.of(server) for server in installed],
             create_time=package.create_time,
         )

@@ -224,6 +224,12 @@ async def set_proxyro_password(ctx: SubtaskContext, placement: Placement) -> Non
     proxyro = await read(
         ctx, lambda s: access.proxyro_password(s, obfleet.secrets, placement.cluster_id)
     )
+    if proxyro is None:
+        ctx.log(
+            "the OBProxy cluster connects to no OceanBase cluster yet: observer_sys_password is "
+            "left unset (restart the obproxies once a cluster is linked)"
+        )
+        return
     ctx.secret(proxyro)
     shown = await client.show_proxyconfig("observer_sys_password")
     if shown.get("observer_sys_password") == ctx.secret(cmdline.sha1_hex(proxyro)):

@@ -17,7 +17,9 @@ class ObCluster(IdMixin, TimestampMixin, Base):
     ob_cluster_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     type: Mapped[str] = mapped_column(String(16), default="PRIMARY")
     ob_version: Mapped[str | None] = mapped_column(String(64), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="RUNNING")
+    # obfleet never connects to the cluster: its state is not available to it (OCP's enum value
+    # for a cluster the platform cannot get the state of).
+    status: Mapped[str] = mapped_column(String(16), default="UNAVAILABLE")
     # [{"address": "ip:rpcPort", "role": "LEADER"|"FOLLOWER", "sqlPort": 2881}]
     root_servers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     proxyro_credential_id: Mapped[int | None] = mapped_column(
