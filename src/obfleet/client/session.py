@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.console import Console
 
 from obfleet.client.api import Api, ApiFailure
 from obfleet.client.output import Format, emit, err, out
@@ -78,7 +79,7 @@ def read_secret(label: str, file: Path | None, stdin: bool, *, confirm: bool = F
     return str(typer.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True))
 
 
-def messages_console(fmt: Format) -> Any:
+def messages_console(fmt: Format) -> Console:
     """Where progress goes: stdout for people, stderr when stdout carries a document."""
     return out if fmt is Format.table else err
 
