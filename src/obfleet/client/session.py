@@ -135,3 +135,18 @@ def pairs(items: list[str]) -> list[dict[str, str]]:
             fail(f"'{item}' is not name=value", 2)
         result.append({"name": name.strip(), "value": value})
     return result
+
+
+def print_all(profile: str | None, output: Format, path: str, columns: tuple[str, ...]) -> None:
+    """A list command: every item of a paged list, as a document or a table of `columns`."""
+    with connect(profile) as api:
+        items = api.every(path)
+    emit(items, output, columns)
+
+
+def delete_named(profile: str | None, path: str, key: str, ref: str, what: str) -> None:
+    """A delete command: the item of `path` whose `key` (or id) is `ref`."""
+    with connect(profile) as api:
+        found = by_name(api.every(path), key, ref, what)
+        api.delete(f"{path}/{found['id']}")
+    err.print(f"deleted {what} {found[key]}", markup=False)
