@@ -6,6 +6,7 @@ the failed step's log tail."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,3 +98,15 @@ def test_wait_polls_without_the_event_stream_and_fails_with_the_log(
     assert watched.returncode == 1
     assert watched.stdout.splitlines()[-1] != ""
     assert "its log ends with:" in watched.stdout
+
+    # Steering it: the failed subtask's log, a retry that fails again (its run count grows).
+    shown = json.loads(client("task", "show", task_id, "-o", "json").stdout)
+    (failed,) = [s for s in shown["subtasks"] if s["status"] == "FAILED"]
+    log = client("task", "log", task_id, str(failed["id"]), "--lines", "3")
+    assert log.returncode == 0 and 0 < len(log.stdout.splitlines()) <= 3
+    retried = client("task", "retry", task_id, "--wait")
+    assert retried.returncode == 1 and "retry of task" in retried.stderr
+    again = json.loads(client("task", "show", task_id, "-o", "json").stdout)
+    assert [s["runTime"] for s in again["subtasks"] if s["id"] == failed["id"]] == [
+        failed["runTime"] + 1
+    ]

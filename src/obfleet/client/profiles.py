@@ -71,6 +71,8 @@ def load_all(env: Mapping[str, str] = os.environ) -> dict[str, Profile]:
     path = _path(env)
     if not path.exists():
         return {}
+    if path.stat().st_mode & 0o077:  # as ssh does with a key: a secret others can read is spent
+        raise ProfileError(f"{path} holds secrets and others may read it: chmod 600 {path}")
     try:
         stored = json.loads(path.read_text())
         return {name: Profile(**fields) for name, fields in stored.items()}

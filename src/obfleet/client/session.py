@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.console import Console
 
 from obfleet.client.api import Api, ApiFailure
 from obfleet.client.output import Format, emit, err, out
@@ -78,7 +79,7 @@ def read_secret(label: str, file: Path | None, stdin: bool, *, confirm: bool = F
     return str(typer.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True))
 
 
-def messages_console(fmt: Format) -> Any:
+def messages_console(fmt: Format) -> Console:
     """Where progress goes: stdout for people, stderr when stdout carries a document."""
     return out if fmt is Format.table else err
 
@@ -134,3 +135,18 @@ def pairs(items: list[str]) -> list[dict[str, str]]:
             fail(f"'{item}' is not name=value", 2)
         result.append({"name": name.strip(), "value": value})
     return result
+
+
+def print_all(profile: str | None, output: Format, path: str, columns: tuple[str, ...]) -> None:
+    """A list command: every item of a paged list, as a document or a table of `columns`."""
+    with connect(profile) as api:
+        items = api.every(path)
+    emit(items, output, columns)
+
+
+def delete_named(profile: str | None, path: str, key: str, ref: str, what: str) -> None:
+    """A delete command: the item of `path` whose `key` (or id) is `ref`."""
+    with connect(profile) as api:
+        found = by_name(api.every(path), key, ref, what)
+        api.delete(f"{path}/{found['id']}")
+    err.print(f"deleted {what} {found[key]}", markup=False)

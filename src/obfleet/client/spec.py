@@ -88,7 +88,10 @@ class ObproxyClusterSpec(_Strict):
 
 class FleetSpec(_Strict):
     """What should exist. `apply` makes it so; `--prune` also deletes OBProxy clusters (and
-    obproxies, links) that the file does not name."""
+    obproxies, links) that the file does not name. What `apply` compares: OceanBase clusters
+    and hosts by name and address only (one that exists is left as it is); an OBProxy cluster's
+    hosts, links, version and the values of the parameters the file names (a parameter the
+    file leaves out keeps its recorded value)."""
 
     obClusters: list[ObClusterSpec] = Field(default_factory=list)
     hosts: list[HostSpec] = Field(default_factory=list)

@@ -129,26 +129,13 @@ def _cell(sub: dict[str, Any], now: datetime) -> RenderableType:
     return Text.assemble((MARKS.get(status, "?") + " ", STYLES.get(status, "")), label)
 
 
-def branch_labels(api: Api, task: dict[str, Any]) -> dict[int, str]:
-    """Each parallel branch's host address, when the task's context lists its hosts
-    (listMap host_ids, one per branch); else nothing, and branches go by their index."""
-    host_ids = task.get("context", {}).get("listMap", {}).get("host_ids") or []
-    if not host_ids:
-        return {}
-    try:
-        hosts = {str(h["id"]): h["innerIpAddress"] for h in api.every("/api/v2/compute/hosts")}
-    except ApiFailure:  # a user who may read tasks but not hosts
-        return {}
-    return {i: hosts.get(str(host_id), f"host {host_id}") for i, host_id in enumerate(host_ids)}
-
-
-def _branches(run: list[dict[str, Any]], now: datetime, labels: dict[int, str]) -> Table:
+def _branches(run: list[dict[str, Any]], now: datetime) -> Table:
     by_branch: dict[int, list[dict[str, Any]]] = {}
     for sub in run:
         by_branch.setdefault(sub["parallelIdx"], []).append(sub)
     table = Table(box=None, pad_edge=False, show_edge=False, padding=(0, 3, 0, 0))
     for idx in sorted(by_branch):
-        table.add_column(labels.get(idx, f"branch {idx}"), header_style="bold dim")
+        table.add_column(f"branch {idx}", header_style="bold dim")
     depth = max(len(chain) for chain in by_branch.values())
     for row in range(depth):
         table.add_row(
@@ -160,9 +147,7 @@ def _branches(run: list[dict[str, Any]], now: datetime, labels: dict[int, str]) 
     return table
 
 
-def render(
-    task: dict[str, Any], tail: str, now: datetime, labels: dict[int, str]
-) -> RenderableType:
+def render(task: dict[str, Any], tail: str, now: datetime) -> RenderableType:
     """The whole live view: header, the DAG's runs top to bottom, the focused log's tail."""
     header = Text.assemble(
         (f"Task {task['id']} ", "bold"),
@@ -173,8 +158,7 @@ def render(
     )
     parts: list[RenderableType] = [header]
     for run in segments(task["subtasks"]):
-        parallel = run[0]["parallelIdx"] >= 0
-        parts.append(_branches(run, now, labels) if parallel else _cell(run[0], now))
+        parts.append(_branches(run, now) if run[0]["parallelIdx"] >= 0 else _cell(run[0], now))
     sub = focus(task)
     if sub is not None and tail:
         parts.append(Text(f"── log of {sub['name']} (#{sub['id']}) ──", style="dim"))
@@ -182,17 +166,14 @@ def render(
     return Group(*parts)
 
 
-def plain_lines(
-    before: dict[str, Any] | None, after: dict[str, Any], labels: dict[int, str]
-) -> list[str]:
+def plain_lines(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
     """One line per subtask whose status changed, and one when the task's status does."""
     old = {s["id"]: s["status"] for s in (before or {"subtasks": []})["subtasks"]}
     lines = []
     now = datetime.now(UTC)
     for sub in sorted(after["subtasks"], key=lambda s: s["seriesId"]):
         if old.get(sub["id"]) != sub["status"] and (before or sub["status"] != "PENDING"):
-            idx = sub["parallelIdx"]
-            branch = f"[{labels.get(idx, idx)}] " if idx >= 0 else ""
+            branch = f"[{sub['parallelIdx']}] " if sub["parallelIdx"] >= 0 else ""
             took = duration(sub, now)
             lines.append(f"{branch}{sub['name']}: {sub['status']}" + (f" ({took})" if took else ""))
     if before is None or before["status"] != after["status"]:
@@ -224,11 +205,8 @@ class Watcher:
 
     def _plain(self, task_id: int) -> dict[str, Any]:
         before: dict[str, Any] | None = None
-        labels: dict[int, str] = {}
         for task in views(self.api, task_id):
-            if before is None:
-                labels = branch_labels(self.api, task)
-            for line in plain_lines(before, task, labels):
+            for line in plain_lines(before, task):
                 self.console.print(line, markup=False, highlight=False)
             before = task
         assert before is not None
@@ -238,13 +216,10 @@ class Watcher:
         feed = _Feed(self.api, task_id)
         feed.start()
         tail, tail_of, tail_at = "", None, 0.0
-        labels: dict[int, str] | None = None
         with Live(console=self.console, refresh_per_second=8, transient=False) as live:
             while True:
                 task = feed.latest
                 if task is not None:
-                    if labels is None:
-                        labels = branch_labels(self.api, task)
                     sub = focus(task)
                     key = (sub["id"], sub["status"]) if sub else None
                     if sub and (key != tail_of or time.monotonic() - tail_at > 2):
@@ -253,7 +228,7 @@ class Watcher:
                             key,
                             time.monotonic(),
                         )
-                    live.update(render(task, tail, datetime.now(UTC), labels))
+                    live.update(render(task, tail, datetime.now(UTC)))
                 if feed.done.wait(0.25):
                     break
         if feed.error is not None:

@@ -12,10 +12,11 @@ from obfleet.client.session import (
     OutputOpt,
     ProfileOpt,
     WaitOpt,
-    by_name,
     connect,
     credential_id,
+    delete_named,
     host_ids,
+    print_all,
     read_secret,
     refuse_argv_secret,
     started,
@@ -59,9 +60,7 @@ def host_list(profile: ProfileOpt = None, output: OutputOpt = Format.table) -> N
 
     Example: obfleet host list -o json
     """
-    with connect(profile) as api:
-        hosts = api.every(HOSTS)
-    emit(hosts, output, HOST_COLUMNS)
+    print_all(profile, output, HOSTS, HOST_COLUMNS)
 
 
 @host_app.command("show")
@@ -147,9 +146,8 @@ def credential_list(profile: ProfileOpt = None, output: OutputOpt = Format.table
 
     Example: obfleet credential list
     """
-    with connect(profile) as api:
-        items = api.every(CREDENTIALS)
-    emit(items, output, ("id", "name", "targetType", "authType", "username", "description"))
+    columns = ("id", "name", "targetType", "authType", "username", "description")
+    print_all(profile, output, CREDENTIALS, columns)
 
 
 @credential_app.command("delete")
@@ -161,7 +159,4 @@ def credential_delete(
 
     Example: obfleet credential delete old_key
     """
-    with connect(profile) as api:
-        found = by_name(api.every(CREDENTIALS), "name", credential, "credential")
-        api.delete(f"{CREDENTIALS}/{found['id']}")
-    typer.echo(f"deleted credential {found['name']}", err=True)
+    delete_named(profile, CREDENTIALS, "name", credential, "credential")

@@ -12,10 +12,11 @@ from obfleet.client.output import Format, emit, err
 from obfleet.client.session import (
     OutputOpt,
     ProfileOpt,
-    by_name,
     connect,
     credential_id,
+    delete_named,
     fail,
+    print_all,
     read_secret,
 )
 
@@ -54,9 +55,8 @@ def package_list(profile: ProfileOpt = None, output: OutputOpt = Format.table) -
 
     Example: obfleet package list -o yaml
     """
-    with connect(profile) as api:
-        items = api.every(PACKAGES)
-    emit(items, output, ("id", "fileName", "version", "buildNumber", "architecture", "deletable"))
+    columns = ("id", "fileName", "version", "buildNumber", "architecture", "deletable")
+    print_all(profile, output, PACKAGES, columns)
 
 
 @package_app.command("delete")
@@ -68,10 +68,7 @@ def package_delete(
 
     Example: obfleet package delete obproxy-ce-4.2.2.0-1.el7.x86_64.rpm
     """
-    with connect(profile) as api:
-        found = by_name(api.every(PACKAGES), "fileName", package, "package")
-        api.delete(f"{PACKAGES}/{found['id']}")
-    typer.echo(f"deleted package {found['fileName']}", err=True)
+    delete_named(profile, PACKAGES, "fileName", package, "package")
 
 
 def root_server(text: str) -> dict[str, object]:
@@ -131,6 +128,5 @@ def ob_list(profile: ProfileOpt = None, output: OutputOpt = Format.table) -> Non
 
     Example: obfleet ob list
     """
-    with connect(profile) as api:
-        items = api.every(OB_CLUSTERS)
-    emit(items, output, ("id", "name", "obClusterId", "obVersion", "type", "status", "rootServers"))
+    columns = ("id", "name", "obClusterId", "obVersion", "type", "status", "rootServers")
+    print_all(profile, output, OB_CLUSTERS, columns)
