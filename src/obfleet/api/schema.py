@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
@@ -29,3 +29,9 @@ class RequestModel(ApiModel):
 
 # Times on the wire: ISO-8601 with offset and milliseconds, as OCP writes them.
 OcpTime = Annotated[datetime, PlainSerializer(iso, return_type=str | None)]
+
+
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request model's config giving its example body: the OpenAPI document shows it on the
+    operation and spreads its values onto the fields (api/openapi.py)."""
+    return ConfigDict(json_schema_extra={"examples": [body]})

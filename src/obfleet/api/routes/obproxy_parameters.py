@@ -9,7 +9,7 @@ from pydantic import Field
 from obfleet.api.auth import require
 from obfleet.api.deps import SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
-from obfleet.api.schema import RequestModel
+from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_parameters as service
@@ -25,6 +25,13 @@ class ParameterIn(RequestModel):
 
 
 class ParametersIn(RequestModel):
+    model_config = example(
+        {
+            "parameters": [{"name": "client_max_connections", "value": "8192"}],
+            "startupParameters": [{"name": "proxy_mem_limited", "value": "2G"}],
+        }
+    )
+
     # A list left out stays as recorded; a list given replaces the recorded one.
     parameters: list[ParameterIn] | None = Field(None, max_length=500)
     startup_parameters: list[ParameterIn] | None = Field(None, max_length=500)
@@ -45,6 +52,9 @@ def _pairs(items: list[ParameterIn] | None) -> list[tuple[str, str]] | None:
 def update_parameters(
     cluster_id: int, body: ParametersIn, session: SessionDep, principal: Principal = Depends(WRITE)
 ) -> EnvelopeResponse:
+    """Set the cluster's runtime parameters (applied live) and startup parameters (applied by
+    restarting the OBProxies one at a time). A list left out stays as recorded; a list given
+    replaces it. The answer is the "Update obproxy parameter" task."""
     task_id = service.update(
         session,
         cluster_id,
