@@ -6,14 +6,10 @@ gives a real example for every value a user fills in."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from obfleet.api.app import create_app
-from obfleet.config import Settings
+from tests.api.test_openapi_schemas import DOC, SCHEMAS, resolve
 
-DOC = create_app(Settings(data_dir=Path("unused")), run_engine=False).openapi()
-SCHEMAS = DOC["components"]["schemas"]
 # The config server speaks ob-configserver's protocol and documents its own answers.
 CONFIG_SERVER = "/services"
 PUBLIC = {
@@ -28,12 +24,6 @@ def operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
         for method, operation in ops.items():
             if path != CONFIG_SERVER:
                 yield method, path, operation
-
-
-def resolve(schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        schema = SCHEMAS[schema["$ref"].rsplit("/", 1)[-1]]
-    return schema
 
 
 def test_the_security_schemes_are_basic_and_the_aksk_signature():
