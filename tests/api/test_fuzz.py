@@ -4,8 +4,8 @@ Every operation is called with generated path, query and body values as the admi
 without its task engine, so the tasks that requests create are recorded and never run: fuzzing
 reaches no host. A 5xx answer, an OCP envelope whose `successful` disagrees with its HTTP
 status, or an answer that departs from the schema documented for its status (schemathesis'
-response_schema_conformance), fails the test. Found so far: a malformed multipart part header answered 500
-(tests/api/test_packages.py).
+response_schema_conformance), fails the test. Found so far: a malformed multipart part header
+answered 500 (tests/api/test_packages.py).
 """
 
 from __future__ import annotations
