@@ -237,3 +237,14 @@ def test_doctor_names_an_unreachable_metadb(cli):
     found = cli("doctor", env={"OBFLEET_DATABASE_URL": f"postgresql://u@127.0.0.1:{free_port()}/x"})
     assert found.returncode == 1
     assert "FAIL metadb: cannot reach postgresql" in found.stdout
+
+
+def test_a_generated_admin_password_is_kept_until_admin_gets_another(cli, tmp_path):
+    kept = tmp_path / "data" / "admin-password"
+    first = cli("user", "list", env={"OBFLEET_ADMIN_PASSWORD": ""})
+    assert first.returncode == 0, first.stderr
+    (password,) = re.findall(r"user 'admin' with password: (\S+)", first.stderr)
+    assert first.stderr.lstrip().startswith("┌") and str(kept) in first.stderr
+    assert kept.read_text().strip() == password and kept.stat().st_mode & 0o777 == 0o600
+    assert cli("user", "passwd", "admin", "--password", "Admin_Pass_34").returncode == 0
+    assert not kept.exists()

@@ -9,6 +9,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 
 import httpx
 from sqlalchemy import func, select
@@ -58,14 +59,16 @@ def test_the_generated_password_is_shown_last_and_kept_until_admin_logs_in(tmp_p
     )
     kept = tmp_path / "data" / "admin-password"
     with server:
-        lines = server.output().rstrip().splitlines()
+        # The box follows the first answers by a moment: uvicorn serves as soon as it listens.
+        lines = shown_in_full(server).splitlines()
         (password,) = PASSWORD_LINE.findall(server.output())
-        # The box closes the start-up output: nothing logged after it hides it.
-        box = lines[-7:]
-        assert box[0].startswith("┌") and box[-1].startswith("└"), lines[-10:]
-        assert all(line.startswith("│") for line in box[1:-1])
+        # The box closes the start-up output: only the requests answered since follow it.
+        top = next(i for i, line in enumerate(lines) if line.startswith("┌"))
+        box, after = lines[top : top + 7], lines[top + 7 :]
+        assert box[-1].startswith("└") and all(line.startswith("│") for line in box[1:-1])
         assert password in box[1] and str(kept) in "".join(box)
-        assert "obfleet listens on http://127.0.0.1:" in lines[-8]
+        assert "obfleet listens on http://127.0.0.1:" in lines[top - 1]
+        assert all("/api/v2/" in line for line in after), after
 
         assert stat.S_IMODE(kept.stat().st_mode) == 0o600
         assert kept.read_text().strip() == password
@@ -77,6 +80,14 @@ def test_the_generated_password_is_shown_last_and_kept_until_admin_logs_in(tmp_p
     with server:  # a second start shows no password
         assert len(PASSWORD_LINE.findall(server.output())) == 1
         assert not kept.exists()
+
+
+def shown_in_full(server: ServerProcess, timeout: float = 15) -> str:
+    """The server's output once the box has closed."""
+    deadline = time.monotonic() + timeout
+    while "└" not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return server.output().rstrip()
 
 
 def test_version():
