@@ -4,8 +4,8 @@
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-run:  ## install obfleet into .venv and serve the API on SQLite (data in ~/.obfleet)
-	bash scripts/venv.sh
+run:  ## install obfleet (runtime dependencies only) into .venv and serve the API on SQLite (data in ~/.obfleet)
+	bash scripts/venv.sh runtime
 	.venv/bin/obfleet serve --host $(HOST) --port $(PORT)
 
 test:  ## install what the suite needs and run it on SQLite, PostgreSQL and MariaDB

@@ -12,7 +12,7 @@ if [ "$(id -u)" = 0 ]; then
   bash scripts/start-databases.sh
 fi
 
-bash scripts/venv.sh
+bash scripts/venv.sh test
 PY=.venv/bin/python
 
 echo "== lint and types"
@@ -22,19 +22,12 @@ echo "== lint and types"
 
 # The whole suite on SQLite, and the metadb-facing tests again on each database server (the
 # host tests, the stand-in and the SSH layer do not touch the metadb, and the API fuzz looks for
-# what the HTTP layer gets wrong, so once is enough for them). Four independent runs, at once,
-# each into its own log, printed in turn: SQLite's is split in two, its host tests (which spend
-# much of their time waiting on hosts) beside the rest, so that the CPUs stay busy.
-logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
-names=() pids=()
-start() { # start NAME COMMAND...: run COMMAND (through env, so it may begin with VAR=value) into NAME.log
-  local name=$1
-  shift
-  names+=("$name")
-  env "$@" >"$logs/$name.log" 2>&1 &
-  pids+=($!)
-}
+# what the HTTP layer gets wrong, so once is enough for them). Four independent runs, at once:
+# SQLite's is split in two, its host tests (which spend much of their time waiting on hosts)
+# beside the rest, so that the CPUs stay busy. A line says when each run ends and, every 30 s,
+# how far those still running have got; their logs are printed in turn at the end
+# (scripts/lib/runs.sh).
+source scripts/lib/runs.sh
 start sqlite "$PY" -m pytest -q -m "not hosts" "$@"
 start sqlite-hosts "$PY" -m pytest -q -m hosts "$@"
 for url in "$PG_URL" "$MARIADB_URL"; do
@@ -42,16 +35,4 @@ for url in "$PG_URL" "$MARIADB_URL"; do
     --ignore=tests/test_standin.py --ignore=tests/test_ssh.py --ignore=tests/test_testhosts.py \
     --ignore=tests/api/test_fuzz.py "$@"
 done
-failed=()
-for i in "${!pids[@]}"; do
-  # 5: the run's selection (with the arguments given) holds no test, which is no failure.
-  wait "${pids[$i]}" || [ $? = 5 ] || failed+=("${names[$i]}")
-done
-for name in "${names[@]}"; do
-  echo "== tests on $name"
-  cat "$logs/$name.log"
-done
-if [ ${#failed[@]} -gt 0 ]; then
-  echo "== FAILED on: ${failed[*]}"
-  exit 1
-fi
+finish

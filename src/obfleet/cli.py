@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
+from obfleet import __version__
 from obfleet.appcontext import AppContext
 from obfleet.client.cli import add_client_commands
 from obfleet.config import Settings
 from obfleet.errors import ApiError
+from obfleet.security.first_password import forget
 from obfleet.security.passwords import hash_password, policy_problems
 from obfleet.security.roles import ROLES
 from obfleet.services import users
+from obfleet.services.doctor import examine
 from obfleet.services.lifecycle import prepare
 from obfleet.store.migrate import upgrade
 
@@ -38,23 +44,65 @@ app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="accesskey")
 add_client_commands(app)  # the client: profiles, resources, tasks, apply (obfleet/client/)
 console = Console()
+T = TypeVar("T")
 err = Console(stderr=True)
+
+
+def _show_version(show: bool) -> None:
+    if show:
+        console.print(f"obfleet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """obfleet: OBProxy fleet manager for OceanBase with an OCP-compatible REST API."""
 
 
 def _context() -> AppContext:
     ctx = AppContext.open(Settings.from_env())
     try:
-        prepare(ctx)
+        first_admin = prepare(ctx)
     except ValueError as exc:  # a setting that cannot be used, e.g. a bad admin password hash
         ctx.close()
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+    if first_admin:
+        print(first_admin, file=sys.stderr, flush=True)
     return ctx
 
 
-def _fail(exc: ApiError) -> None:
+def _fail(exc: ApiError) -> NoReturn:
     err.print(f"[red]error:[/red] {exc.message}")
     raise typer.Exit(1)
+
+
+def _in_metadb(work: Callable[[AppContext, Session], T], *, write: bool = False) -> T:
+    """What `work` returns, run in a metadb session (one transaction when it writes); an
+    ApiError ends the command with its message."""
+    ctx = _context()
+    try:
+        if write:
+            with ctx.db.transaction() as session:
+                return work(ctx, session)
+        with ctx.db.session() as session:
+            return work(ctx, session)
+    except ApiError as exc:
+        _fail(exc)
+    finally:
+        ctx.close()
+
+
+def _print_table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 @app.command()
@@ -67,16 +115,35 @@ def serve(
     import uvicorn
 
     from obfleet.api.app import create_app
+    from obfleet.serving import ListenError, Server, listen
 
+    try:
+        listener = listen(host, port)  # first: a start that cannot listen changes nothing
+    except ListenError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
     # Every file the service makes (metadb, packages, the payload cache) is its user's alone;
     # the data dir is checked at start too (security/datadir.py).
     os.umask(0o077)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    uvicorn.run(
-        create_app(Settings.from_env()), host=host, port=port, log_level=log_level, access_log=False
-    )
+    api = create_app(Settings.from_env())
+    Server(uvicorn.Config(api, log_level=log_level, access_log=False), api).run([listener])
+
+
+@app.command()
+def doctor() -> None:
+    """Check what the service needs, changing nothing: the metadb (reachable, schema up to
+    date), the data dir (private to its owner) and OBFLEET_ADVERTISE_URL (answers from this
+    machine). Exits 1 when something is wrong. (No ssh client is needed: obfleet speaks SSH
+    itself.)"""
+    findings = examine(Settings.from_env())
+    for finding in findings:
+        mark = "[green]ok[/green]  " if finding.healthy else "[red]FAIL[/red]"
+        console.print(f"{mark} {finding.check}: {finding.detail}", highlight=False)
+    if not all(f.healthy for f in findings):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -119,14 +186,9 @@ def user_add(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Add a user with the given roles."""
-    ctx = _context()
-    try:
-        with ctx.db.transaction() as session:
-            users.create_user(session, username, password, _roles_option(roles))
-    except ApiError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    _in_metadb(
+        lambda _ctx, s: users.create_user(s, username, password, _roles_option(roles)), write=True
+    )
     console.print(f"user {username} added")
 
 
@@ -136,44 +198,74 @@ def user_passwd(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Set a user's password."""
-    ctx = _context()
-    try:
-        with ctx.db.transaction() as session:
-            users.set_password(session, username, password)
-    except ApiError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+
+    def change(ctx: AppContext, session: Session) -> None:
+        users.set_password(session, username, password)
+        if username == users.ADMIN:
+            forget(ctx.settings.data_dir)  # the generated first password no longer holds
+
+    _in_metadb(change, write=True)
     console.print(f"password of {username} changed")
 
 
 @user_app.command("list")
 def user_list() -> None:
     """List users and their roles."""
-    ctx = _context()
-    try:
-        with ctx.db.session() as session:
-            rows = [
-                (u.username, ", ".join(u.role_names), "yes" if u.enabled else "no")
-                for u in users.list_users(session)
-            ]
-    finally:
-        ctx.close()
-    table = Table("username", "roles", "enabled")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    rows = _in_metadb(
+        lambda _ctx, s: [
+            (u.username, ", ".join(u.role_names), "yes" if u.enabled else "no")
+            for u in users.list_users(s)
+        ]
+    )
+    _print_table(("username", "roles", "enabled"), rows)
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Refuse the user's logins (password and access keys) until enabled again."""
+    _in_metadb(lambda _ctx, s: users.disable_user(s, username), write=True)
+    console.print(f"user {username} disabled")
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    """Let a disabled user log in again."""
+    _in_metadb(lambda _ctx, s: users.enable_user(s, username), write=True)
+    console.print(f"user {username} enabled")
+
+
+@user_app.command("delete")
+def user_delete(username: str) -> None:
+    """Delete a user with its roles and access keys (its tasks keep its name)."""
+    _in_metadb(lambda _ctx, s: users.delete_user(s, username), write=True)
+    console.print(f"user {username} deleted")
 
 
 @key_app.command("create")
 def accesskey_create(username: str) -> None:
     """Create an AK/SK pair for a user. The secret is shown once: keep it."""
-    ctx = _context()
-    try:
-        with ctx.db.transaction() as session:
-            access_key, secret = users.create_access_key(session, ctx.secrets, username)
-    except ApiError as exc:
-        _fail(exc)
-    finally:
-        ctx.close()
+    access_key, secret = _in_metadb(
+        lambda ctx, s: users.create_access_key(s, ctx.secrets, username), write=True
+    )
     console.print(f"AccessKey ID:     {access_key}\nAccessKey Secret: {secret}")
+
+
+@key_app.command("list")
+def accesskey_list(
+    username: Annotated[str | None, typer.Argument(help="Only this user's keys.")] = None,
+) -> None:
+    """List access keys (never their secrets)."""
+    rows = _in_metadb(
+        lambda _ctx, s: [
+            (k.access_key_id, k.user.username, k.create_time.isoformat(timespec="seconds"))
+            for k in users.list_access_keys(s, username)
+        ]
+    )
+    _print_table(("AccessKey ID", "user", "created"), rows)
+
+
+@key_app.command("revoke")
+def accesskey_revoke(access_key_id: str) -> None:
+    """Delete an access key: requests signed with it are refused from now on."""
+    owner = _in_metadb(lambda _ctx, s: users.revoke_access_key(s, access_key_id), write=True)
+    console.print(f"access key {access_key_id} of {owner} revoked")

@@ -2,9 +2,10 @@
 
 Every operation is called with generated path, query and body values as the admin. The app runs
 without its task engine, so the tasks that requests create are recorded and never run: fuzzing
-reaches no host. A 5xx answer, or an OCP envelope whose `successful` disagrees with its
-HTTP status, fails the test. Found so far: a malformed multipart part header answered 500
-(tests/api/test_packages.py).
+reaches no host. A 5xx answer, an OCP envelope whose `successful` disagrees with its HTTP
+status, or an answer that departs from the schema documented for its status (schemathesis'
+response_schema_conformance), fails the test. Found so far: a malformed multipart part header
+answered 500 (tests/api/test_packages.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import response_schema_conformance
 from starlette.testclient import TestClient
 
 from obfleet.api.app import create_app
@@ -48,6 +50,10 @@ def test_no_generated_request_makes_the_api_fail(
     body = response.json() if _is_json(response) else None
     if isinstance(body, dict) and "successful" in body:
         assert body["successful"] == (response.status_code < 400), f"{what}: {body}"
+    # Whatever was answered holds to the schema documented for its status. (The request is
+    # read first: schemathesis records it, and a multipart upload is sent as a stream.)
+    response.request.read()
+    case.validate_response(response, checks=[response_schema_conformance])
 
 
 def _httpx_kwargs(case: schemathesis.Case) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from obfleet.api import envelope
 from obfleet.api.auth import Logins
 from obfleet.api.body_limit import BodyLimitMiddleware
 from obfleet.api.context import RequestFactsMiddleware
+from obfleet.api.openapi import document_api
 from obfleet.api.routes import all_routers
 from obfleet.api.signed_body import SignedBodyMiddleware
 from obfleet.api.unknown_fields import describe as describe_unknown
@@ -209,4 +210,5 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     app.add_exception_handler(Exception, on_unexpected)
     for router in ROUTERS:
         app.include_router(router)
+    document_api(app)
     return app

@@ -20,9 +20,11 @@ from obfleet.api.deps import app_context
 from obfleet.config import Settings
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.security import aksk
+from obfleet.security.first_password import forget
 from obfleet.security.roles import READ, WRITE, Resource
 from obfleet.security.throttle import LoginLocked, LoginThrottle, Pair
 from obfleet.services.users import (
+    ADMIN,
     Login,
     Principal,
     access_key_owner,
@@ -60,6 +62,9 @@ class Logins:
     def __init__(self, settings: Settings) -> None:
         self.throttle = LoginThrottle(settings.login_max_failures, settings.login_lock_seconds)
         self.checks = CapacityLimiter(PASSWORD_CHECKS)
+        # Whether admin has logged in through this process: its generated first password,
+        # kept in the data dir until then, is removed at the first such login.
+        self.admin_seen = False
 
 
 class LoginLockedError(ApiError):
@@ -106,6 +111,9 @@ async def _by_basic(request: Request, header: str) -> Principal:
     if principal is None:
         raise ApiError(ErrorCode.BAD_CREDENTIALS, logins.throttle.failed(pair))
     logins.throttle.succeeded(pair)
+    if principal.username == ADMIN and not logins.admin_seen:
+        logins.admin_seen = True
+        forget(app_context(request).settings.data_dir)
     return principal
 
 

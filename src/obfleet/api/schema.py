@@ -41,3 +41,9 @@ class RequestModel(ApiModel):
 
 # Times on the wire: ISO-8601 with offset and milliseconds, as OCP writes them.
 OcpTime = Annotated[datetime, PlainSerializer(iso, return_type=str | None)]
+
+
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request model's config giving its example body: the OpenAPI document shows it on the
+    operation and spreads its values onto the fields (api/openapi.py)."""
+    return ConfigDict(json_schema_extra={"examples": [body]})

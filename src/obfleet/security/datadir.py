@@ -39,11 +39,21 @@ def _walk(data_dir: Path) -> list[Path]:
     return paths
 
 
+def shared_entries(data_dir: Path) -> list[Path]:
+    """What in the data dir other users may read or enter (`obfleet doctor` names them; a
+    start makes them private)."""
+    return [path for path in _walk(data_dir) if _is_shared(path.lstat().st_mode)]
+
+
+def _is_shared(mode: int) -> bool:
+    # Symlinks are left alone: their mode is not used.
+    return not stat.S_ISLNK(mode) and bool(mode & SHARED_BITS)
+
+
 def _make_private(path: Path) -> bool:
-    """Clear the group/other bits of `path` (symlinks are left alone: their mode is not used).
-    True when there were some."""
+    """Clear the group/other bits of `path`. True when there were some."""
     mode = path.lstat().st_mode
-    if stat.S_ISLNK(mode) or not mode & SHARED_BITS:
+    if not _is_shared(mode):
         return False
     try:
         path.chmod(stat.S_IMODE(mode) & ~SHARED_BITS)

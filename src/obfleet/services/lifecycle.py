@@ -5,22 +5,28 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 
 from sqlalchemy.exc import IntegrityError
 
 from obfleet.appcontext import AppContext
 from obfleet.engine.runner import TaskEngine
 from obfleet.monitor.health import HealthMonitor
+from obfleet.security.first_password import keep, notice
 from obfleet.services.users import ensure_admin
 from obfleet.store.key_verifier import check_secret_key
 from obfleet.store.migrate import upgrade
 
 log = logging.getLogger("obfleet")
 
+# ctx.extras key: the notice of admin's generated password, for the process to show once it
+# listens (last, so that it is not lost among the start-up lines).
+FIRST_ADMIN_NOTICE = "first_admin_notice"
 
-def prepare(ctx: AppContext) -> None:
-    """Migrate the metadb and make sure user admin exists (printing a generated password once)."""
+
+def prepare(ctx: AppContext) -> str | None:
+    """Migrate the metadb and make sure user admin exists. When admin was made with a generated
+    password: the notice that shows it (the password is also kept in the data dir until admin
+    first logs in)."""
     upgrade(ctx.db)
     check_secret_key(ctx.db, ctx.secrets, ctx.settings.data_dir)
     try:
@@ -30,11 +36,10 @@ def prepare(ctx: AppContext) -> None:
             )
     except IntegrityError:
         generated = None  # a replica starting at the same moment made admin first
-    if generated:
-        # Printed, not logged: logs are kept, this line is meant to be read once and forgotten.
-        print(
-            f"obfleet: created user 'admin' with password: {generated}", file=sys.stderr, flush=True
-        )
+    if generated is None:
+        return None
+    # Shown, never logged: logs are kept, this is meant to be read once and changed.
+    return notice(generated, keep(ctx.settings.data_dir, generated))
 
 
 def node_address(ctx: AppContext) -> str:
@@ -43,7 +48,9 @@ def node_address(ctx: AppContext) -> str:
 
 
 async def start_service(ctx: AppContext, *, run_engine: bool) -> None:
-    prepare(ctx)
+    first_admin = prepare(ctx)
+    if first_admin:
+        ctx.extras[FIRST_ADMIN_NOTICE] = first_admin
     if run_engine:
         engine = TaskEngine(
             ctx.db,

@@ -25,6 +25,8 @@ from obfleet.security.roles import ROLES, Permission, permissions_of
 from obfleet.security.secrets import SecretBox
 from obfleet.store.models.iam import AccessKey, User, UserRole
 
+# The user every metadb starts with (created on first start).
+ADMIN = "admin"
 USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{1,63}\Z")
 
 
@@ -98,7 +100,7 @@ def ensure_admin(
 ) -> str | None:
     """Create user admin on first start from the configured password hash or password (else a
     generated one); return the generated password when one was made."""
-    if session.scalar(select(User.id).where(User.username == "admin")) is not None:
+    if session.scalar(select(User.id).where(User.username == ADMIN)) is not None:
         return None
     if password_hash:
         if not is_password_hash(password_hash):
@@ -106,7 +108,7 @@ def ensure_admin(
                 "OBFLEET_ADMIN_PASSWORD_HASH is not an argon2 hash: "
                 "make one with `obfleet hash-password`"
             )
-        _add_user(session, "admin", lambda: password_hash, ["ADMIN"])
+        _add_user(session, ADMIN, lambda: password_hash, ["ADMIN"])
         return None
     problems = policy_problems(password) if password else []
     if problems:
@@ -116,7 +118,7 @@ def ensure_admin(
             " two lower-case letters and two of . _ + @ # $ %"
         )
     generated = None if password else generate_password()
-    create_user(session, "admin", password or generated or "", ["ADMIN"])
+    create_user(session, ADMIN, password or generated or "", ["ADMIN"])
     return generated
 
 
@@ -219,3 +221,60 @@ def access_key_owner(
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)).unique())
+
+
+def _is_enabled_admin(user: User) -> bool:
+    return user.enabled and "ADMIN" in user.role_names
+
+
+def _keep_an_admin(session: Session, leaving: User) -> None:
+    """Refuse to disable or delete the last enabled ADMIN: nobody could manage users then."""
+    if not _is_enabled_admin(leaving):
+        return
+    others = [u for u in list_users(session) if u.id != leaving.id and _is_enabled_admin(u)]
+    if not others:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            f"{leaving.username} is the last enabled user with role ADMIN: "
+            "give another user ADMIN first",
+        )
+
+
+def disable_user(session: Session, username: str) -> None:
+    """Refuse every further login of the user, by password or access key (its keys stay)."""
+    user = get_user(session, username)
+    _keep_an_admin(session, user)
+    user.enabled = False
+
+
+def enable_user(session: Session, username: str) -> None:
+    get_user(session, username).enabled = True
+
+
+def delete_user(session: Session, username: str) -> None:
+    """Remove the user with its roles and access keys (tasks keep the creator's name)."""
+    user = get_user(session, username)
+    _keep_an_admin(session, user)
+    for key in session.scalars(select(AccessKey).where(AccessKey.user_id == user.id)):
+        session.delete(key)
+    session.delete(user)
+    session.flush()
+
+
+def list_access_keys(session: Session, username: str | None = None) -> list[AccessKey]:
+    """Every access key (or one user's), oldest first; their secrets stay encrypted."""
+    query = select(AccessKey).order_by(AccessKey.id)
+    if username is not None:
+        query = query.where(AccessKey.user_id == get_user(session, username).id)
+    return list(session.scalars(query).unique())
+
+
+def revoke_access_key(session: Session, access_key_id: str) -> str:
+    """Delete an access key; the name of the user it belonged to."""
+    key = session.scalar(select(AccessKey).where(AccessKey.access_key_id == access_key_id))
+    if key is None:
+        raise ApiError(ErrorCode.NOT_FOUND, f"No access key {access_key_id}.")
+    owner = key.user.username
+    session.delete(key)
+    session.flush()
+    return owner

@@ -11,7 +11,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import RequestModel
+from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.credentials import CredentialOut
 from obfleet.records import credentials as service
 from obfleet.security.roles import Resource
@@ -19,21 +19,51 @@ from obfleet.store.models.credentials import Credential
 
 router = APIRouter(prefix="/api/v2/credentials", tags=["credentials (extension)"])
 READ = Depends(require(Resource.CREDENTIAL))
+PRIVATE_KEY_EXAMPLE = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "...\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
 WRITE = Depends(require(Resource.CREDENTIAL, write=True))
 
 
 class CredentialIn(RequestModel):
+    model_config = example(
+        {
+            "name": "root_key",
+            "targetType": "HOST",
+            "authType": "PRIVATE_KEY",
+            "username": "root",
+            "privateKey": PRIVATE_KEY_EXAMPLE,
+            "passphrase": "Key_phrase_12",
+            "description": "root on the OBProxy hosts",
+        }
+    )
+
     name: str = Field(min_length=1, max_length=64)
     target_type: Literal["HOST", "OB_CLUSTER", "OBPROXY"]
     auth_type: Literal["PASSWORD", "PRIVATE_KEY"] = "PASSWORD"
     username: str = Field(min_length=1, max_length=64)
-    password: str | None = Field(None, max_length=4096)
+    password: str | None = Field(
+        None, max_length=4096, examples=["Root_pw_123"], description="With authType PASSWORD."
+    )
     private_key: str | None = Field(None, max_length=65536)
     passphrase: str | None = Field(None, max_length=1024)
     description: str | None = Field(None, max_length=256)
 
 
 class CredentialPatch(RequestModel):
+    model_config = example(
+        {
+            "username": "admin",
+            "password": "Admin_pw_456",
+            "privateKey": PRIVATE_KEY_EXAMPLE,
+            "passphrase": "Key_phrase_34",
+            "description": "admin on the OBProxy hosts",
+        }
+    )
+
     username: str | None = Field(None, min_length=1, max_length=64)
     password: str | None = Field(None, max_length=4096)
     private_key: str | None = Field(None, max_length=65536)
@@ -45,6 +75,9 @@ class CredentialPatch(RequestModel):
     "", dependencies=[WRITE], response_model=Envelope[CredentialOut], summary="Create a credential"
 )
 def create_credential(body: CredentialIn, ctx: CtxDep, session: SessionDep) -> EnvelopeResponse:
+    """Keep a user name and its secret (a password, or a private key with its passphrase) encrypted
+    in the metadb, for reaching hosts (HOST), OceanBase clusters (OB_CLUSTER) or OBProxies
+    (OBPROXY). The answer never holds the secret."""
     secret = body.private_key if body.auth_type == "PRIVATE_KEY" else body.password
     credential = service.create(
         session,
@@ -71,6 +104,7 @@ def list_credentials(
     page: PageRequest = Depends(page_request),
     target_type: Literal["HOST", "OB_CLUSTER", "OBPROXY"] | None = Query(None, alias="targetType"),
 ) -> EnvelopeResponse:
+    """Credentials, a page at a time, optionally of one target type; secrets are never shown."""
     sortable = {"id": Credential.id, "name": Credential.name}
     return ok(
         paginate(
@@ -86,6 +120,7 @@ def list_credentials(
     summary="Get a credential",
 )
 def get_credential(credential_id: int, session: SessionDep) -> EnvelopeResponse:
+    """One credential: its name, target, user and whether a secret is set (never the secret)."""
     return ok(CredentialOut.of(service.get(session, credential_id)))
 
 
@@ -98,6 +133,8 @@ def get_credential(credential_id: int, session: SessionDep) -> EnvelopeResponse:
 def update_credential(
     credential_id: int, body: CredentialPatch, ctx: CtxDep, session: SessionDep
 ) -> EnvelopeResponse:
+    """Change the user name, the secret or the description of a credential; the fields left out stay
+    as they are. Hosts and clusters using it use the new values from their next connection."""
     secret = body.private_key if body.private_key is not None else body.password
     credential = service.update(
         session,
@@ -118,5 +155,7 @@ def update_credential(
     summary="Delete a credential nothing uses",
 )
 def delete_credential(credential_id: int, session: SessionDep) -> EnvelopeResponse:
+    """Delete a credential. Refused (409) while a host, an OceanBase cluster or an OBProxy cluster
+    uses it."""
     service.delete(session, credential_id)
     return ok()

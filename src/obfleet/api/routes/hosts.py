@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from pydantic import Field
@@ -13,7 +13,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import RequestModel
+from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.hosts import HostOut
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.records.host_access import get_host
@@ -41,9 +41,22 @@ class HostBasicDataIn(RequestModel):
 
 
 class BatchCreateIn(RequestModel):
+    model_config = example(
+        {
+            "hostBasicDataList": [{"innerIpAddress": "10.0.0.11", "serialNumber": "SN-0011"}],
+            "sshPort": 22,
+            "kind": "DEDICATED_PHYSICAL_MACHINE",
+            "credentialId": 1,
+            "idcId": 1,
+            "typeId": 1,
+            "alias": "proxy-hosts",
+            "description": "OBProxy hosts in rack 3",
+        }
+    )
+
     host_basic_data_list: list[HostBasicDataIn]
     ssh_port: int = 22
-    kind: str = Field(max_length=64)
+    kind: Literal["DEDICATED_PHYSICAL_MACHINE", "DEDICATED_CONTAINER"]
     credential_id: int
     idc_id: int | None = Field(
         None, description="Accepted and mapped to obfleet's one default IDC."
@@ -56,6 +69,8 @@ class BatchCreateIn(RequestModel):
 
 
 class BatchDeleteIn(RequestModel):
+    model_config = example({"hostIdList": [1, 2]})
+
     host_id_list: list[int] = Field(max_length=2000)
 
 
@@ -82,6 +97,8 @@ def list_hosts(
     included_service_type: list[str] | None = Query(None, alias="includedServiceType"),
     excluded_service_type: list[str] | None = Query(None, alias="excludedServiceType"),
 ) -> EnvelopeResponse:
+    """Hosts, a page at a time, filtered by status, a keyword (name or address) and the services
+    they run."""
     stmt = service.query(status, keyword, included_service_type, excluded_service_type)
     return ok(_page(session, stmt, page))
 
@@ -93,6 +110,8 @@ def list_hosts(
     summary="Query details about a host",
 )
 def get_host_details(host_id: int, session: SessionDep) -> EnvelopeResponse:
+    """One host: its address, SSH port, status, credential and the facts read from it (operating
+    system, architecture, CPUs, memory)."""
     host = get_host(session, host_id)
     return ok(HostOut.of(host, service.services_of(session, [host.id])[host.id]))
 
@@ -105,6 +124,9 @@ def get_host_details(host_id: int, session: SessionDep) -> EnvelopeResponse:
 def batch_create(
     body: BatchCreateIn, session: SessionDep, principal: Principal = Depends(WRITE)
 ) -> EnvelopeResponse:
+    """Record hosts reached over SSH with a HOST credential. Each host gets a "Prepare host" task
+    that logs in, pins the host key, reads the host's facts and marks it ONLINE; the answer lists
+    those tasks."""
     request = service.BatchCreateIn(
         hosts=[
             service.HostIn(h.inner_ip_address, h.serial_number) for h in body.host_basic_data_list
@@ -134,6 +156,8 @@ def _deleted(ctx: CtxDep, background: BackgroundTasks, host_ids: list[int]) -> E
 def delete_host(
     host_id: int, ctx: CtxDep, session: SessionDep, background: BackgroundTasks
 ) -> EnvelopeResponse:
+    """Forget a host. Refused (409) while an OBProxy runs on it or a task acts on it; nothing on the
+    host is touched."""
     return _deleted(ctx, background, service.delete(session, [host_id]))
 
 
@@ -146,4 +170,5 @@ def delete_host(
 def batch_delete(
     body: BatchDeleteIn, ctx: CtxDep, session: SessionDep, background: BackgroundTasks
 ) -> EnvelopeResponse:
+    """Forget several hosts at once: all of them, or none when one is in use."""
     return _deleted(ctx, background, service.delete(session, body.host_id_list))

@@ -11,7 +11,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import RequestModel
+from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.ob_clusters import ObClusterOut, ObServerOut
 from obfleet.errors import bad_request
 from obfleet.records import ob_clusters as service
@@ -32,6 +32,18 @@ class RootServerIn(RequestModel):
 
 
 class ImportIn(RequestModel):
+    model_config = example(
+        {
+            "name": "obcluster",
+            "obClusterId": 1,
+            "type": "PRIMARY",
+            "rootServers": [{"address": "10.0.0.1:2882", "role": "LEADER", "sqlPort": 2881}],
+            "obVersion": "4.2.1.0",
+            "proxyroCredentialId": 2,
+            "proxyroPassword": "Proxyro_pw_1",
+        }
+    )
+
     name: str = Field(max_length=128)
     ob_cluster_id: int
     type: Literal["PRIMARY", "STANDBY"] = "PRIMARY"
@@ -61,6 +73,8 @@ def list_clusters(
     status: list[str] | None = Query(None),
     with_standby: bool = Query(True, alias="withStandby"),
 ) -> EnvelopeResponse:
+    """The OceanBase clusters obfleet knows (imported with /api/v2/ob/clusters/import), a page at a
+    time, by name and status; standby clusters unless withStandby is false."""
     stmt = service.query(name, status)
     if not with_standby:
         stmt = stmt.where(ObCluster.type == "PRIMARY")
@@ -77,6 +91,9 @@ def list_clusters(
 def import_cluster(
     body: ImportIn, ctx: CtxDep, session: SessionDep, principal: Principal = Depends(WRITE)
 ) -> EnvelopeResponse:
+    """Record an OceanBase cluster that already runs, by its root servers, so OBProxy clusters can
+    link to it. The proxyro user's password (or a credential holding it) lets the OBProxies log in;
+    obfleet neither deploys nor changes the cluster."""
     if body.proxyro_password == "":
         raise bad_request("proxyroPassword must not be empty")
     cluster = service.import_cluster(
@@ -102,6 +119,7 @@ def import_cluster(
     summary="Query one cluster (extension)",
 )
 def get_cluster(cluster_id: int, session: SessionDep) -> EnvelopeResponse:
+    """One recorded OceanBase cluster with its root servers."""
     return ok(ObClusterOut.of(service.get(session, cluster_id)))
 
 
@@ -136,5 +154,7 @@ def list_servers(
     summary="Forget a cluster record (extension; the cluster itself is untouched)",
 )
 def delete_cluster(cluster_id: int, session: SessionDep) -> EnvelopeResponse:
+    """Forget an OceanBase cluster record. Refused (409) while an OBProxy cluster links to it; the
+    cluster itself is untouched."""
     service.delete(session, cluster_id)
     return ok()

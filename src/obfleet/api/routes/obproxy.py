@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import AliasChoices, Field
 
@@ -9,7 +11,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
-from obfleet.api.schema import RequestModel
+from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.obproxy import ClusterParameterOut, ObproxyClusterOut, ParameterInfoOut
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.errors import bad_request
@@ -48,10 +50,28 @@ class InstallParamIn(RequestModel):
 
 
 class ClusterCreateIn(RequestModel):
+    model_config = example(
+        {
+            "name": "proxy1",
+            "address": "10.0.0.100",
+            "port": 2883,
+            "workMode": "CONFIG_URL",
+            "obLinks": [{"clusterName": "obcluster", "obClusterId": 1, "username": "proxyro"}],
+            "obproxyInstallParam": {
+                "hostIds": [1, 2],
+                "sqlPort": 2883,
+                "exportPort": 2884,
+                "version": "obproxy-ce-4.2.3.0-3.el7.x86_64.rpm",
+            },
+            "startupParameters": [{"name": "proxy_mem_limited", "value": "2G"}],
+            "parameters": [{"name": "syslog_level", "value": "WARN"}],
+        }
+    )
+
     name: str = Field(max_length=128)
     address: str | None = Field(None, max_length=255)
     port: int | None = Field(None, ge=1, le=65535)
-    work_mode: str = "CONFIG_URL"
+    work_mode: Literal["CONFIG_URL", "RS_LIST"] = "CONFIG_URL"
     # Optional for CONFIG_URL (OCP's guide); an RS_LIST cluster needs its one cluster.
     ob_links: list[ObLinkIn] = Field(default_factory=list, max_length=100)
     obproxy_install_param: InstallParamIn | None = None
@@ -60,6 +80,8 @@ class ClusterCreateIn(RequestModel):
 
 
 class ClusterPatchIn(RequestModel):
+    model_config = example({"address": "10.0.0.100", "port": 2883})
+
     address: str | None = Field(None, max_length=255)
     port: int | None = Field(None, ge=1, le=65535)
 
@@ -84,6 +106,9 @@ def _base_url(ctx: CtxDep, request: Request) -> str:
 def create_cluster(
     body: ClusterCreateIn, ctx: CtxDep, session: SessionDep, principal: Principal = Depends(WRITE)
 ) -> EnvelopeResponse:
+    """Create an OBProxy cluster linked to OceanBase clusters, and with obproxyInstallParam install
+    OBProxy on the given hosts. The answer is the "Install obproxy" task: watch it with
+    /api/v2/tasks/instances/{id}."""
     install = body.obproxy_install_param or InstallParamIn.model_validate({})
     request = service.ClusterIn(
         name=body.name,
@@ -116,6 +141,8 @@ def list_clusters(
     page: PageRequest = Depends(page_request),
     name: str | None = Query(None, max_length=128),
 ) -> EnvelopeResponse:
+    """OBProxy clusters with their OBProxies and linked OceanBase clusters, a page at a time,
+    optionally by name."""
     base = _base_url(ctx, request)
     sortable = {
         "id": ObproxyCluster.id,
@@ -143,6 +170,8 @@ def list_clusters(
 def get_cluster(
     cluster_id: int, request: Request, ctx: CtxDep, session: SessionDep
 ) -> EnvelopeResponse:
+    """One OBProxy cluster: its work mode, the OceanBase clusters it serves and every OBProxy with
+    its host, ports, version and status."""
     cluster = service.get(session, cluster_id)
     return ok(ObproxyClusterOut.of(session, cluster, _base_url(ctx, request)))
 
@@ -156,6 +185,8 @@ def get_cluster(
 def update_cluster(
     cluster_id: int, body: ClusterPatchIn, request: Request, ctx: CtxDep, session: SessionDep
 ) -> EnvelopeResponse:
+    """Change the address and port clients use to reach the OBProxy cluster (a load balancer in
+    front of it, for instance). Nothing is restarted."""
     cluster = service.update(session, cluster_id, address=body.address, port=body.port)
     return ok(ObproxyClusterOut.of(session, cluster, _base_url(ctx, request)))
 
@@ -168,6 +199,8 @@ def update_cluster(
 def delete_cluster(
     cluster_id: int, session: SessionDep, principal: Principal = Depends(WRITE)
 ) -> EnvelopeResponse:
+    """Delete an OBProxy cluster: its OBProxies are stopped and uninstalled by the "Offline obproxy"
+    task in the answer, then the cluster is forgotten."""
     task_id = service.delete(session, cluster_id, principal)
     return ok(StartedTaskOut.load(session, task_id))
 
@@ -179,8 +212,16 @@ def delete_cluster(
     summary="Add OceanBase clusters the OBProxy cluster can connect to",
 )
 def add_links(
-    cluster_id: int, ctx: CtxDep, session: SessionDep, body: list[ObLinkIn] = Body(max_length=100)
+    cluster_id: int,
+    ctx: CtxDep,
+    session: SessionDep,
+    body: list[ObLinkIn] = Body(
+        max_length=100,
+        examples=[[{"clusterName": "obcluster2", "obClusterId": 2, "username": "proxyro"}]],
+    ),
 ) -> EnvelopeResponse:
+    """Let the OBProxy cluster serve more OceanBase clusters (CONFIG_URL mode: the config server
+    tells the OBProxies)."""
     service.add_links(session, ctx.secrets, cluster_id, _links(body))
     return ok()
 
@@ -192,6 +233,7 @@ def add_links(
     summary="Remove an OceanBase cluster the OBProxy cluster connects to",
 )
 def remove_link(cluster_id: int, ob_cluster_name: str, session: SessionDep) -> EnvelopeResponse:
+    """Stop serving an OceanBase cluster through this OBProxy cluster."""
     service.remove_link(session, cluster_id, ob_cluster_name)
     return ok()
 
@@ -209,6 +251,8 @@ def remove_link(cluster_id: int, ob_cluster_name: str, session: SessionDep) -> E
 def parameter_info(
     name: str | None = Query(None, max_length=128), version: str | None = Query(None, max_length=64)
 ) -> EnvelopeResponse:
+    """What obfleet knows of OBProxy parameters: type, default, whether a change needs a restart,
+    and a description; optionally one parameter, for one OBProxy version."""
     try:
         infos = catalog.catalog(version)
     except ValueError as exc:

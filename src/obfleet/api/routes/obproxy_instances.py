@@ -9,7 +9,7 @@ from pydantic import AliasChoices, Field
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
-from obfleet.api.schema import RequestModel
+from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.records.obproxy import parse_ids
 from obfleet.security.roles import Resource
@@ -27,6 +27,15 @@ WRITE = require(Resource.OBPROXY, write=True)
 
 
 class BatchAddIn(RequestModel):
+    model_config = example(
+        {
+            "hostIds": [3, 4],
+            "sqlPort": 2883,
+            "exporterPort": 2884,
+            "version": "obproxy-ce-4.2.3.0-3.el7.x86_64.rpm",
+        }
+    )
+
     host_ids: list[int] = Field(max_length=200)
     sql_port: int | None = None
     # batchAdd's page says exporterPort, the create page exportPort: take both.
@@ -48,6 +57,8 @@ def batch_add(
     session: SessionDep,
     principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
+    """Install OBProxy on more hosts of the cluster, with the cluster's parameters. One "Install
+    obproxy" task per host in the answer."""
     target = service.Target(body.host_ids, body.sql_port, body.exporter_port, body.version)
     task_ids = service.batch_add(
         session,
@@ -69,10 +80,14 @@ class TakeOverHostIn(RequestModel):
 
 
 class TakeOverIn(RequestModel):
+    model_config = example({"hosts": [{"hostId": 3, "sqlPort": 2883, "proxysysCredentialId": 4}]})
+
     hosts: list[TakeOverHostIn] = Field(min_length=1, max_length=200)
 
 
 class UpgradeIn(RequestModel):
+    model_config = example({"shortRpmName": "obproxy-ce-4.3.0.0-1"})
+
     # V4.2's body: name-version-buildNumber, e.g. obproxy-ce-4.2.3.0-3; no body (V3.1) = the
     # newest uploaded OBProxy package.
     short_rpm_name: str | None = Field(None, max_length=255)
@@ -90,6 +105,9 @@ def take_over(
     session: SessionDep,
     principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
+    """Adopt OBProxies that already run on recorded hosts: obfleet checks each one (its command
+    line, its root@proxysys login) and records it in this cluster. One task per host in the
+    answer."""
     hosts = [
         obproxy_takeover.TakeOverHost(h.host_id, h.sql_port, h.proxysys_credential_id)
         for h in body.hosts
@@ -109,6 +127,8 @@ def delete_obproxies(
     session: SessionDep,
     principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
+    """Stop, uninstall and forget OBProxies of the cluster (ids comma-separated), with the "Offline
+    obproxy" task in the answer."""
     task_id = obproxy_offline.offline(session, cluster_id, parse_ids(obproxy_ids), principal)
     return ok(StartedTaskOut.load(session, task_id))
 
@@ -124,6 +144,8 @@ def restart_obproxies(
     session: SessionDep,
     principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
+    """Restart OBProxies of the cluster (ids comma-separated) one at a time, each waited for until
+    it logs in again before the next one stops."""
     task_id = obproxy_restart.restart(session, cluster_id, parse_ids(obproxy_ids), principal)
     return ok(StartedTaskOut.load(session, task_id))
 
@@ -140,6 +162,9 @@ def upgrade_obproxies(
     body: UpgradeIn | None = None,
     principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
+    """Upgrade OBProxies (ids comma-separated) one at a time to an uploaded package, by shortRpmName
+    (the newest uploaded OBProxy package when the body is left out). Rolling the task back runs the
+    old version again."""
     rpm = body.short_rpm_name if body else None
     task_id = obproxy_upgrade.upgrade(session, cluster_id, parse_ids(obproxy_ids), rpm, principal)
     return ok(StartedTaskOut.load(session, task_id))

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from obfleet.api.auth import require
 from obfleet.api.deps import SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
-from obfleet.api.schema import RequestModel
+from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_parameters as service
@@ -36,6 +36,13 @@ class ParameterChangeIn(RequestModel):
 
 
 class ParametersIn(RequestModel):
+    model_config = example(
+        {
+            "parameters": [{"name": "client_max_connections", "value": "8192"}],
+            "startupParameters": [{"name": "proxy_mem_limited", "value": "2G"}],
+        }
+    )
+
     # A list left out is not touched; see update_parameters for what a list given does.
     parameters: list[ParameterChangeIn] | None = Field(None, max_length=500)
     startup_parameters: list[ParameterChangeIn] | None = Field(None, max_length=500)
@@ -64,6 +71,9 @@ def update_parameters(
     mode: Literal["merge", "replace"] = Query("merge"),
     principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
+    """Change the cluster's runtime parameters (applied live) and startup parameters (applied by
+    restarting the OBProxies one at a time): only those named, or each list given whole with
+    `mode=replace`. The answer is the "Update obproxy parameter" task."""
     task_id = service.update(
         session,
         cluster_id,

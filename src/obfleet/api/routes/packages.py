@@ -45,6 +45,8 @@ def list_packages(
     operating_system: list[str] | None = Query(None, alias="operatingSystem"),
     architecture: list[str] | None = Query(None),
 ) -> EnvelopeResponse:
+    """Uploaded software packages, a page at a time, by keyword, type, version, operating system and
+    architecture."""
     base = _base_url(ctx, request)
     sortable = {
         "id": SoftwarePackage.id,
@@ -83,6 +85,9 @@ def list_packages(
 async def upload_package(
     request: Request, principal: Principal = Depends(WRITE)
 ) -> EnvelopeResponse:
+    """Upload an OBProxy RPM as multipart/form-data, field `file`. obfleet reads its name, version,
+    operating system and architecture from the RPM header and keeps it in the metadb (so every
+    replica can ship it)."""
     ctx = request.app.state.ctx
     packages_dir = ctx.settings.packages_dir
     received = await receive_file(request, "file", packages_dir, ctx.settings.max_upload_bytes)
@@ -110,6 +115,7 @@ async def upload_package(
     summary="Delete a software package",
 )
 def delete_package(package_id: int, ctx: CtxDep, session: SessionDep) -> EnvelopeResponse:
+    """Delete an uploaded package. Refused (409) while an OBProxy runs it or a task uses it."""
     service.delete(session, ctx.settings.packages_dir, package_id)
     return ok()
 
@@ -121,6 +127,7 @@ def delete_package(package_id: int, ctx: CtxDep, session: SessionDep) -> Envelop
     summary="Download a software package",
 )
 def download_package(file_name: str, ctx: CtxDep, session: SessionDep) -> FileResponse:
+    """The package's file, as uploaded (hosts download packages from here)."""
     package = service.by_file_name(session, file_name)
     path = package_chunks.local_copy(ctx.db, ctx.settings.packages_dir, package)
     return FileResponse(path, filename=package.file_name, media_type="application/x-rpm")

@@ -24,11 +24,15 @@ BUILD_TIME = utcnow()
 
 @router.get("/api/v2/time", response_class=PlainTextResponse, summary="Query server time")
 def server_time() -> PlainTextResponse:
+    """The server's time, as plain text in ISO-8601 with its offset. Open to anyone: a client checks
+    its clock against it before signing AK/SK requests."""
     return PlainTextResponse(iso(utcnow()))
 
 
 @router.get("/api/v2/info", response_model=InfoOut, summary="Query application information")
 def info() -> JSONResponse:
+    """Build information: name, version and build time, as a bare JSON object (no envelope), as OCP
+    answers it. Open to anyone."""
     body = InfoOut(
         artifact="obfleet",
         build_python_version=platform.python_version(),
@@ -59,6 +63,9 @@ def status(
     ctx: CtxDep,
     include_unavailable_component: bool = Query(False, alias="includeUnavailableComponent"),
 ) -> PlainTextResponse:
+    """`RUNNING` when the metadb and the task engine work, else `UNAVAILABLE` (with
+    includeUnavailableComponent, which ones are not), as plain text. Open to anyone: load balancers
+    check it."""
     broken = _unavailable(ctx)
     if not broken:
         return PlainTextResponse("okay")

@@ -102,6 +102,8 @@ def list_tasks(
     tenant_name: str | None = Query(None, alias="tenantName"),
     host_id: int | None = Query(None, alias="hostId"),
 ) -> EnvelopeResponse:
+    """Tasks, newest first, a page at a time, filtered by name, status, type, the cluster or the
+    host they act on."""
     stmt = _filtered(
         name,
         _known("status", _split(status), TaskStatus),
@@ -124,6 +126,8 @@ def list_tasks(
     summary="Query details about a task",
 )
 def get_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
+    """One task with every subtask: its status, its order, when it ran, on which node, and how to
+    act on it."""
     return ok(TaskOut.load(session, task_id))
 
 
@@ -134,6 +138,7 @@ def get_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
     summary="Retry a task (all its failed subtasks)",
 )
 def retry_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
+    """Run every failed subtask of a FAILED task again, and what depends on them."""
     operations.retry_task(session, task_id)
     return ok(TaskOut.load(session, task_id))
 
@@ -145,6 +150,7 @@ def retry_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
     summary="Roll back a task",
 )
 def rollback_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
+    """Undo a FAILED task: every subtask that ran is rolled back, in reverse order."""
     operations.rollback_task(session, task_id)
     return ok(TaskOut.load(session, task_id))
 
@@ -158,6 +164,8 @@ def rollback_task(task_id: TaskId, session: SessionDep) -> EnvelopeResponse:
 def get_subtask_log(
     task_id: TaskId, subtask_id: SubtaskId, session: SessionDep
 ) -> EnvelopeResponse:
+    """What a subtask did and, when it failed, why: the commands it ran on hosts and their answers,
+    secrets left out."""
     return ok(LogOut(log=subtask_log(session, task_id, subtask_id)))
 
 
@@ -168,6 +176,7 @@ def get_subtask_log(
     summary="Retry a failed subtask",
 )
 def retry_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) -> EnvelopeResponse:
+    """Run a FAILED subtask again once its cause is fixed; the task goes on from there."""
     subtask = operations.retry_subtask(session, task_id, subtask_id)
     task = find_task(session, task_id)
     return ok(SubtaskOut.load(session, task, subtask))
@@ -180,6 +189,8 @@ def retry_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) -
     summary="Skip a failed subtask",
 )
 def skip_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) -> EnvelopeResponse:
+    """Mark a FAILED subtask as done without running it, when its work was done by hand; the task
+    goes on from there."""
     operations.skip_subtask(session, task_id, subtask_id)
     return ok()
 
@@ -191,6 +202,7 @@ def skip_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) ->
     summary="Cancel a running subtask",
 )
 def cancel_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) -> EnvelopeResponse:
+    """Stop a RUNNING subtask; it ends FAILED and can be retried or skipped."""
     operations.cancel_subtask(session, task_id, subtask_id)
     return ok()
 
@@ -210,6 +222,8 @@ def cancel_subtask(task_id: TaskId, subtask_id: SubtaskId, session: SessionDep) 
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 def task_event_stream(task_id: TaskId, ctx: CtxDep) -> StreamingResponse:
+    """Server-Sent Events: each change of the task's or its subtasks' status as it happens, until
+    the task ends."""
     with ctx.db.session() as session:
         find_task(session, task_id)  # an unknown task is a 4001 envelope, not a stream
     return StreamingResponse(
