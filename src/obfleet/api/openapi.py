@@ -49,6 +49,10 @@ NEEDS_LOGIN: list[dict[str, list[str]]] = [{BASIC: []}, {SIGNED: []}]
 # An example for each parameter, by its name on the wire.
 PARAMETER_EXAMPLES: dict[str, Any] = {
     "page": 1,
+    "regionName": "HANGZHOU",
+    "idcName": "hz1",
+    "all": True,
+    "mode": "merge",
     "size": 10,
     "sort": "id,desc",
     "name": "obcluster",
@@ -227,8 +231,9 @@ def _fill(schema: Schema, value: Any, schemas: dict[str, Schema]) -> None:
     """Give every field inside `schema` its part of `value` as its example."""
     for option in schema.get("anyOf", [schema]):
         option = _resolve(option, schemas)
-        if option.get("type") == "array" and isinstance(value, list) and value:
-            _fill(option.get("items", {}), value[0], schemas)
+        if option.get("type") == "array" and isinstance(value, list):
+            for item in value:  # each item may show fields the others leave out
+                _fill(option.get("items", {}), item, schemas)
         elif isinstance(value, dict):
             for name, part in value.items():
                 field = option.get("properties", {}).get(name)

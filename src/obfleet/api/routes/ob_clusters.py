@@ -135,6 +135,9 @@ def list_servers(
     region_name: str | None = Query(None, alias="regionName", max_length=128),
     idc_name: str | None = Query(None, alias="idcName", max_length=128),
 ) -> EnvelopeResponse:
+    """The OceanBase cluster's servers as obfleet knows them: its recorded root servers. What
+    obfleet cannot know of them (host id, zone, status, start and stop times) is null; a
+    filter by region or IDC is refused rather than answered with a guess."""
     cluster = service.get(session, cluster_id)
     if region_name is not None or idc_name is not None:
         # An empty answer would say the region has no servers; obfleet does not know.

@@ -38,7 +38,10 @@ class ParameterChangeIn(RequestModel):
 class ParametersIn(RequestModel):
     model_config = example(
         {
-            "parameters": [{"name": "client_max_connections", "value": "8192"}],
+            "parameters": [
+                {"name": "client_max_connections", "value": "8192"},
+                {"name": "syslog_level", "reset": True},
+            ],
             "startupParameters": [{"name": "proxy_mem_limited", "value": "2G"}],
         }
     )
