@@ -216,7 +216,9 @@ document.addEventListener("change", (e) => {
   const row = select.closest(".param-row");
   const old = row.querySelector("[data-field=value]");
   let input;
-  const allowed = info && info.allowedStringValues ? info.allowedStringValues.split(/[,|]/) : [];
+  // The catalog spells allowed values as "[DEBUG,TRACE,INFO]".
+  const listed = info && info.allowedStringValues ? info.allowedStringValues.replace(/^\[|\]$/g, "") : "";
+  const allowed = listed ? listed.split(/[,|]/) : [];
   if (info && (info.type === "BOOL" || info.type === "bool")) {
     input = document.createElement("select");
     ["true", "false"].forEach((v) => input.add(new Option(v, v)));
