@@ -25,6 +25,7 @@ from tests.conftest import ADMIN_PASSWORD
 from tests.deploy.conftest import (
     EXPORTER_PORT,
     OB_CLUSTER,
+    RELEASE,
     ROOT_SERVER,
     RPM_NAME,
     SQL_PORT,
@@ -32,12 +33,14 @@ from tests.deploy.conftest import (
     standin_rpm,  # noqa: F401 - the fixture
 )
 from tests.server import ServerProcess
+from tests.standin.rpm import build_standin_rpm
 from tests.support.browser import OfflineBrowser
 from tests.support.testhosts import HostLab
 
 pytestmark = [pytest.mark.browser, pytest.mark.hosts]
 
 CLUSTER = "web1"
+NEWER = "4.2.3.1"  # the version the obproxies are upgraded to
 VIEWER, VIEWER_PASSWORD = "viewer1", "Viewer_Pass_12"
 # A task's end as the page shows it; installs over SSH on a busy machine take a while.
 DONE = re.compile(r"^(SUCCESSFUL|FAILED)$")
@@ -291,6 +294,41 @@ def test_a_failed_install_shows_the_red_subtask_and_retry_finishes_it(console: C
         confirm(page)
     assert task_end(page) == "SUCCESSFUL"
     console.browser.shot(page, "13-task-retried")
+
+
+def test_upgrade_the_obproxies_to_another_package(
+    console: Console, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    newer = build_standin_rpm(tmp_path_factory.mktemp("newer"), version=NEWER, release=RELEASE)
+    page = console.page
+    page.goto(console.url("/packages"))
+    page.set_input_files("#upload input[type=file]", str(newer))
+    page.click("#upload button[type=submit]")
+    expect(page.locator("#packages")).to_contain_text(newer.name)
+    page = _cluster_page(console)
+    for box in page.locator("#obproxies tbody input[type=checkbox]").all():
+        box.check()
+    target = page.locator("[name=shortRpmName] option", has_text=NEWER).get_attribute("value")
+    page.select_option("[name=shortRpmName]", target)
+    page.click("button:text-is('Upgrade to')")
+    confirm(page)
+    on_task_page(page)
+    assert task_end(page) == "SUCCESSFUL"
+    page = _cluster_page(console)
+    expect(page.locator("#obproxies")).to_contain_text(NEWER)
+    expect(page.locator("#obproxies")).not_to_contain_text("4.2.3.0-")
+
+
+def test_delete_an_obproxy(console: Console) -> None:
+    page = _cluster_page(console)
+    row = page.locator("#obproxies tbody tr", has_text=console.lab.hosts[2].ip)
+    row.locator("input[type=checkbox]").check()
+    page.click("#obproxies ~ .actions button:text-is('Delete')")
+    confirm(page)
+    on_task_page(page)
+    assert task_end(page) == "SUCCESSFUL"
+    page.goto(console.url("/clusters"))
+    expect(page.locator("#clusters tr", has_text=CLUSTER)).to_contain_text("2 / 2")
 
 
 def test_read_only_user_sees_no_write_button_and_the_api_refuses_anyway(

@@ -71,7 +71,8 @@ async def cluster(request: Request, viewer: ViewerDep, cluster_id: int) -> HTMLR
     found = await viewer.api.get(f"{CLUSTERS}/{cluster_id}")
     parameters = await viewer.api.contents(f"{CLUSTERS}/{cluster_id}/parameters")
     for parameter in parameters:
-        parameter["drift"] = len({v["value"] for v in parameter["values"]}) > 1
+        # The obproxies disagree when they hold more than one value (unless the API says).
+        parameter.setdefault("drift", len({v["value"] for v in parameter["values"]}) > 1)
     hosts = await viewer.api.contents(HOSTS, size=ALL)
     used = {p["hostId"] for p in found["obproxies"]}
     return render(
