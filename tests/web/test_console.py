@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from obfleet.security.secrets import SecretBox, load_or_create_key
 from obfleet.services.users import create_user
 from obfleet.store.db import Database
 from tests.conftest import ADMIN_PASSWORD
@@ -29,10 +31,12 @@ from tests.deploy.conftest import (
     ROOT_SERVER,
     RPM_NAME,
     SQL_PORT,
+    Fleet,
     fleet_server,
     standin_rpm,  # noqa: F401 - the fixture
 )
-from tests.server import ServerProcess
+from tests.deploy.test_parameters import alter_by_hand
+from tests.server import SECRET_KEY, ServerProcess
 from tests.standin.rpm import build_standin_rpm
 from tests.support.browser import OfflineBrowser
 from tests.support.testhosts import HostLab
@@ -256,8 +260,25 @@ def test_restart_an_obproxy(console: Console) -> None:
     assert "Restart" in page.locator("h1").inner_text()
 
 
-def test_change_a_parameter(console: Console) -> None:
+def proxysys_password(console: Console) -> str:
+    """The cluster's root@proxysys password, as obfleet keeps it."""
+    data_dir = console.server.data_dir
+    db = Database(f"sqlite:///{data_dir / 'obfleet.db'}")
+    box = SecretBox(load_or_create_key(data_dir, SECRET_KEY))
+    with httpx.Client() as api:
+        fleet = Fleet(console.server, api, db, box, console.lab, {})
+        try:
+            return fleet.proxysys_password(CLUSTER)
+        finally:
+            db.dispose()
+
+
+def test_change_a_parameter_and_see_the_drift_clear(console: Console) -> None:
+    # One obproxy changed by hand: the page marks the parameter as drifting.
+    alter_by_hand(console.lab.hosts[0], proxysys_password(console), "syslog_level", "DEBUG")
     page = _cluster_page(console)
+    expect(page.locator("#parameters tr.drift[data-parameter='syslog_level']")).to_have_count(1)
+    console.browser.shot(page, "10-cluster-drift")
     page.click("[data-add-param='#change-params']")
     row = page.locator("#change-params .param-row").last
     row.locator("[data-field=name]").select_option("syslog_level")
