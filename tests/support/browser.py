@@ -73,10 +73,10 @@ class OfflineBrowser:
         return context.new_page()
 
     @staticmethod
-    def shot(page: Page, name: str) -> Path:
+    def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         return path
 
     def close(self) -> None:

@@ -160,6 +160,8 @@ def test_add_hosts_by_batch_and_see_them_online(console: Console) -> None:
     form.locator("button[type=submit]").click()
     confirm(page)
     expect(page).to_have_url(re.compile(r"/console/tasks$"))  # one Prepare host task a host
+    expect(page.locator("#tasks")).to_contain_text("Prepare host")
+    console.browser.shot(page, "04-tasks")
     for host in console.lab.hosts:
         page.goto(console.url("/hosts"))
         row = page.locator("#hosts tr", has_text=host.ip)
@@ -169,7 +171,7 @@ def test_add_hosts_by_batch_and_see_them_online(console: Console) -> None:
             page.wait_for_timeout(500)
             page.reload()
         expect(row).to_contain_text("ONLINE")
-    console.browser.shot(page, "04-hosts")
+    console.browser.shot(page, "04-hosts-online")
 
 
 def test_import_an_ob_cluster(console: Console) -> None:

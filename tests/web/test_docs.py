@@ -43,7 +43,7 @@ def test_swagger_ui_shows_the_operations_offline(
     page.locator(".opblock").first.wait_for()
     assert page.locator(".opblock").count() > 20
     assert page.get_by_text("Query server time").count() == 1
-    offline_browser.shot(page, "docs-swagger")
+    offline_browser.shot(page, "docs-swagger", full_page=False)
     assert offline_browser.blocked == []
 
 
@@ -67,7 +67,8 @@ def test_try_it_out_sends_basic_credentials(
     status = operation.locator(".live-responses-table tbody .response-col_status").first
     status.wait_for()
     assert status.inner_text().strip() == "200"
-    offline_browser.shot(page, "docs-try-it-out")
+    status.scroll_into_view_if_needed()
+    offline_browser.shot(page, "docs-try-it-out", full_page=False)
     assert offline_browser.blocked == []
 
 
@@ -76,6 +77,6 @@ def test_redoc_shows_the_operations_offline(
 ) -> None:
     page = offline_browser.page()
     page.goto(server.url + "/redoc")
-    page.get_by_text("Query server time").first.wait_for()
-    offline_browser.shot(page, "docs-redoc")
+    page.get_by_role("heading", name="Query server time").wait_for()
+    offline_browser.shot(page, "docs-redoc", full_page=False)
     assert offline_browser.blocked == []
