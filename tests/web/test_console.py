@@ -127,9 +127,20 @@ def test_login_refuses_a_wrong_password_with_the_apis_message(console: Console) 
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
 
 
-def test_upload_the_package_with_a_progress_bar(console: Console, standin_rpm: Path) -> None:  # noqa: F811
+def test_upload_the_package_with_a_progress_bar(
+    console: Console,
+    standin_rpm: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     page = console.page
     page.goto(console.url("/packages"))
+    not_an_rpm = tmp_path / "obproxy-ce-9.9.9.9-1.el7.x86_64.rpm"
+    not_an_rpm.write_text("not an rpm")
+    page.set_input_files("#upload input[type=file]", str(not_an_rpm))
+    page.click("#upload button[type=submit]")
+    expect(page.locator("#flash")).to_be_visible()  # the API's refusal, as it words it
+    console.browser.shot(page, "02-package-refused")
+    assert "9.9.9.9" not in page.locator("#packages").inner_text()
     page.set_input_files("#upload input[type=file]", str(standin_rpm))
     page.click("#upload button[type=submit]")
     expect(page.locator("#packages")).to_contain_text(RPM_NAME)
