@@ -302,7 +302,26 @@ function refreshTask() {
   }, 150);
 }
 
-document.addEventListener("htmx:afterSwap", markSelected);
+// A wide graph (many hosts) opens scrolled to its middle, where the shared first and last
+// subtasks are; a live refresh keeps where the user scrolled to.
+let graphScroll = null;
+document.addEventListener("htmx:beforeSwap", () => {
+  const graph = document.querySelector(".graph");
+  if (graph) graphScroll = [graph.scrollLeft, graph.scrollTop];
+});
+
+function placeGraph() {
+  const graph = document.querySelector(".graph");
+  if (!graph) return;
+  if (graphScroll) [graph.scrollLeft, graph.scrollTop] = graphScroll;
+  else graph.scrollLeft = (graph.scrollWidth - graph.clientWidth) / 2;
+}
+
+document.addEventListener("htmx:afterSwap", () => {
+  markSelected();
+  placeGraph();
+});
+document.addEventListener("DOMContentLoaded", placeGraph);
 
 function followTask() {
   const live = document.getElementById("live");
