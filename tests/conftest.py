@@ -23,7 +23,7 @@ from obfleet.security.passwords import hash_password
 from tests.dbfixtures import *  # noqa: F403 - the `database_url` fixtures
 from tests.server import SECRET_KEY
 
-pytest_plugins = ["tests.support.hostfixtures"]
+pytest_plugins = ["tests.support.hostfixtures", "tests.support.browser"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import DataError, DBAPIError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from obfleet import __version__
+from obfleet import __version__, web
 from obfleet.api import envelope
 from obfleet.api.auth import Logins
 from obfleet.api.body_limit import BodyLimitMiddleware
@@ -196,6 +196,8 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         description="OBProxy fleet manager with an OCP-compatible REST API (OCP API v2). "
         "Endpoints tagged `extension` go beyond OCP's documented API.",
         lifespan=lifespan,
+        docs_url=None,  # served by obfleet.web from the package's own assets (offline)
+        redoc_url=None,
     )
     app.add_middleware(SignedBodyMiddleware)  # inside the body cap, which it reads under
     app.add_middleware(BodyLimitMiddleware)
@@ -211,4 +213,5 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     for router in ROUTERS:
         app.include_router(router)
     document_api(app)
+    web.mount(app)
     return app

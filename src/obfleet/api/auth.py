@@ -17,6 +17,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from obfleet.api.deps import app_context
+from obfleet.api.sessions import COOKIE, CSRF_HEADER, ConsoleSession, open_session
 from obfleet.config import Settings
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.security import aksk
@@ -100,7 +101,12 @@ async def _login(request: Request, logins: Logins, pair: Pair, password: str) ->
 
 
 async def _by_basic(request: Request, header: str) -> Principal:
-    username, password = _basic(header)
+    return await password_login(request, *_basic(header))
+
+
+async def password_login(request: Request, username: str, password: str) -> Principal:
+    """The principal for a username and password (HTTP Basic, the console's login form),
+    throttled per user and client address; else the API's refusal."""
     pair = (username, request.client.host if request.client else "")
     logins: Logins = request.app.state.logins
     try:
@@ -116,6 +122,8 @@ async def _by_basic(request: Request, header: str) -> Principal:
         forget(app_context(request).settings.data_dir)
     return principal
 
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Where SignedBodyMiddleware leaves, in the request's state, what the AK/SK signature showed:
 # the Principal, or the ApiError to refuse the request with.
@@ -184,12 +192,42 @@ def _by_access_key(request: Request) -> Principal:
     raise ApiError(ErrorCode.NOT_LOGGED_IN, "The AK/SK signature was not checked.")
 
 
+async def session_principal(request: Request, session: ConsoleSession) -> Principal:
+    """The principal a console session acts for, read afresh (a disabled user, or one whose
+    roles changed, is not the user who logged in)."""
+    db = app_context(request).db
+
+    def lookup() -> Login | None:
+        with db.session() as s:
+            return find_login(s, session.username)
+
+    login = await run_in_threadpool(lookup)
+    if login is None:
+        raise ApiError(ErrorCode.NOT_LOGGED_IN, "The console session's user is gone or disabled.")
+    return login.principal
+
+
+async def _by_console_session(request: Request) -> Principal | None:
+    """The console session's principal when the request carries the session cookie (and, to
+    change anything, its CSRF token); None without the cookie. Reads need no token: another
+    site cannot read what they answer, and the browser's EventSource cannot send headers."""
+    session = open_session(app_context(request).secrets, request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    if request.method not in SAFE_METHODS and not session.accepts(request.headers.get(CSRF_HEADER)):
+        raise ApiError(ErrorCode.NOT_LOGGED_IN, f"The {CSRF_HEADER} header is missing or wrong.")
+    return await session_principal(request, session)
+
+
 async def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("basic "):
         return await _by_basic(request, header)
     if header.startswith(aksk.SCHEME):
         return _by_access_key(request)
+    principal = await _by_console_session(request)
+    if principal is not None:
+        return principal
     raise ApiError(ErrorCode.NOT_LOGGED_IN, "Send HTTP Basic credentials or an AK/SK signature.")
 
 
