@@ -45,6 +45,7 @@ from obfleet.flows.obproxy import acts, keys, steps
 from obfleet.flows.runtime import StepError, connect, read, write
 from obfleet.hosts import processes
 from obfleet.hosts.shell import safe_path
+from obfleet.obproxy import layout
 from obfleet.records import host_access
 from obfleet.records import obproxy as records
 from obfleet.records.obproxy import Placement, own_row
@@ -69,10 +70,11 @@ class Install:
     sql_port: int
     exporter_port: int
     package: SoftwarePackage
+    install_path: str = layout.DEFAULT_INSTALL_PATH  # the cluster's (obproxy/layout.py)
 
     @property
     def home(self) -> str:
-        return acts.install_path(self.package.version)
+        return layout.home(self.install_path, self.package.version)
 
     @property
     def shown_version(self) -> str:

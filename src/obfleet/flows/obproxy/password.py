@@ -1,0 +1,242 @@
+""" "Change obproxy password": a cluster's root@proxysys password changed on every obproxy, one
+after the other, and then in the password box; a rollback brings the old one back everywhere.
+
+    Prepare change obproxy password             the obproxies (REFRESHING) and both passwords
+    per obproxy, one after the other (parallelIdx i = obproxy i):
+      Change obproxy password                   alter proxyconfig set obproxy_sys_password
+    Update obproxy credential                   the cluster's credential takes the new password
+    Update obproxy status                       RUNNING/NORMAL, now checked with the new one
+    Finish node                                 the spare credential (the old password) goes
+
+The new password waits in a spare credential of the password box (`proxysys_<cluster>_next`,
+made by the request), never in the task context. OBProxy takes it in plain text over its admin
+connection and stores its SHA1 itself (obproxy-deployment-facts.md §1.8, as OBD sets
+observer_sys_password); it persists it in etc/, and its command line carries the SHA1 of the
+cluster's credential, so a restart after the task starts it with the new password too.
+
+The obproxies stay marked until the credential has switched: the health checker, which logs
+in with the cluster's credential, leaves them alone while some have the new password and the
+credential still the old one. The credential switches only once every obproxy has the new one.
+
+Idempotent: Change asks which password logs in before it changes anything; the switch is kept
+in the task context in the transaction that makes it (engine/kept.py).
+
+Rollback, in reverse: Update status takes the rows back; Update credential switches back (the
+spare then holds the new password again); each Change sets the old password where the new one
+logs in; Prepare settles the statuses by a login and deletes the spare credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from obfleet.engine.context import SubtaskContext
+from obfleet.engine.definition import Subtask
+from obfleet.engine.flow import Flow
+from obfleet.engine.kept import keep, kept
+from obfleet.flows.obproxy import keys, restart, steps
+from obfleet.flows.runtime import StepError, app, read, write
+from obfleet.obproxy.admin import AdminError, ProxysysClient
+from obfleet.records import credentials
+from obfleet.records import obproxy as records
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
+
+PASSWORD_ITEM = "obproxy_sys_password"
+MARK = ObproxyStatus.REFRESHING
+
+
+def build(cluster: ObproxyCluster, rows: Sequence[ObproxyServer], spare_credential_id: int) -> Flow:
+    """`rows` (read before the request marked them) to the password in the spare credential."""
+    flow = Flow(keys.CHANGE_PASSWORD)
+    restart.mark(flow, cluster, rows, MARK)
+    flow.set(keys.SPARE_PROXYSYS_CREDENTIAL_ID, str(spare_credential_id))
+    last = restart.one_after_another(
+        flow, (ChangeObproxyPassword,), after=flow.add(PrepareChangePassword)
+    )
+    flow.chain(UpdateObproxyCredential, UpdateObproxyStatus, FinishChangePassword, after=last)
+    return flow
+
+
+# --- the two passwords --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Passwords:
+    old: str
+    new: str
+
+
+def _switched(session: Session, ctx: SubtaskContext) -> bool:
+    return kept(session, ctx.task_id, keys.PROXYSYS_SWITCHED) == "true"
+
+
+def _passwords(session: Session, ctx: SubtaskContext) -> Passwords:
+    """The old and the new password, wherever the switch left each."""
+    box = app(ctx).secrets
+    cluster = records.get(session, int(ctx.require(keys.CLUSTER_ID)))
+    if cluster.proxysys_credential_id is None:
+        raise StepError(f"OBProxy cluster {cluster.name} has no root@proxysys credential")
+    current = credentials.reveal(session, box, cluster.proxysys_credential_id).secret
+    spare_id = int(ctx.require(keys.SPARE_PROXYSYS_CREDENTIAL_ID))
+    spare = credentials.reveal(session, box, spare_id).secret
+    return (
+        Passwords(old=spare, new=current) if _switched(session, ctx) else Passwords(current, spare)
+    )
+
+
+async def passwords(ctx: SubtaskContext) -> Passwords:
+    found = await read(ctx, lambda s: _passwords(s, ctx))
+    ctx.secret(found.old)
+    ctx.secret(found.new)
+    return found
+
+
+async def _logs_in(client: ProxysysClient) -> bool:
+    try:
+        await client.ping()
+    except AdminError:
+        return False
+    return True
+
+
+async def set_password(ctx: SubtaskContext, frm: str, to: str, what: str) -> None:
+    """This branch's obproxy from password `frm` to `to`: nothing when `to` logs in already."""
+    where = (await steps.branch_obproxy(ctx)).placement
+    target = ProxysysClient(where.ip, where.sql_port, to)
+    if await _logs_in(target):
+        ctx.log(f"{target.label} already logs in with the {what} password")
+        return
+    try:
+        await ProxysysClient(where.ip, where.sql_port, frm).alter_proxyconfig(PASSWORD_ITEM, to)
+        await target.ping()
+    except AdminError as exc:
+        raise StepError(f"the {what} password could not be set: {exc}") from None
+    ctx.log(f"{PASSWORD_ITEM} set to the {what} password; {target.label} logs in with it")
+
+
+# --- the steps ----------------------------------------------------------------------------------
+
+
+class PrepareChangePassword(Subtask):
+    """Both passwords are readable and the obproxies still recorded. Its rollback settles the
+    obproxies by a login and deletes the spare credential."""
+
+    name = "Prepare change obproxy password"
+    timeout = 300
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        await passwords(ctx)
+        found = [await steps.find(ctx, int(i)) for i in ctx.get_list(keys.SERVER_IDS)]
+        ctx.log(
+            f"changing the root@proxysys password of OBProxy cluster "
+            f"{ctx.require(keys.CLUSTER_NAME)} on {', '.join(f.label for f in found) or 'none'}, "
+            "one at a time"
+        )
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        await steps.settle(ctx)
+        spare_id = int(ctx.require(keys.SPARE_PROXYSYS_CREDENTIAL_ID))
+        if await write(ctx, lambda s: credentials.forget(s, spare_id)):
+            ctx.log(f"spare credential {spare_id} (the new password) deleted")
+
+
+class ChangeObproxyPassword(Subtask):
+    """obproxy_sys_password = the new password on this branch's obproxy, over its admin
+    connection; its rollback sets the old one again."""
+
+    name = "Change obproxy password"
+    timeout = 120
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        found = await passwords(ctx)
+        await set_password(ctx, found.old, found.new, "new")
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        found = await passwords(ctx)
+        await set_password(ctx, found.new, found.old, "old")
+
+
+def _switch(session: Session, ctx: SubtaskContext, to: bool) -> bool:
+    """The cluster's credential and the spare trade passwords, unless already `to`."""
+    if _switched(session, ctx) == to:
+        return False
+    cluster = records.get(session, int(ctx.require(keys.CLUSTER_ID)))
+    if cluster.proxysys_credential_id is None:
+        raise StepError(f"OBProxy cluster {cluster.name} has no root@proxysys credential")
+    spare_id = int(ctx.require(keys.SPARE_PROXYSYS_CREDENTIAL_ID))
+    credentials.trade_secrets(session, cluster.proxysys_credential_id, spare_id)
+    keep(session, ctx.task_id, keys.PROXYSYS_SWITCHED, "true" if to else "false")
+    return True
+
+
+class UpdateObproxyCredential(Subtask):
+    """Every obproxy has the new password: the cluster's credential takes it (the spare keeps
+    the old one until the task ends). Its rollback trades them back."""
+
+    name = "Update obproxy credential"
+    timeout = 60
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        changed = await write(ctx, lambda s: _switch(s, ctx, True))
+        ctx.log(
+            "the cluster's root@proxysys credential holds the new password"
+            + ("" if changed else " (already)")
+        )
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        if await write(ctx, lambda s: _switch(s, ctx, False)):
+            ctx.log("the cluster's root@proxysys credential holds the old password again")
+
+
+def _settle_marked(session: Session, ctx: SubtaskContext) -> list[str]:
+    said = []
+    for obproxy_id in ctx.get_list(keys.SERVER_IDS):
+        row = session.get(ObproxyServer, int(obproxy_id))
+        if row is not None and row.status == MARK and row.task_id == ctx.task_id:
+            records.record_alive(session, row)
+            said.append(f"obproxy {row.id} on {row.ip}:{row.sql_port} is RUNNING")
+    return said
+
+
+def _take_back(session: Session, ctx: SubtaskContext) -> list[str]:
+    said = []
+    for obproxy_id in ctx.get_list(keys.SERVER_IDS):
+        row = session.get(ObproxyServer, int(obproxy_id))
+        if row is not None:
+            records.take_back(row, MARK, ctx.task_id)
+            said.append(f"obproxy {row.id} is {MARK} again")
+    return said
+
+
+class UpdateObproxyStatus(Subtask):
+    """The obproxies RUNNING/NORMAL again, each having logged in with the new password; its
+    rollback takes them back into the task."""
+
+    name = "Update obproxy status"
+    timeout = 60
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        for line in await write(ctx, lambda s: _settle_marked(s, ctx)):
+            ctx.log(line)
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        for line in await write(ctx, lambda s: _take_back(s, ctx)):
+            ctx.log(line)
+
+
+class FinishChangePassword(steps.FinishNode):
+    """Says what changed and deletes the spare credential, which holds the old password."""
+
+    def summary(self, ctx: SubtaskContext) -> str:
+        return (
+            f"the root@proxysys password of OBProxy cluster {ctx.require(keys.CLUSTER_NAME)} "
+            f"changed on {len(ctx.get_list(keys.SERVER_IDS))} obproxies"
+        )
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        spare_id = int(ctx.require(keys.SPARE_PROXYSYS_CREDENTIAL_ID))
+        await write(ctx, lambda s: credentials.forget(s, spare_id))
+        ctx.log(self.summary(ctx))
