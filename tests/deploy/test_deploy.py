@@ -39,10 +39,14 @@ RUNTIME = [
 RS_LIST = f"{ROOT_SERVER[0]}:{ROOT_SERVER[2]}"
 
 
-def create(fleet: Fleet, name: str, mode: str, hosts: list[NetnsHost]) -> dict[str, Any]:
+def create(
+    fleet: Fleet, name: str, mode: str, hosts: list[NetnsHost], **extensions: Any
+) -> dict[str, Any]:
+    """Create the cluster on `hosts`; `extensions` are further body fields (runUser, ...)."""
     return fleet.post(  # type: ignore[no-any-return]
         "/api/v2/obproxy/clusters",
         {
+            **extensions,
             "name": name,
             "workMode": mode,
             "obLinks": [OB_LINK],

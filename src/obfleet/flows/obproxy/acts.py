@@ -285,6 +285,28 @@ async def wait_login(ctx: SubtaskContext, placement: Placement) -> None:
         return
 
 
+async def logs_in(ctx: SubtaskContext, placement: Placement, password: str) -> bool:
+    """Whether root@proxysys logs in with `password` (declared to the log's redactor)."""
+    try:
+        await ProxysysClient(placement.ip, placement.sql_port, ctx.secret(password)).ping()
+    except AdminError:
+        return False
+    return True
+
+
+async def switch_proxysys_password(
+    ctx: SubtaskContext, placement: Placement, current: str, wanted: str
+) -> None:
+    """`alter proxyconfig set obproxy_sys_password` (OBProxy hashes the plaintext itself), then
+    a login with the new one."""
+    client = ProxysysClient(placement.ip, placement.sql_port, ctx.secret(current))
+    await client.alter_proxyconfig("obproxy_sys_password", ctx.secret(wanted))
+    if not await logs_in(ctx, placement, wanted):
+        raise StepError(
+            f"root@proxysys on {placement.ip}:{placement.sql_port} refuses the new password"
+        )
+
+
 async def set_proxyro_password(ctx: SubtaskContext, placement: Placement) -> None:
     """observer_sys_password = the proxyro password of the linked clusters, which OBProxy uses
     to read their metadata. Sent in plain text as OBD does: OBProxy hashes it itself."""

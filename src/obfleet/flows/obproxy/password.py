@@ -37,14 +37,13 @@ from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
 from obfleet.engine.kept import keep, kept
-from obfleet.flows.obproxy import keys, restart, steps
+from obfleet.flows.obproxy import acts, keys, restart, steps
 from obfleet.flows.runtime import StepError, app, read, write
-from obfleet.obproxy.admin import AdminError, ProxysysClient
+from obfleet.obproxy.admin import AdminError
 from obfleet.records import credentials
 from obfleet.records import obproxy as records
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 
-PASSWORD_ITEM = "obproxy_sys_password"
 MARK = ObproxyStatus.REFRESHING
 
 
@@ -94,27 +93,18 @@ async def passwords(ctx: SubtaskContext) -> Passwords:
     return found
 
 
-async def _logs_in(client: ProxysysClient) -> bool:
-    try:
-        await client.ping()
-    except AdminError:
-        return False
-    return True
-
-
 async def set_password(ctx: SubtaskContext, frm: str, to: str, what: str) -> None:
     """This branch's obproxy from password `frm` to `to`: nothing when `to` logs in already."""
     where = (await steps.branch_obproxy(ctx)).placement
-    target = ProxysysClient(where.ip, where.sql_port, to)
-    if await _logs_in(target):
-        ctx.log(f"{target.label} already logs in with the {what} password")
+    label = f"root@proxysys at {where.ip}:{where.sql_port}"
+    if await acts.logs_in(ctx, where, to):
+        ctx.log(f"{label} already logs in with the {what} password")
         return
     try:
-        await ProxysysClient(where.ip, where.sql_port, frm).alter_proxyconfig(PASSWORD_ITEM, to)
-        await target.ping()
+        await acts.switch_proxysys_password(ctx, where, frm, to)
     except AdminError as exc:
         raise StepError(f"the {what} password could not be set: {exc}") from None
-    ctx.log(f"{PASSWORD_ITEM} set to the {what} password; {target.label} logs in with it")
+    ctx.log(f"obproxy_sys_password set to the {what} password; {label} logs in with it")
 
 
 # --- the steps ----------------------------------------------------------------------------------
