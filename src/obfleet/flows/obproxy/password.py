@@ -23,7 +23,9 @@ in the task context in the transaction that makes it (engine/kept.py).
 
 Rollback, in reverse: Update status takes the rows back; Update credential switches back (the
 spare then holds the new password again); each Change sets the old password where the new one
-logs in; Prepare settles the statuses by a login and deletes the spare credential.
+logs in (an obproxy that does not run is left: obfleet starts it with the cluster's password on
+its command line, which overrides what it persisted); Prepare settles the statuses by a login
+and deletes the spare credential.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from obfleet.engine.flow import Flow
 from obfleet.engine.kept import keep, kept
 from obfleet.flows.obproxy import acts, keys, restart, steps
 from obfleet.flows.runtime import StepError, app, read, write
+from obfleet.hosts.processes import pids_in
 from obfleet.obproxy.admin import AdminError
 from obfleet.records import credentials
 from obfleet.records import obproxy as records
@@ -107,6 +110,12 @@ async def set_password(ctx: SubtaskContext, frm: str, to: str, what: str) -> Non
     ctx.log(f"obproxy_sys_password set to the {what} password; {label} logs in with it")
 
 
+async def is_down(ctx: SubtaskContext) -> bool:
+    """Whether nothing runs from this branch's obproxy's install path."""
+    where = (await steps.branch_obproxy(ctx)).placement
+    return not await pids_in(await acts.host_of(ctx, where), where.home)
+
+
 # --- the steps ----------------------------------------------------------------------------------
 
 
@@ -146,6 +155,11 @@ class ChangeObproxyPassword(Subtask):
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         found = await passwords(ctx)
+        if await is_down(ctx):
+            # obfleet starts OBProxy with the cluster's password on its command line, which
+            # overrides what it persisted: the old one, once the credential is back on it.
+            ctx.log("the obproxy does not run: it starts with the cluster's password")
+            return
         await set_password(ctx, found.new, found.old, "old")
 
 
