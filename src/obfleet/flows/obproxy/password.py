@@ -31,20 +31,15 @@ and deletes the spare credential.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
 
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
-from obfleet.engine.kept import keep, kept
 from obfleet.flows.obproxy import acts, keys, restart, steps
 from obfleet.flows.runtime import StepError, app, read, write
 from obfleet.hosts.processes import pids_in
 from obfleet.obproxy.admin import AdminError
-from obfleet.records import credentials
-from obfleet.records import obproxy as records
+from obfleet.records import credentials, proxysys
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 
 MARK = ObproxyStatus.REFRESHING
@@ -62,38 +57,29 @@ def build(cluster: ObproxyCluster, rows: Sequence[ObproxyServer], spare_credenti
     return flow
 
 
-# --- the two passwords --------------------------------------------------------------------------
+# --- the change ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Passwords:
-    old: str
-    new: str
-
-
-def _switched(session: Session, ctx: SubtaskContext) -> bool:
-    return kept(session, ctx.task_id, keys.PROXYSYS_SWITCHED) == "true"
-
-
-def _passwords(session: Session, ctx: SubtaskContext) -> Passwords:
-    """The old and the new password, wherever the switch left each."""
-    box = app(ctx).secrets
-    cluster = records.get(session, int(ctx.require(keys.CLUSTER_ID)))
-    if cluster.proxysys_credential_id is None:
-        raise StepError(f"OBProxy cluster {cluster.name} has no root@proxysys credential")
-    current = credentials.reveal(session, box, cluster.proxysys_credential_id).secret
-    spare_id = int(ctx.require(keys.SPARE_PROXYSYS_CREDENTIAL_ID))
-    spare = credentials.reveal(session, box, spare_id).secret
-    return (
-        Passwords(old=spare, new=current) if _switched(session, ctx) else Passwords(current, spare)
+def change_of(ctx: SubtaskContext) -> proxysys.Change:
+    return proxysys.Change(
+        task_id=ctx.task_id,
+        cluster_id=int(ctx.require(keys.CLUSTER_ID)),
+        spare_id=int(ctx.require(keys.SPARE_PROXYSYS_CREDENTIAL_ID)),
+        switched_key=keys.PROXYSYS_SWITCHED,
     )
 
 
-async def passwords(ctx: SubtaskContext) -> Passwords:
-    found = await read(ctx, lambda s: _passwords(s, ctx))
+async def passwords(ctx: SubtaskContext) -> proxysys.Passwords:
+    """The old and the new password, declared to the log's redactor."""
+    box = app(ctx).secrets
+    found = await read(ctx, lambda s: proxysys.passwords(s, box, change_of(ctx)))
     ctx.secret(found.old)
     ctx.secret(found.new)
     return found
+
+
+def ids(ctx: SubtaskContext) -> list[int]:
+    return [int(i) for i in ctx.get_list(keys.SERVER_IDS)]
 
 
 async def set_password(ctx: SubtaskContext, frm: str, to: str, what: str) -> None:
@@ -137,7 +123,7 @@ class PrepareChangePassword(Subtask):
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         await steps.settle(ctx)
-        spare_id = int(ctx.require(keys.SPARE_PROXYSYS_CREDENTIAL_ID))
+        spare_id = change_of(ctx).spare_id
         if await write(ctx, lambda s: credentials.forget(s, spare_id)):
             ctx.log(f"spare credential {spare_id} (the new password) deleted")
 
@@ -163,19 +149,6 @@ class ChangeObproxyPassword(Subtask):
         await set_password(ctx, found.new, found.old, "old")
 
 
-def _switch(session: Session, ctx: SubtaskContext, to: bool) -> bool:
-    """The cluster's credential and the spare trade passwords, unless already `to`."""
-    if _switched(session, ctx) == to:
-        return False
-    cluster = records.get(session, int(ctx.require(keys.CLUSTER_ID)))
-    if cluster.proxysys_credential_id is None:
-        raise StepError(f"OBProxy cluster {cluster.name} has no root@proxysys credential")
-    spare_id = int(ctx.require(keys.SPARE_PROXYSYS_CREDENTIAL_ID))
-    credentials.trade_secrets(session, cluster.proxysys_credential_id, spare_id)
-    keep(session, ctx.task_id, keys.PROXYSYS_SWITCHED, "true" if to else "false")
-    return True
-
-
 class UpdateObproxyCredential(Subtask):
     """Every obproxy has the new password: the cluster's credential takes it (the spare keeps
     the old one until the task ends). Its rollback trades them back."""
@@ -184,35 +157,15 @@ class UpdateObproxyCredential(Subtask):
     timeout = 60
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        changed = await write(ctx, lambda s: _switch(s, ctx, True))
+        changed = await write(ctx, lambda s: proxysys.switch(s, change_of(ctx), True))
         ctx.log(
             "the cluster's root@proxysys credential holds the new password"
             + ("" if changed else " (already)")
         )
 
     async def rollback(self, ctx: SubtaskContext) -> None:
-        if await write(ctx, lambda s: _switch(s, ctx, False)):
+        if await write(ctx, lambda s: proxysys.switch(s, change_of(ctx), False)):
             ctx.log("the cluster's root@proxysys credential holds the old password again")
-
-
-def _settle_marked(session: Session, ctx: SubtaskContext) -> list[str]:
-    said = []
-    for obproxy_id in ctx.get_list(keys.SERVER_IDS):
-        row = session.get(ObproxyServer, int(obproxy_id))
-        if row is not None and row.status == MARK and row.task_id == ctx.task_id:
-            records.record_alive(session, row)
-            said.append(f"obproxy {row.id} on {row.ip}:{row.sql_port} is RUNNING")
-    return said
-
-
-def _take_back(session: Session, ctx: SubtaskContext) -> list[str]:
-    said = []
-    for obproxy_id in ctx.get_list(keys.SERVER_IDS):
-        row = session.get(ObproxyServer, int(obproxy_id))
-        if row is not None:
-            records.take_back(row, MARK, ctx.task_id)
-            said.append(f"obproxy {row.id} is {MARK} again")
-    return said
 
 
 class UpdateObproxyStatus(Subtask):
@@ -223,11 +176,13 @@ class UpdateObproxyStatus(Subtask):
     timeout = 60
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        for line in await write(ctx, lambda s: _settle_marked(s, ctx)):
+        for line in await write(ctx, lambda s: proxysys.release(s, change_of(ctx), ids(ctx), MARK)):
             ctx.log(line)
 
     async def rollback(self, ctx: SubtaskContext) -> None:
-        for line in await write(ctx, lambda s: _take_back(s, ctx)):
+        for line in await write(
+            ctx, lambda s: proxysys.hold_again(s, change_of(ctx), ids(ctx), MARK)
+        ):
             ctx.log(line)
 
 
@@ -241,6 +196,6 @@ class FinishChangePassword(steps.FinishNode):
         )
 
     async def execute(self, ctx: SubtaskContext) -> None:
-        spare_id = int(ctx.require(keys.SPARE_PROXYSYS_CREDENTIAL_ID))
+        spare_id = change_of(ctx).spare_id
         await write(ctx, lambda s: credentials.forget(s, spare_id))
         ctx.log(self.summary(ctx))
