@@ -1,6 +1,6 @@
 """The install layout on real test hosts: a cluster's install path and run-as user, and two
-clusters sharing a host on other ports and install paths; a third on the same install path or
-the same ports is refused. The stand-in runs as the cluster's user (its /proc status says so)
+clusters sharing a host on other ports and install paths; a third on the same install path, in
+one, or on the same ports is refused. The stand-in runs as the cluster's user (its /proc status says so)
 and its files are that user's."""
 
 from __future__ import annotations
@@ -122,6 +122,8 @@ def test_two_clusters_share_a_host_each_in_its_path_and_as_its_user(fleet: Fleet
         fleet, host, "pc_d", OTHER_SQL, 4884, installPath="/home/pc_d", runUser="root"
     )
     assert f"port {OTHER_SQL} on host {host.ip} is used by obproxy" in same_ports
+    nested = refused(fleet, host, "pc_e", 4883, 4884, installPath=HOME, runUser="root")
+    assert f"lies in (or holds) {HOME}, the install path of obproxy" in nested
     assert {c["name"] for c in fleet.get("/api/v2/obproxy/clusters")["contents"]} == {
         "pc_a",
         "pc_b",

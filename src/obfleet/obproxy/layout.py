@@ -72,6 +72,12 @@ def home(install_path: str, version: str) -> str:
     return safe_path(f"{check_install_path(install_path)}/obproxy-{version}")
 
 
+def overlaps(first: str, second: str) -> bool:
+    """Whether one of two plain paths lies in the other (or they are the same): two OBProxies
+    so placed would remove each other's files."""
+    return first == second or first.startswith(f"{second}/") or second.startswith(f"{first}/")
+
+
 def check_removable(path: str) -> str:
     """`path` if obfleet may delete it: a plain absolute path at least two levels deep, outside
     the system's own directories (a row's install path is data, and rm -rf cannot be undone)."""

@@ -188,6 +188,7 @@ def delete_cluster(
 @router.post(
     "/clusters/{cluster_id}/changePassword",
     response_model=Envelope[StartedTaskOut],
+    tags=["extension"],
     summary="Change the root@proxysys password on every obproxy, one at a time (extension)",
 )
 def change_password(
