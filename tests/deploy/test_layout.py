@@ -1,7 +1,7 @@
 """The install layout on real test hosts: a cluster's install path and run-as user, and two
 clusters sharing a host on other ports and install paths; a third on the same install path, in
-one, or on the same ports is refused. The stand-in runs as the cluster's user (its /proc status says so)
-and its files are that user's."""
+one, or on the same ports is refused. The stand-in runs as the cluster's user (its /proc status
+says so) and its files are that user's."""
 
 from __future__ import annotations
 

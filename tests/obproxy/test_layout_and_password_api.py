@@ -6,13 +6,14 @@ keeps existing clusters as they were installed (/home/admin, root)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import MetaData, insert, select
+from sqlalchemy import JSON, column, insert, select, table
 
 from obfleet.obproxy import layout
 from obfleet.services.users import create_user
 from obfleet.store.db import Database, normalize_url
 from obfleet.store.migrate import upgrade
 from obfleet.store.models.credentials import Credential
+from obfleet.store.models.obproxy import ObproxyCluster
 from obfleet.timefmt import utcnow
 from tests.conftest import ADMIN, basic, wait_task
 from tests.dbfixtures import SERVER_URL, empty_database
@@ -197,13 +198,25 @@ def metadb_0008(database_url: str) -> Database:
     return db
 
 
+OLD_CREDENTIAL = table(
+    "credential",
+    *(column(name) for name in ("id", "name", "target_type", "auth_type", "username")),
+    *(column(name) for name in ("secret_encrypted", "create_time", "update_time")),
+)
+OLD_CLUSTER = table(  # obproxy_cluster as 0008 has it: its JSON columns typed as JSON
+    "obproxy_cluster",
+    *(column(name) for name in ("id", "name", "work_mode", "parameter_version")),
+    column("startup_parameters", JSON),
+    column("parameters", JSON),
+    *(column(name) for name in ("proxysys_credential_id", "create_time", "update_time")),
+)
+
+
 def test_existing_clusters_keep_their_layout_and_run_as_root(metadb_0008: Database):
     db = metadb_0008
     with db.engine.begin() as conn:
-        tables = MetaData()
-        tables.reflect(conn, only=["obproxy_cluster", "credential"])
         conn.execute(
-            insert(tables.tables["credential"]).values(
+            insert(OLD_CREDENTIAL).values(
                 id=1,
                 name="proxysys_old",
                 target_type="OBPROXY",
@@ -215,7 +228,7 @@ def test_existing_clusters_keep_their_layout_and_run_as_root(metadb_0008: Databa
             )
         )
         conn.execute(
-            insert(tables.tables["obproxy_cluster"]).values(
+            insert(OLD_CLUSTER).values(
                 id=1,
                 name="old",
                 work_mode="RS_LIST",
@@ -228,11 +241,10 @@ def test_existing_clusters_keep_their_layout_and_run_as_root(metadb_0008: Databa
             )
         )
     upgrade(db)
-    with db.engine.connect() as conn:
-        tables = MetaData()
-        tables.reflect(conn, only=["obproxy_cluster", "credential"])
-        cluster = conn.execute(select(tables.tables["obproxy_cluster"])).one()
-        credential = conn.execute(select(tables.tables["credential"])).one()
-    assert (cluster.install_path, cluster.run_user) == ("/home/admin", "root")
-    assert not credential.revealable
+    with db.session() as session:
+        cluster = session.get(ObproxyCluster, 1)
+        credential = session.get(Credential, 1)
+        assert cluster is not None and credential is not None
+        assert (cluster.install_path, cluster.run_user) == ("/home/admin", "root")
+        assert credential.revealable is False
     db.engine.dispose()
