@@ -21,6 +21,7 @@ from obfleet.flows.obproxy import install, takeover
 from obfleet.flows.runtime import StepError
 from obfleet.hosts import processes
 from obfleet.hosts.processes import ProcessFacts
+from obfleet.obproxy import discovery
 from obfleet.obproxy.admin import AdminError, ProxysysClient
 from obfleet.records import host_access
 from obfleet.records import obproxy as records
@@ -379,7 +380,7 @@ async def test_prepare_keeps_its_row_even_when_its_run_fails_after_recording_it(
 
     # A racing install's Prepare fails, and its rollback leaves the row alone.
     racing = lab.racing_install("h1")
-    with pytest.raises(StepError, match=f"already recorded as obproxy {row_id}"):
+    with pytest.raises(records.HeldElsewhere, match=f"already recorded as obproxy {row_id}"):
         await run_step(lab, racing, install.PrepareCreateObproxy)
     await run_step(lab, racing, install.UpdateObproxyStatus, rollback=True)
     await run_step(lab, racing, install.PrepareCreateObproxy, rollback=True)
@@ -423,7 +424,7 @@ async def test_a_racing_take_over_neither_adopts_nor_forgets_the_first_ones_row(
     assert lab.strings(first)["obproxy_server_id"] == str(row_id)
     await run_step(lab, first, takeover.PrepareTakeOverObproxy)  # its own: adopted
 
-    with pytest.raises(StepError) as error:
+    with pytest.raises(records.HeldElsewhere) as error:
         await run_step(lab, second, takeover.PrepareTakeOverObproxy)
     assert (
         f"198.18.0.11:3883 is already recorded as obproxy {row_id} (another task is taking it "
@@ -436,7 +437,7 @@ async def test_a_racing_take_over_neither_adopts_nor_forgets_the_first_ones_row(
     await run_step(lab, second, takeover.PrepareTakeOverObproxy, rollback=True)
     assert lab.rows() == {row_id: (lab.hosts["h1"], 3883, "RUNNING")}
     # Not TAKINGOVER any more: not even the first task's Prepare adopts it again.
-    with pytest.raises(StepError, match=f"already recorded as obproxy {row_id}"):
+    with pytest.raises(records.HeldElsewhere, match=f"already recorded as obproxy {row_id}"):
         await run_step(lab, first, takeover.PrepareTakeOverObproxy)
 
     # The first task's rollback takes back its row, unless another operation holds it now.
@@ -480,7 +481,7 @@ def obproxy(monkeypatch: pytest.MonkeyPatch) -> StandIn:
     async def connect(app: AppContext, host_id: int) -> Any:
         return object()
 
-    async def find(conn: Any, ctx: SubtaskContext, target: Any) -> ProcessFacts:
+    async def find(*args: Any) -> ProcessFacts:
         return ProcessFacts(
             4242, f"{HOME}/bin/obproxy", HOME, "admin", "admin", (f"{HOME}/bin/obproxy",)
         )
@@ -505,8 +506,8 @@ def obproxy(monkeypatch: pytest.MonkeyPatch) -> StandIn:
         stand_in.altered.append((name, value))
 
     monkeypatch.setattr(host_access, "connect", connect)
-    monkeypatch.setattr(takeover, "_find", find)
-    monkeypatch.setattr(takeover, "_version", version)
+    monkeypatch.setattr(discovery, "listener", find)
+    monkeypatch.setattr(discovery, "version", version)
     monkeypatch.setattr(processes, "pids_in", pids_in)
     monkeypatch.setattr(ProxysysClient, "ping", ping)
     monkeypatch.setattr(ProxysysClient, "show_proxyconfig", show)

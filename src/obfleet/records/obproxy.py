@@ -14,18 +14,14 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from obfleet.engine.kept import keep, kept
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.obproxy import layout
-from obfleet.records.host_access import get_host
 from obfleet.store.models.credentials import Credential
 from obfleet.store.models.obproxy import (
     ObproxyCluster,
-    ObproxyOrigin,
     ObproxyServer,
     ObproxyStatus,
 )
-from obfleet.store.models.packages import SoftwarePackage
 from obfleet.timefmt import utcnow
 
 
@@ -166,18 +162,6 @@ def record_alive(session: Session, row: ObproxyServer) -> None:
     row.last_active_time = utcnow()
 
 
-# --- the rows a task creates -------------------------------------------------------------------
-
-
-def recorded_at(session: Session, placement: Placement) -> ObproxyServer | None:
-    """The obproxy recorded on the placement's host and SQL port (unique), of any cluster."""
-    return session.scalar(
-        select(ObproxyServer).where(
-            ObproxyServer.host_id == placement.host_id, ObproxyServer.sql_port == placement.sql_port
-        )
-    )
-
-
 def clash(session: Session, host_id: int, ports: Collection[int], home: str) -> str | None:
     """Why another recorded OBProxy on the host stands in the way (one of `ports` or the
     install path taken), or None."""
@@ -194,80 +178,3 @@ def clash(session: Session, host_id: int, ports: Collection[int], home: str) -> 
                 f"path of obproxy {row.id}"
             )
     return None
-
-
-def own_server_id(session: Session, task_id: int, key: str) -> int | None:
-    """The obproxy id this task kept under `key` (engine/kept.py): a run sees the id an
-    earlier run of the same subtask kept even though that run failed."""
-    value = kept(session, task_id, key)
-    return int(value) if value and value.isdigit() else None
-
-
-def record_new(
-    session: Session,
-    placement: Placement,
-    status: ObproxyStatus,
-    task_id: int,
-    key: str,
-    *,
-    origin: ObproxyOrigin,
-    package_id: int | None,
-    version: str | None,
-) -> int:
-    """Record the obproxy about to be installed or taken over at `placement`, held by the task
-    `task_id`, unless another recorded one holds its ports or install path; and keep its id
-    under `key` in the same transaction, so that this task's later runs and rollback know the
-    row as their own."""
-    reason = clash(session, placement.host_id, placement.ports, placement.home)
-    if reason:
-        raise RecordError(reason)
-    row = ObproxyServer(
-        cluster_id=placement.cluster_id,
-        host_id=placement.host_id,
-        package_id=package_id,
-        ip=placement.ip,
-        sql_port=placement.sql_port,
-        exporter_port=placement.exporter_port,
-        install_path=placement.home,
-        version=version,
-        origin=origin,
-    )
-    set_status(row, status, task_id)
-    session.add(row)
-    session.flush()
-    keep(session, task_id, key, str(row.id))
-    return row.id
-
-
-def own_row(session: Session, server_id: str | None) -> ObproxyServer | None:
-    """The row this task created (by the id it kept), if it is still recorded."""
-    return session.get(ObproxyServer, int(server_id)) if server_id else None
-
-
-def delete_own_row(
-    session: Session, server_id: str | None, statuses: Collection[str]
-) -> int | None:
-    """Delete the row this task created, if it still is in one of this task's `statuses`;
-    its id, or None when it is gone already."""
-    row = own_row(session, server_id)
-    if row is None:
-        return None
-    if row.status not in statuses:
-        raise HeldElsewhere(
-            f"obproxy {row.id} is {row.status}: another operation holds it now; "
-            "roll back again once that operation has ended"
-        )
-    session.delete(row)
-    return row.id
-
-
-def record_running(session: Session, row: ObproxyServer | None, placement: Placement) -> int:
-    """The obproxy's row RUNNING/NORMAL and alive now, with the architecture it runs on (the
-    host's, else its package's); the row gone in the meantime is an error."""
-    if row is None:
-        raise RecordError(f"obproxy on {placement.ip}:{placement.sql_port} is no longer recorded")
-    architecture = get_host(session, placement.host_id).architecture
-    package = session.get(SoftwarePackage, row.package_id) if row.package_id else None
-    row.architecture = architecture or (package.architecture if package else None)
-    record_alive(session, row)
-    return row.id

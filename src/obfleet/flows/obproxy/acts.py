@@ -10,10 +10,6 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from sqlalchemy.orm import Session
-
-from obfleet.appcontext import AppContext
-from obfleet.config import Settings
 from obfleet.engine.context import SubtaskContext
 from obfleet.flows.runtime import StepError, app, connect, read
 from obfleet.hosts import processes
@@ -22,16 +18,14 @@ from obfleet.hosts.shell import command
 from obfleet.hosts.ssh import SshConnection
 from obfleet.obproxy import cmdline, layout
 from obfleet.obproxy.admin import AdminError, ProxysysClient
-from obfleet.obproxy.configurl import config_url
 from obfleet.obproxy.layout import LayoutError
 from obfleet.obproxy.parameter_lists import StartParameters
 from obfleet.packages.payload import load_payload
-from obfleet.records import credentials, ob_clusters, packages
 from obfleet.records import obproxy as records
-from obfleet.records.ob_clusters import root_servers
+from obfleet.records import obproxy_access as access
+from obfleet.records import packages
 from obfleet.records.obproxy import Placement
 from obfleet.store import package_chunks
-from obfleet.store.models.obproxy import ObproxyCluster
 
 HOME_DIRS = ("bin", "lib", "etc", "log", "run")
 START_TIMEOUT_S = 120.0  # the daemon's parent returns once it listens (or gives up)
@@ -41,71 +35,6 @@ LIVENESS_EVERY_S = 5.0  # how often a login wait looks for the process on the ho
 
 async def host_of(ctx: SubtaskContext, placement: Placement) -> SshConnection:
     return await connect(ctx, placement.host_id)
-
-
-# --- credentials and the command line ---------------------------------------------------------
-
-
-def proxyro_password(session: Session, obfleet: AppContext, cluster_id: int) -> str:
-    """The one proxyro password of the clusters behind this OBProxy cluster (checked up front
-    as well; checked again, since links and credentials may have changed since)."""
-    cluster = records.get(session, cluster_id)
-    linked = ob_clusters.linked(session, cluster)
-    found = ob_clusters.proxyro_passwords(session, obfleet.secrets, linked)
-    values = set(found.values())
-    password = values.pop() if len(values) == 1 else None
-    if password is None:
-        raise StepError(
-            f"the OceanBase clusters of {cluster.name} ({', '.join(found) or 'none'}) must all "
-            "have the same proxyro credential"
-        )
-    return password
-
-
-def proxysys(session: Session, obfleet: AppContext, placement: Placement) -> ProxysysClient:
-    cluster = records.get(session, placement.cluster_id)
-    if cluster.proxysys_credential_id is None:
-        raise StepError(f"OBProxy cluster {cluster.name} has no root@proxysys credential")
-    password = credentials.reveal(session, obfleet.secrets, cluster.proxysys_credential_id).secret
-    return ProxysysClient(placement.ip, placement.sql_port, password)
-
-
-def upstream(
-    session: Session, settings: Settings, cluster: ObproxyCluster
-) -> cmdline.RsList | cmdline.ConfigUrl:
-    if cluster.work_mode == "RS_LIST":
-        (ob,) = ob_clusters.linked(session, cluster)
-        return cmdline.RsList(ob.name, tuple(f"{s.ip}:{s.sql_port}" for s in root_servers(ob)))
-    if not settings.advertise_url:
-        raise StepError(
-            "CONFIG_URL mode needs OBFLEET_ADVERTISE_URL: the URL OBProxy reads its clusters from"
-        )
-    return cmdline.ConfigUrl(config_url(settings.advertise_url, cluster.name))
-
-
-def start_spec(
-    session: Session,
-    obfleet: AppContext,
-    placement: Placement,
-    parameters: StartParameters | None = None,
-) -> cmdline.StartSpec:
-    cluster = records.get(session, placement.cluster_id)
-    if parameters is None:
-        parameters = StartParameters(
-            tuple((p["name"], p["value"]) for p in cluster.startup_parameters),
-            frozenset(p["name"] for p in cluster.parameters),
-        )
-    return cmdline.StartSpec(
-        home=placement.home,
-        sql_port=placement.sql_port,
-        exporter_port=placement.exporter_port,
-        app_name=cluster.name,
-        proxysys_password=proxysys(session, obfleet, placement).password,
-        run_user=cluster.run_user,
-        upstream=upstream(session, obfleet.settings, cluster),
-        startup_parameters=parameters.startup,
-        runtime_names=parameters.runtime_names,
-    )
 
 
 # --- files --------------------------------------------------------------------------------------
@@ -201,7 +130,10 @@ async def start_process(
     command returns); nothing happens when one already runs from there. The command line
     carries the cluster's recorded startup parameters unless `parameters` says otherwise."""
     obfleet = app(ctx)
-    spec = await read(ctx, lambda s: start_spec(s, obfleet, placement, parameters))
+    spec = await read(
+        ctx,
+        lambda s: access.start_spec(s, obfleet.secrets, obfleet.settings, placement, parameters),
+    )
     hashed = ctx.secret(cmdline.sha1_hex(ctx.secret(spec.proxysys_password)))
     conn = await host_of(ctx, placement)
     running = await pids_in(conn, placement.home)
@@ -251,7 +183,7 @@ async def stop_process(ctx: SubtaskContext, placement: Placement) -> None:
 async def admin_client(ctx: SubtaskContext, placement: Placement) -> ProxysysClient:
     """root@proxysys of the OBProxy, its password declared to the log's redactor."""
     obfleet = app(ctx)
-    client = await read(ctx, lambda s: proxysys(s, obfleet, placement))
+    client = await read(ctx, lambda s: access.proxysys(s, obfleet.secrets, placement))
     ctx.secret(client.password)
     return client
 
@@ -312,7 +244,9 @@ async def set_proxyro_password(ctx: SubtaskContext, placement: Placement) -> Non
     to read their metadata. Sent in plain text as OBD does: OBProxy hashes it itself."""
     client = await admin_client(ctx, placement)
     obfleet = app(ctx)
-    proxyro = await read(ctx, lambda s: proxyro_password(s, obfleet, placement.cluster_id))
+    proxyro = await read(
+        ctx, lambda s: access.proxyro_password(s, obfleet.secrets, placement.cluster_id)
+    )
     ctx.secret(proxyro)
     shown = await client.show_proxyconfig("observer_sys_password")
     if shown.get("observer_sys_password") == ctx.secret(cmdline.sha1_hex(proxyro)):

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
-from obfleet.flows.obproxy import acts, keys, steps
+from obfleet.flows.obproxy import keys, steps
 from obfleet.flows.runtime import StepError, connect, read, write
 from obfleet.hosts import processes
 from obfleet.hosts.shell import safe_path
@@ -49,11 +49,10 @@ from obfleet.hosts.users import user_exists
 from obfleet.obproxy import layout
 from obfleet.records import host_access
 from obfleet.records import obproxy as records
-from obfleet.records.obproxy import Placement, own_row
+from obfleet.records import obproxy_lifecycle as lifecycle
+from obfleet.records.obproxy import Placement
 from obfleet.store.models.obproxy import (
     ObproxyCluster,
-    ObproxyOrigin,
-    ObproxyServer,
     ObproxyStatus,
 )
 from obfleet.store.models.packages import SoftwarePackage
@@ -138,51 +137,6 @@ class OnInstalled:
         )
 
 
-# --- the rows -----------------------------------------------------------------------------------
-
-
-def held_elsewhere(row: ObproxyServer, doing: str) -> StepError:
-    """The error for a row at this task's host and SQL port that is not this task's own."""
-    return StepError(
-        f"{row.ip}:{row.sql_port} is already recorded as obproxy {row.id} (another task is "
-        f"{doing} or it runs there); this task leaves it alone"
-    )
-
-
-def _record_creating(
-    session: Session, placement: Placement, package_id: int, task_id: int, key: str
-) -> int:
-    own = records.own_server_id(session, task_id, key)
-    row = records.recorded_at(session, placement)
-    if row is None:
-        return records.record_new(
-            session,
-            placement,
-            CREATING,
-            task_id,
-            key,
-            origin=ObproxyOrigin.INSTALL,
-            package_id=package_id,
-            version=None,
-        )
-    if row.id != own or row.cluster_id != placement.cluster_id:
-        raise held_elsewhere(row, "installing it")
-    if row.status != CREATING:
-        raise StepError(
-            f"obproxy {row.id} on {row.ip}:{row.sql_port}, recorded by this task, is "
-            f"{row.status} now: another operation holds it"
-        )
-    return row.id
-
-
-def _mark_checked(session: Session, server_id: str | None) -> None:
-    """The install path is proven this row's own: empty, ports free, before anything shipped."""
-    row = own_row(session, server_id)
-    if row is None:
-        raise StepError(f"obproxy {server_id} recorded by this task is no longer recorded")
-    row.install_checked = True
-
-
 # --- the steps ----------------------------------------------------------------------------------
 
 
@@ -220,7 +174,7 @@ class PrepareCreateObproxy(OnInstalled, steps.ObproxyStep):
         package_id = int(ctx.require(keys.PACKAGE_ID))
         key = server_id_key(ctx)
         server_id = await write(
-            ctx, lambda s: _record_creating(s, where, package_id, ctx.task_id, key)
+            ctx, lambda s: lifecycle.record_creating(s, where, package_id, ctx.task_id, key)
         )
         ctx.set(key, str(server_id))
         ctx.log(
@@ -232,7 +186,7 @@ class PrepareCreateObproxy(OnInstalled, steps.ObproxyStep):
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await self.where(ctx)
         own = ctx.get(server_id_key(ctx))
-        server_id = await write(ctx, lambda s: records.delete_own_row(s, own, OWN_STATUSES))
+        server_id = await write(ctx, lambda s: lifecycle.delete_own_row(s, own, OWN_STATUSES))
         ctx.log(
             f"obproxy {server_id} on {where.ip}:{where.sql_port} deleted"
             if server_id
@@ -274,24 +228,15 @@ class CheckProcessNotExist(OnInstalled, steps.ObproxyStep):
         if problems:
             raise StepError("; ".join(problems))
         own = ctx.get(server_id_key(ctx))
-        await write(ctx, lambda s: _mark_checked(s, own))
+        await write(ctx, lambda s: lifecycle.mark_checked(s, own))
         ctx.log(
             f"ports {where.sql_port} and {where.exporter_port} are free on {where.ip}, "
             f"and {where.home} holds no OBProxy"
         )
 
 
-class InstallPackage(OnInstalled, steps.ObproxyStep):
-    """Ships bin/ and lib/ of the RPM, read once on the obfleet side; no rpm on the host."""
-
-    name = "Install rpm by package and version"
-    timeout = 3600
-
-    async def execute(self, ctx: SubtaskContext) -> None:
-        await acts.ship_package(ctx, await self.where(ctx), int(ctx.require(keys.PACKAGE_ID)))
-
-    async def rollback(self, ctx: SubtaskContext) -> None:
-        await acts.remove_home(ctx, await self.where(ctx))
+class InstallPackage(OnInstalled, steps.InstallPackage):
+    pass
 
 
 class StartObproxy(OnInstalled, steps.StartObproxy):
@@ -315,25 +260,15 @@ class UpdateObproxyStatus(OnInstalled, steps.UpdateObproxyStatus):
 
     def record(self, session: Session, ctx: SubtaskContext, where: Placement) -> str:
         version = ctx.require(keys.PACKAGE_VERSION)
-        row = own_row(session, ctx.get(server_id_key(ctx)))
-        if row is not None:
-            if row.status != CREATING and row.status not in records.SETTLED:
-                raise StepError(
-                    f"obproxy {row.id} on {row.ip}:{row.sql_port} is {row.status}: another "
-                    "operation holds it now"
-                )
-            row.version = version
-        server_id = records.record_running(session, row, where)
+        row = lifecycle.own_row(session, ctx.get(server_id_key(ctx)))
+        server_id = lifecycle.record_installed(session, row, where, version)
         return f"obproxy {server_id} ({version}) on {where.ip}:{where.sql_port} is RUNNING"
 
     def undo(self, session: Session, ctx: SubtaskContext, where: Placement) -> str | None:
-        row = own_row(session, ctx.get(server_id_key(ctx)))
+        row = lifecycle.own_row(session, ctx.get(server_id_key(ctx)))
         if row is None:
             return None
-        if row.status == CREATING:  # Update never released it: still this install's own
-            records.set_status(row, DELETING, ctx.task_id)
-        else:
-            records.take_back(row, DELETING, ctx.task_id)
+        lifecycle.unrecord_installed(row, ctx.task_id)
         return f"obproxy {row.id} on {where.ip}:{where.sql_port} is DELETING"
 
 

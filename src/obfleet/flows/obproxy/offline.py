@@ -38,19 +38,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
 from obfleet.flows.obproxy import acts, keys, steps
-from obfleet.flows.obproxy.steps import Recorded
 from obfleet.flows.runtime import StepError, connect, read, write
 from obfleet.hosts import processes
 from obfleet.hosts.processes import pids_in, pids_text
 from obfleet.hosts.ssh import SshConnection
 from obfleet.records import obproxy as records
+from obfleet.records import obproxy_lifecycle as lifecycle
+from obfleet.records.obproxy_lifecycle import Recorded
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 
 DELETING = ObproxyStatus.DELETING
@@ -94,91 +92,6 @@ def removing_path(home: str, obproxy_id: int) -> str:
     the obproxy, so a later run (of this task or of a new delete) finds what is left."""
     path = PurePosixPath(home)
     return str(path.parent / f".{path.name}.removing-{obproxy_id}")
-
-
-# --- the metadb ---------------------------------------------------------------------------------
-
-
-def _require_deleting(found: Recorded) -> None:
-    if found.status != DELETING:
-        raise StepError(
-            f"{found.label} is {found.status}, not DELETING: another operation has "
-            "taken it over since this task was started; this task leaves it alone"
-        )
-
-
-def _shared_with(session: Session, found: Recorded) -> str | None:
-    """Another recorded obproxy on the same host with the same install path (never made by
-    obfleet's installs, which refuse it; checked because rm -rf cannot be undone)."""
-    other = session.scalar(
-        select(ObproxyServer.id).where(
-            ObproxyServer.host_id == found.placement.host_id,
-            ObproxyServer.install_path == found.placement.home,
-            ObproxyServer.id != found.id,
-        )
-    )
-    return None if other is None else f"obproxy {other}"
-
-
-def _ownership(session: Session, obproxy_id: int, previous: str) -> tuple[bool, str]:
-    """Whether what lives at the install path is this obproxy's own, and why."""
-    row = session.get(ObproxyServer, obproxy_id)
-    if row is None:
-        return False, f"obproxy {obproxy_id} is no longer recorded"
-    if previous in records.SETTLED or row.version is not None:
-        return True, f"it ran as obproxy {row.id}"
-    if row.install_checked:
-        return True, (
-            f"its install found {row.install_path} empty and the ports free before it shipped "
-            "anything, so what is there now is its own"
-        )
-    return False, (
-        f"it never ran and its install never found {row.install_path} on {row.ip} empty before "
-        "shipping anything (it stopped at or before its check of the host), so whatever runs "
-        "from or lies in it is not its own"
-    )
-
-
-def _restore(session: Session, cluster_id: int, obproxy_id: int, status: str) -> str:
-    row = session.get(ObproxyServer, obproxy_id)
-    if row is None or row.cluster_id != cluster_id:
-        return f"obproxy {obproxy_id} is no longer recorded"
-    if row.status != DELETING:
-        return f"obproxy {obproxy_id} is {row.status} already; left as it is"
-    # Back to a settled status, held by none; or to CREATING or DELETING, the status a failed
-    # task left, which holds nothing until it is retried (its targets say so then).
-    records.set_status(row, status, None)
-    return f"obproxy {obproxy_id} is {status} again, as before the delete"
-
-
-def _delete_rows(session: Session, cluster_id: int, ids: list[int]) -> list[str]:
-    said = []
-    for obproxy_id in ids:
-        row = session.get(ObproxyServer, obproxy_id)
-        if row is None or row.cluster_id != cluster_id:
-            said.append(f"obproxy {obproxy_id} was already deleted")
-            continue
-        if row.status != DELETING:
-            raise StepError(
-                f"obproxy {obproxy_id} is {row.status}, not DELETING: another operation has "
-                "taken it over; not deleting its record"
-            )
-        session.delete(row)
-        said.append(
-            f"obproxy {row.id} deleted: {row.ip}:{row.sql_port} (exporter {row.exporter_port}), "
-            f"{row.install_path}"
-        )
-    return said
-
-
-def _remaining_on(session: Session, host_ids: list[int]) -> dict[int, list[int]]:
-    rows = session.execute(
-        select(ObproxyServer.host_id, ObproxyServer.id).where(ObproxyServer.host_id.in_(host_ids))
-    ).all()
-    found: dict[int, list[int]] = {h: [] for h in host_ids}
-    for host_id, obproxy_id in rows:
-        found[host_id].append(obproxy_id)
-    return found
 
 
 # --- the host -----------------------------------------------------------------------------------
@@ -236,7 +149,7 @@ def _key(ctx: SubtaskContext, what: str) -> str:
 
 async def _current(ctx: SubtaskContext) -> Recorded | None:
     cluster_id, obproxy_id = _cluster_id(ctx), _obproxy_id(ctx)
-    found = await read(ctx, lambda s: steps.recorded(s, cluster_id, obproxy_id))
+    found = await read(ctx, lambda s: lifecycle.recorded(s, cluster_id, obproxy_id))
     if found is None:
         ctx.log(f"obproxy {obproxy_id} is no longer recorded (already deleted): nothing to do")
     return found
@@ -265,7 +178,7 @@ class PrepareOfflineObproxy(Subtask):
         if found is None:
             ctx.set(_key(ctx, keys.UNINSTALL), "false")
             return
-        _require_deleting(found)
+        lifecycle.require_deleting(found)
         where = found.placement
         for what, value in (
             (keys.IP, where.ip),
@@ -275,7 +188,7 @@ class PrepareOfflineObproxy(Subtask):
         ):
             ctx.set(_key(ctx, what), str(value))
         previous = steps.status_before(ctx)
-        ours, why = await read(ctx, lambda s: _ownership(s, found.id, previous))
+        ours, why = await read(ctx, lambda s: lifecycle.home_ownership(s, found.id, previous))
         ctx.log(
             f"{found.label} of cluster {ctx.require(keys.CLUSTER_NAME)}: host {where.host_id}, "
             f"exporter port {where.exporter_port}, install path {where.home}; it was {previous} "
@@ -301,7 +214,7 @@ class PrepareOfflineObproxy(Subtask):
     async def rollback(self, ctx: SubtaskContext) -> None:
         cluster_id, obproxy_id = _cluster_id(ctx), _obproxy_id(ctx)
         status = steps.status_before(ctx)
-        ctx.log(await write(ctx, lambda s: _restore(s, cluster_id, obproxy_id, status)))
+        ctx.log(await write(ctx, lambda s: lifecycle.restore(s, cluster_id, obproxy_id, status)))
 
 
 class WaitNode(Subtask):
@@ -326,7 +239,7 @@ class StopAndUninstallObproxy(Subtask):
         found = await _current(ctx)
         if found is None:
             return
-        _require_deleting(found)
+        lifecycle.require_deleting(found)
         where = found.placement
         if ctx.require(_key(ctx, keys.UNINSTALL)) != "true":
             ctx.log(
@@ -335,7 +248,7 @@ class StopAndUninstallObproxy(Subtask):
             )
             return
         acts.check_removable(where.home)
-        shared = await read(ctx, lambda s: _shared_with(s, found))
+        shared = await read(ctx, lambda s: lifecycle.home_shared_with(s, found))
         if shared:
             raise StepError(
                 f"{where.home} on {where.ip} is also the install path of {shared}; not removing it"
@@ -381,7 +294,7 @@ class DeleteObproxyInfo(Subtask):
     async def execute(self, ctx: SubtaskContext) -> None:
         cluster_id = _cluster_id(ctx)
         ids = [int(i) for i in ctx.get_list(keys.SERVER_IDS)]
-        for line in await write(ctx, lambda s: _delete_rows(s, cluster_id, ids)):
+        for line in await write(ctx, lambda s: lifecycle.delete_deleting(s, cluster_id, ids)):
             ctx.log(line)
 
 
@@ -410,7 +323,7 @@ class UnreserveHost(Subtask):
     async def execute(self, ctx: SubtaskContext) -> None:
         ids = ctx.get_list(keys.SERVER_IDS)
         host_ids = [int(h) for h in ctx.get_list(keys.HOST_IDS)]
-        remaining = await read(ctx, lambda s: _remaining_on(s, sorted(set(host_ids))))
+        remaining = await read(ctx, lambda s: lifecycle.remaining_on(s, sorted(set(host_ids))))
         freed: dict[int, list[str]] = {}
         for obproxy_id, host_id in zip(ids, host_ids, strict=True):
             said = keys.per_obproxy

@@ -39,9 +39,9 @@ from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow, Node
 from obfleet.flows.obproxy import acts, keys, steps
-from obfleet.flows.runtime import StepError
 from obfleet.obproxy.parameter_lists import StartParameters, start_parameters
 from obfleet.records import obproxy as records
+from obfleet.records import obproxy_lifecycle as lifecycle
 from obfleet.records.obproxy import Placement
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 
@@ -143,19 +143,12 @@ class SyncObproxyParameter(OnBranch, steps.SyncObproxyParameter):
     pass
 
 
-def _branch_row(session: Session, ctx: SubtaskContext) -> ObproxyServer:
-    obproxy_id = int(ctx.item(keys.SERVER_IDS))
-    row = session.get(ObproxyServer, obproxy_id)
-    if row is None or row.cluster_id != int(ctx.require(keys.CLUSTER_ID)):
-        raise StepError(f"obproxy {obproxy_id} is no longer recorded")
-    return row
-
-
 class UpdateObproxyStatus(OnBranch, steps.UpdateObproxyStatus):
     """Records the obproxy RUNNING/NORMAL, answering now, with the cluster's parameter version."""
 
     def record(self, session: Session, ctx: SubtaskContext, where: Placement) -> str:
-        row = _branch_row(session, ctx)
+        cluster_id, obproxy_id = int(ctx.require(keys.CLUSTER_ID)), int(ctx.item(keys.SERVER_IDS))
+        row = lifecycle.in_cluster(session, cluster_id, obproxy_id)
         records.record_alive(session, row)
         return (
             f"obproxy {row.id} on {where.ip}:{where.sql_port} is RUNNING, parameter version "

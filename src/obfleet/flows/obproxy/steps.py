@@ -2,13 +2,11 @@
 in which OBProxy it acts on, so a step has one hook, `where(ctx) -> Placement`, and each task
 module says it once in a mixin (`class StartObproxy(OnBranch, steps.StartObproxy)`).
 
-Also here: the recorded obproxy a branch works on (`Recorded`), and `settle`, the end of the
+Also here: the recorded obproxy a branch works on (`find`), and `settle`, the end of the
 rollback of every operation that marks obproxies (restart, parameter change, upgrade).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -18,10 +16,9 @@ from obfleet.flows.obproxy import acts, keys
 from obfleet.flows.runtime import StepError, read, write
 from obfleet.obproxy.admin import AdminError
 from obfleet.obproxy.parameter_lists import ParameterLists, StartParameters
-from obfleet.records import obproxy as records
+from obfleet.records import obproxy_lifecycle as lifecycle
 from obfleet.records.obproxy import Placement
-from obfleet.store.models.obproxy import ObproxyServer, ObproxyStatus
-from obfleet.timefmt import utcnow
+from obfleet.store.models.obproxy import ObproxyStatus
 
 RUNNING, UNAVAILABLE = ObproxyStatus.RUNNING, ObproxyStatus.UNAVAILABLE
 # The statuses the rolling operations (restart, parameter change, upgrade) mark obproxies with;
@@ -32,31 +29,10 @@ OPERATIONS = (ObproxyStatus.RESTARTING, ObproxyStatus.REFRESHING, ObproxyStatus.
 # --- which obproxy ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """An obproxy row as a step read it."""
-
-    id: int
-    status: str
-    version: str | None  # <version>-<build>, as recorded
-    placement: Placement
-
-    @property
-    def label(self) -> str:
-        return f"obproxy {self.id} ({self.placement.ip}:{self.placement.sql_port})"
-
-
-def recorded(session: Session, cluster_id: int, obproxy_id: int) -> Recorded | None:
-    row = session.get(ObproxyServer, obproxy_id)
-    if row is None or row.cluster_id != cluster_id:
-        return None
-    return Recorded(row.id, row.status, row.version, Placement.of(row))
-
-
-async def find(ctx: SubtaskContext, obproxy_id: int) -> Recorded:
+async def find(ctx: SubtaskContext, obproxy_id: int) -> lifecycle.Recorded:
     """The task's obproxy `obproxy_id`, which must still be recorded in its cluster."""
     cluster_id = int(ctx.require(keys.CLUSTER_ID))
-    found = await read(ctx, lambda s: recorded(s, cluster_id, obproxy_id))
+    found = await read(ctx, lambda s: lifecycle.recorded(s, cluster_id, obproxy_id))
     if found is None:
         raise StepError(
             f"obproxy {obproxy_id} is no longer recorded in OBProxy cluster "
@@ -65,7 +41,7 @@ async def find(ctx: SubtaskContext, obproxy_id: int) -> Recorded:
     return found
 
 
-async def branch_obproxy(ctx: SubtaskContext) -> Recorded:
+async def branch_obproxy(ctx: SubtaskContext) -> lifecycle.Recorded:
     """This branch's obproxy: the element of `obproxy_server_ids` at its parallelIdx."""
     return await find(ctx, int(ctx.item(keys.SERVER_IDS)))
 
@@ -112,6 +88,20 @@ class StartObproxy(ObproxyStep):
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         await acts.stop_process(ctx, await self.where(ctx))
+
+
+class InstallPackage(ObproxyStep):
+    """Ships bin/ and lib/ of the task's RPM, read once on the obfleet side (no rpm on the
+    host); `obproxy -V` must then run. Its rollback removes the install path."""
+
+    name = "Install rpm by package and version"
+    timeout = 3600
+
+    async def execute(self, ctx: SubtaskContext) -> None:
+        await acts.ship_package(ctx, await self.where(ctx), int(ctx.require(keys.PACKAGE_ID)))
+
+    async def rollback(self, ctx: SubtaskContext) -> None:
+        await acts.remove_home(ctx, await self.where(ctx))
 
 
 class StopObproxy(ObproxyStep):
@@ -209,18 +199,8 @@ class FinishNode(Subtask):
 # --- settling marked obproxies ------------------------------------------------------------------
 
 
-def _settle_row(session: Session, obproxy_id: int, marked: str, alive: bool) -> bool:
-    row = session.get(ObproxyServer, obproxy_id)
-    if row is None or row.status != marked:
-        return False
-    records.set_status(row, RUNNING if alive else UNAVAILABLE, None)
-    if alive:
-        row.last_active_time = utcnow()
-    return True
-
-
 async def _settle_one(ctx: SubtaskContext, cluster_id: int, obproxy_id: int) -> None:
-    found = await read(ctx, lambda s: recorded(s, cluster_id, obproxy_id))
+    found = await read(ctx, lambda s: lifecycle.recorded(s, cluster_id, obproxy_id))
     if found is None or found.status not in OPERATIONS:
         return
     client = await acts.admin_client(ctx, found.placement)
@@ -230,7 +210,7 @@ async def _settle_one(ctx: SubtaskContext, cluster_id: int, obproxy_id: int) -> 
     except AdminError as exc:
         ctx.log(str(exc))
         alive = False
-    if await write(ctx, lambda s: _settle_row(s, obproxy_id, found.status, alive)):
+    if await write(ctx, lambda s: lifecycle.settle(s, obproxy_id, found.status, alive)):
         where = found.placement
         ctx.log(
             f"obproxy {obproxy_id} on {where.ip}:{where.sql_port} is "

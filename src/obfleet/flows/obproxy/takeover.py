@@ -44,28 +44,21 @@ from sqlalchemy.orm import Session
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
-from obfleet.flows.obproxy import acts, install, keys, steps
+from obfleet.flows.obproxy import acts, keys, steps
 from obfleet.flows.runtime import StepError, app, connect, read, write
 from obfleet.hosts import processes
-from obfleet.hosts.processes import COMMAND_TIMEOUT_S, ProcessFacts, pids_text
+from obfleet.hosts.processes import pids_text
 from obfleet.hosts.shell import safe_path
-from obfleet.hosts.ssh import SshConnection
-from obfleet.obproxy import cmdline
-from obfleet.obproxy.admin import AdminError, ProxysysClient
-from obfleet.obproxy.adoption import Expected, home_of, judge
-from obfleet.records import credentials, host_access, ob_clusters, packages
+from obfleet.obproxy import cmdline, discovery
+from obfleet.obproxy.adoption import home_of, judge
+from obfleet.records import host_access, packages
 from obfleet.records import obproxy as records
-from obfleet.records.ob_clusters import root_servers
-from obfleet.records.obproxy import Placement, clash, own_row
-from obfleet.store.models.obproxy import (
-    ObproxyCluster,
-    ObproxyOrigin,
-    ObproxyStatus,
-)
-from obfleet.store.models.packages import SoftwarePackage
+from obfleet.records import obproxy_access as access
+from obfleet.records import obproxy_lifecycle as lifecycle
+from obfleet.records.obproxy import Placement, clash
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyStatus
 
 TAKINGOVER = ObproxyStatus.TAKINGOVER
-CLUSTER, CREDENTIAL, EMPTY = "cluster", "credential", "empty"  # PROXYSYS_SOURCE values
 
 
 def build(
@@ -121,36 +114,13 @@ class OnTakenOver:
         )
 
 
-def _expected(session: Session, ctx: SubtaskContext, target: Target) -> Expected:
-    cluster = records.get(session, target.cluster_id)
-    advertise = app(ctx).settings.advertise_url
-    return Expected(
-        cluster_name=cluster.name,
-        work_mode=cluster.work_mode,
-        sql_port=target.sql_port,
-        ob_clusters={
-            ob.name: [f"{s.ip}:{s.sql_port}" for s in root_servers(ob)]
-            for ob in ob_clusters.linked(session, cluster)
-        },
-        services_url=f"{advertise.rstrip('/')}/services" if advertise else None,
-    )
-
-
 def _passwords(session: Session, ctx: SubtaskContext, cluster_id: int) -> list[tuple[str, str]]:
-    """The passwords to try for root@proxysys, in order: the cluster's, the given credential's,
-    an empty one."""
-    box = app(ctx).secrets
-    cluster = records.get(session, cluster_id)
-    found: list[tuple[str, str]] = []
-    if cluster.proxysys_credential_id is not None:
-        found.append(
-            (CLUSTER, credentials.reveal(session, box, cluster.proxysys_credential_id).secret)
-        )
     given = ctx.get(keys.PROXYSYS_CREDENTIAL_ID)
-    if given:
-        credentials.get(session, int(given), "OBPROXY")
-        found.append((CREDENTIAL, credentials.reveal(session, box, int(given)).secret))
-    found.append((EMPTY, ""))
+    found = access.passwords_to_try(
+        session, app(ctx).secrets, cluster_id, int(given) if given else None
+    )
+    for _, password in found:
+        ctx.secret(password)
     return found
 
 
@@ -160,84 +130,6 @@ async def _password_of(ctx: SubtaskContext, source: str) -> str:
         if name == source:
             return password
     raise StepError(f"the {source} root@proxysys password is no longer available")
-
-
-# --- finding the process ------------------------------------------------------------------------
-
-
-async def _find(conn: SshConnection, ctx: SubtaskContext, target: Target) -> ProcessFacts:
-    where = target.label
-    owners = await processes.port_owners(conn, [target.sql_port], ctx.log)
-    if target.sql_port not in owners:
-        raise StepError(
-            f"nothing listens on {where}: there is no OBProxy to take over there. Give the SQL "
-            "port the OBProxy listens on (its listen_port, -p) and make sure it runs, then "
-            "retry (or roll this task back and take it over again with the right sqlPort)"
-        )
-    holders = owners[target.sql_port]
-    if not holders:
-        raise StepError(
-            f"port {where} is held by a process obfleet cannot see: it belongs to another user "
-            "than the one obfleet connects to the host as. Connect obfleet to the host as root "
-            "or as the OBProxy's user, then retry"
-        )
-    if len(holders) > 1:
-        pids = pids_text(o.pid for o in holders)
-        raise StepError(
-            f"{len(holders)} processes hold {where} (pid {pids}); obfleet takes over a single "
-            "obproxy process: leave only one (an OBProxy hot upgrade ends with one), then retry"
-        )
-    facts = await processes.process_facts(conn, holders[0].pid)
-    ctx.log(
-        f"pid {facts.pid} listens on {where}: user {facts.user or '?'}, working directory "
-        f"{facts.cwd or '?'}, executable {facts.exe or '?'}"
-    )
-    return facts
-
-
-async def _version(
-    conn: SshConnection, ctx: SubtaskContext, facts: ProcessFacts, home: str, where: str
-) -> tuple[str, str | None]:
-    result = await conn.run(
-        cmdline.version_command(home), check=False, timeout=COMMAND_TIMEOUT_S, log=ctx.log
-    )
-    banner = cmdline.parse_banner(result.stdout + "\n" + result.stderr)
-    if banner is None:
-        raise StepError(
-            f"{home}/bin/obproxy -V does not print OBProxy's version banner (exit "
-            f"{result.exit_status}): pid {facts.pid} on {where} is not OBProxy"
-        )
-    return banner
-
-
-async def _log_in(
-    ctx: SubtaskContext, target: Target, passwords: list[tuple[str, str]]
-) -> tuple[str, dict[str, str]]:
-    """The first password root@proxysys accepts, and `show proxyconfig`."""
-    refusals: list[tuple[str, AdminError]] = []
-    for source, password in passwords:
-        ctx.secret(password)
-        client = ProxysysClient(target.ip, target.sql_port, password)
-        try:
-            return source, await client.show_proxyconfig()
-        except AdminError as exc:
-            refusals.append((source, exc))
-            ctx.log(f"root@proxysys refused the {source} password ({exc})")
-    tried = {
-        CLUSTER: "this OBProxy cluster's",
-        CREDENTIAL: "the given credential's",
-        EMPTY: "an empty one",
-    }
-    raise StepError(
-        f"root@proxysys on {target.label} accepts none of the passwords obfleet knows "
-        f"({', '.join(tried[source] for source, _ in refusals)}; last answer {refusals[-1][1]}). "
-        "Tell obfleet its current password by creating an OBPROXY credential with it "
-        "(POST /api/v2/credentials) and taking the OBProxy over with hosts[].proxysysCredentialId "
-        "set to it; or clear it on the OBProxy (as root@proxysys, alter proxyconfig set "
-        "obproxy_sys_password to the empty string ''); obfleet then gives it the cluster's own "
-        "password. Then retry. (OBProxy also refuses root@proxysys from non-private addresses "
-        "unless skip_proxy_sys_private_check is true.)"
-    )
 
 
 # --- the steps ----------------------------------------------------------------------------------
@@ -254,9 +146,9 @@ class CheckObproxyToTakeOver(Subtask):
         target = await _target(ctx)
         where = target.label
         conn = await connect(ctx, target.host_id)
-        facts = await _find(conn, ctx, target)
+        facts = await discovery.listener(conn, target.ip, target.sql_port, ctx.log)
         home = home_of(facts, where)
-        version, build = await _version(conn, ctx, facts, home, where)
+        version, build = await discovery.version(conn, facts, home, where, ctx.log)
         shown = f"{version}-{build}" if build else version
         from_flags = cmdline.parse_command_line(facts.argv[1:])
         others = [p for p in await processes.pids_in(conn, home) if p != facts.pid]
@@ -266,9 +158,12 @@ class CheckObproxyToTakeOver(Subtask):
         )
 
         passwords = await read(ctx, lambda s: _passwords(s, ctx, target.cluster_id))
-        source, config = await _log_in(ctx, target, passwords)
+        source, config = await discovery.log_in(target.ip, target.sql_port, passwords, ctx.log)
         ctx.log(f"root@proxysys logged in with the {source} password")
-        expected = await read(ctx, lambda s: _expected(s, ctx, target))
+        settings = app(ctx).settings
+        expected = await read(
+            ctx, lambda s: access.expected(s, settings, target.cluster_id, target.sql_port)
+        )
         verdict = judge(config, expected)
         flag_port = from_flags.get("prometheus_listen_port")
         if flag_port and verdict.exporter_port and flag_port != str(verdict.exporter_port):
@@ -314,34 +209,6 @@ class CheckObproxyToTakeOver(Subtask):
         )
 
 
-def _record_taking_over(
-    session: Session, placement: Placement, version: str, package_id: int | None, task_id: int
-) -> int:
-    own = records.own_server_id(session, task_id, keys.SERVER_ID)
-    row = records.recorded_at(session, placement)
-    if row is not None and row.cluster_id != placement.cluster_id:
-        raise StepError(
-            f"{placement.ip}:{placement.sql_port} is recorded as obproxy {row.id} of another "
-            f"OBProxy cluster (id {row.cluster_id})"
-        )
-    if row is not None:
-        if row.id != own or row.status != TAKINGOVER:
-            raise install.held_elsewhere(row, "taking it over")
-        return row.id
-    if package_id and session.get(SoftwarePackage, package_id) is None:
-        package_id = None  # the package was deleted since Check: record the obproxy without it
-    return records.record_new(
-        session,
-        placement,
-        TAKINGOVER,
-        task_id,
-        keys.SERVER_ID,
-        origin=ObproxyOrigin.TAKE_OVER,
-        package_id=package_id,
-        version=version,
-    )
-
-
 class PrepareTakeOverObproxy(OnTakenOver, steps.ObproxyStep):
     """Records the obproxy (TAKINGOVER): from now on the cluster shows it."""
 
@@ -354,7 +221,10 @@ class PrepareTakeOverObproxy(OnTakenOver, steps.ObproxyStep):
         package = ctx.get(keys.PACKAGE_ID)
         package_id = int(package) if package else None
         server_id = await write(
-            ctx, lambda s: _record_taking_over(s, where, version, package_id, ctx.task_id)
+            ctx,
+            lambda s: lifecycle.record_taking_over(
+                s, where, version, package_id, ctx.task_id, keys.SERVER_ID
+            ),
         )
         ctx.set(keys.SERVER_ID, str(server_id))
         ctx.log(
@@ -365,7 +235,7 @@ class PrepareTakeOverObproxy(OnTakenOver, steps.ObproxyStep):
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await self.where(ctx)
         own = ctx.get(keys.SERVER_ID)
-        server_id = await write(ctx, lambda s: records.delete_own_row(s, own, (TAKINGOVER,)))
+        server_id = await write(ctx, lambda s: lifecycle.delete_own_row(s, own, (TAKINGOVER,)))
         ctx.log(
             f"obproxy {server_id} on {where.ip}:{where.sql_port} forgotten (the process runs on)"
             if server_id
@@ -383,8 +253,8 @@ class SetObproxyRootPassword(OnTakenOver, steps.ObproxyStep):
     async def execute(self, ctx: SubtaskContext) -> None:
         where = await self.where(ctx)
         source = ctx.require(keys.PROXYSYS_SOURCE)
-        wanted = await _password_of(ctx, CLUSTER)
-        if source == CLUSTER or await acts.logs_in(ctx, where, wanted):
+        wanted = await _password_of(ctx, discovery.CLUSTER)
+        if source == discovery.CLUSTER or await acts.logs_in(ctx, where, wanted):
             ctx.log("root@proxysys already has the OBProxy cluster's password")
             return
         await acts.switch_proxysys_password(ctx, where, await _password_of(ctx, source), wanted)
@@ -396,13 +266,15 @@ class SetObproxyRootPassword(OnTakenOver, steps.ObproxyStep):
     async def rollback(self, ctx: SubtaskContext) -> None:
         where = await self.where(ctx)
         source = ctx.get(keys.PROXYSYS_SOURCE)
-        if source in (None, CLUSTER):
+        if source in (None, discovery.CLUSTER):
             return
         old = await _password_of(ctx, source)
         if await acts.logs_in(ctx, where, old):
             ctx.log(f"root@proxysys already has its {source} password")
             return
-        await acts.switch_proxysys_password(ctx, where, await _password_of(ctx, CLUSTER), old)
+        await acts.switch_proxysys_password(
+            ctx, where, await _password_of(ctx, discovery.CLUSTER), old
+        )
         ctx.log(f"root@proxysys on {where.ip}:{where.sql_port} has its {source} password again")
 
 
@@ -466,20 +338,15 @@ class UpdateTakenOverStatus(OnTakenOver, steps.UpdateObproxyStatus):
         await super().execute(ctx)
 
     def record(self, session: Session, ctx: SubtaskContext, where: Placement) -> str:
-        row = own_row(session, ctx.get(keys.SERVER_ID))
-        if row is not None and row.status not in (TAKINGOVER, ObproxyStatus.RUNNING):
-            raise StepError(
-                f"obproxy {row.id} on {row.ip}:{row.sql_port} is {row.status}: another "
-                "operation holds it now"
-            )
-        server_id = records.record_running(session, row, where)
+        row = lifecycle.own_row(session, ctx.get(keys.SERVER_ID))
+        server_id = lifecycle.record_taken_over(session, row, where)
         return (
             f"obproxy {server_id} ({ctx.require(keys.PACKAGE_VERSION)}) on "
             f"{where.ip}:{where.sql_port} is taken over: RUNNING"
         )
 
     def undo(self, session: Session, ctx: SubtaskContext, where: Placement) -> str | None:
-        row = own_row(session, ctx.get(keys.SERVER_ID))
+        row = lifecycle.own_row(session, ctx.get(keys.SERVER_ID))
         if row is None:
             return None
         records.take_back(row, TAKINGOVER, ctx.task_id)

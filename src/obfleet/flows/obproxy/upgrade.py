@@ -35,7 +35,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.engine.context import SubtaskContext
@@ -47,7 +46,8 @@ from obfleet.hosts import processes
 from obfleet.hosts.processes import COMMAND_TIMEOUT_S, pids_in, pids_text
 from obfleet.hosts.shell import command, quote, safe_path
 from obfleet.obproxy import layout
-from obfleet.records import obproxy as records
+from obfleet.records import obproxy_access as access
+from obfleet.records import obproxy_lifecycle as lifecycle
 from obfleet.records.obproxy import Placement
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer, ObproxyStatus
 from obfleet.store.models.packages import SoftwarePackage
@@ -95,16 +95,9 @@ class Move:
         return f"obproxy {self.obproxy_id} on {self.old.ip}:{self.old.sql_port}"
 
 
-def _row(session: Session, cluster_id: int, obproxy_id: int) -> ObproxyServer:
-    row = session.get(ObproxyServer, obproxy_id)
-    if row is None or row.cluster_id != cluster_id:
-        raise StepError(f"obproxy {obproxy_id} is no longer recorded in cluster {cluster_id}")
-    return row
-
-
 def _move_of(session: Session, ctx: SubtaskContext, index: int) -> Move:
     obproxy_id = int(ctx.get_list(keys.SERVER_IDS)[index])
-    row = _row(session, int(ctx.require(keys.CLUSTER_ID)), obproxy_id)
+    row = lifecycle.in_cluster(session, int(ctx.require(keys.CLUSTER_ID)), obproxy_id)
     old_package = ctx.get_list(keys.OLD_PACKAGE_IDS)[index]
     return Move(
         obproxy_id=obproxy_id,
@@ -130,23 +123,6 @@ class OnNew:
         return (await _move(ctx)).new
 
 
-def _existing_package(session: Session, package_id: int | None) -> int | None:
-    """The package id, unless the package was deleted since (it was no longer in use): the row
-    keeps no dangling id."""
-    return package_id if package_id and session.get(SoftwarePackage, package_id) else None
-
-
-def _home_users(session: Session, host_id: int, home: str) -> list[int]:
-    """The recorded obproxies whose install path `home` is on the host."""
-    return list(
-        session.scalars(
-            select(ObproxyServer.id).where(
-                ObproxyServer.host_id == host_id, ObproxyServer.install_path == home
-            )
-        )
-    )
-
-
 class PrepareUpgrade(Subtask):
     """Everything the upgrade needs from obfleet, before any obproxy is touched: the rows, the
     package, the root@proxysys and proxyro credentials, and each new start command line (in
@@ -164,11 +140,11 @@ class PrepareUpgrade(Subtask):
             package = session.get(SoftwarePackage, package_id)
             if package is None:
                 raise StepError(f"package {package_id} was deleted since the upgrade began")
-            acts.proxyro_password(session, obfleet, cluster_id)
+            access.proxyro_password(session, obfleet.secrets, cluster_id)
             plan = []
             for index in range(len(ctx.get_list(keys.SERVER_IDS))):
                 move = _move_of(session, ctx, index)
-                acts.start_spec(session, obfleet, move.new)
+                access.start_spec(session, obfleet.secrets, obfleet.settings, move.new)
                 plan.append(
                     f"{move.label}: {move.old_version} in {move.old.home} -> "
                     f"{ctx.require(keys.PACKAGE_VERSION)} ({package.file_name}) in {move.new.home}"
@@ -234,18 +210,13 @@ class CheckUpgradePath(OnNew, steps.ObproxyStep):
         )
 
 
-class InstallNewPackage(OnNew, steps.ObproxyStep):
-    """bin/ and lib/ of the new RPM into the new install path; `obproxy -V` must run."""
-
-    name = "Install rpm by package and version"
-    timeout = 3600
-
-    async def execute(self, ctx: SubtaskContext) -> None:
-        await acts.ship_package(ctx, await self.where(ctx), int(ctx.require(keys.PACKAGE_ID)))
+class InstallNewPackage(OnNew, steps.InstallPackage):
+    """bin/ and lib/ of the new RPM into the new install path. Its rollback removes only what
+    the upgrade added there."""
 
     async def rollback(self, ctx: SubtaskContext) -> None:
         new = await self.where(ctx)
-        users = await read(ctx, lambda s: _home_users(s, new.host_id, new.home))
+        users = await read(ctx, lambda s: lifecycle.home_users(s, new.host_id, new.home))
         if users:
             ctx.log(
                 f"{new.home} is the recorded install path of obproxy "
@@ -323,21 +294,18 @@ class UpdateUpgradedStatus(OnNew, steps.UpdateObproxyStatus):
 
     def record(self, session: Session, ctx: SubtaskContext, where: Placement) -> str:
         move = _move_of(session, ctx, ctx.parallel_idx)
-        row = _row(session, where.cluster_id, move.obproxy_id)
+        row = lifecycle.in_cluster(session, where.cluster_id, move.obproxy_id)
         version = ctx.require(keys.PACKAGE_VERSION)
-        row.version = version
-        row.package_id = _existing_package(session, int(ctx.require(keys.PACKAGE_ID)))
-        row.install_path = where.home
-        records.record_alive(session, row)
+        package_id = int(ctx.require(keys.PACKAGE_ID))
+        lifecycle.record_upgraded(session, row, where, version, package_id)
         return f"{move.label} runs {version} from {where.home}: RUNNING"
 
     def undo(self, session: Session, ctx: SubtaskContext, where: Placement) -> str | None:
         move = _move_of(session, ctx, ctx.parallel_idx)
-        row = _row(session, where.cluster_id, move.obproxy_id)
-        records.take_back(row, ObproxyStatus.UPGRADING, ctx.task_id)
-        row.version = move.old_version
-        row.package_id = _existing_package(session, move.old_package_id)
-        row.install_path = move.old.home
+        row = lifecycle.in_cluster(session, where.cluster_id, move.obproxy_id)
+        lifecycle.unrecord_upgraded(
+            session, row, ctx.task_id, move.old, move.old_version, move.old_package_id
+        )
         return f"{move.label} is recorded on {move.old_version} in {move.old.home} again"
 
 
@@ -354,7 +322,7 @@ class RemoveOldInstall(Subtask):
             count = len(ctx.get_list(keys.SERVER_IDS))
             moves = [_move_of(session, ctx, i) for i in range(count)]
             return [
-                (m.old, _home_users(session, m.old.host_id, m.old.home))
+                (m.old, lifecycle.home_users(session, m.old.host_id, m.old.home))
                 for m in moves
                 if m.old.home != m.new.home
             ]
