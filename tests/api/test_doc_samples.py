@@ -110,6 +110,12 @@ OB_LINKS = {
         "clusterType",
     )
 }
+CLUSTER_EXTENSIONS = {
+    **OB_LINKS,
+    "installPath": "extension: where the cluster's obproxies live (<installPath>/obproxy-<v>)",
+    "runUser": "extension: the user the cluster's obproxies run as",
+    "proxysysCredentialId": "extension: the root@proxysys password's credential",
+}
 HOST_EXTENSIONS = {
     "credentialId": "extension: the HOST credential obfleet logs in with",
     "hostKeyFingerprint": "extension: the SSH host key pinned at first contact",
@@ -347,20 +353,20 @@ ROWS: list[Row] = [
         "GET",
         "/api/v2/obproxy/clusters",
         setup=("cluster",),
-        extra=under("data.contents[]", OB_LINKS),
+        extra=under("data.contents[]", CLUSTER_EXTENSIONS),
     ),
     Row(
         f"{OBPROXY}/400.querying-details-about-an-obproxy-cluster",
         "GET",
         "/api/v2/obproxy/clusters/{cluster}",
-        extra=under("data", OB_LINKS),
+        extra=under("data", CLUSTER_EXTENSIONS),
     ),
     Row(
         f"{OBPROXY}/500.update-obproxy-cluster-configuration",
         "PATCH",
         "/api/v2/obproxy/clusters/{cluster}",
         {"address": "foo.bar", "port": 2883},
-        extra=under("data", OB_LINKS),
+        extra=under("data", CLUSTER_EXTENSIONS),
     ),
     task_row(
         f"{OBPROXY}/600.api-add-obproxy",
@@ -459,6 +465,8 @@ UNDOCUMENTED_ROUTES = {
     "GET /api/v2/files/sys-package/{file_name}": "the downloadUrl of a package (a file)",
     "GET /api/v2/tasks/instances/{taskInstanceId}/events": "extension (Server-Sent Events)",
     "PUT /api/v2/obproxy/clusters/{cluster_id}/parameters": "extension (OCP's UI only)",
+    "POST /api/v2/obproxy/clusters/{cluster_id}/changePassword": "extension (OCP's UI only)",
+    "POST /api/v2/credentials/{credential_id}/reveal": "extension (password box)",
 }
 
 

@@ -45,10 +45,13 @@ def create(
     mode: str,
     hosts: list[NetnsHost],
     links: list[dict[str, Any]] | None = None,
+    **extensions: Any,
 ) -> dict[str, Any]:
+    """Create the cluster on `hosts`; `extensions` are further body fields (runUser, ...)."""
     return fleet.post(  # type: ignore[no-any-return]
         "/api/v2/obproxy/clusters",
         {
+            **extensions,
             "name": name,
             "workMode": mode,
             "obLinks": [OB_LINK] if links is None else links,

@@ -112,7 +112,8 @@ def recorded(fleet: Fleet) -> dict[str, ObproxyServer]:
 
 
 def test_take_over_obproxies_started_by_hand(fleet: Fleet, payload: dict[str, Any]) -> None:
-    fleet.succeeded(create(fleet, NAME, "RS_LIST", [])["id"])
+    # Started by hand as root: a cluster whose obproxies run as root takes it over.
+    fleet.succeeded(create(fleet, NAME, "RS_LIST", [], runUser="root")["id"])
     cluster_id = cluster_named(fleet, NAME)["id"]
     password = fleet.proxysys_password(NAME)
     open_host, other_pw_host, own_pw_host, busy_host = fleet.hosts

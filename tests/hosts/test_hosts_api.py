@@ -49,11 +49,17 @@ def test_doc_sample_answers_with_a_prepare_host_task(client):
     assert task["name"] == "Prepare host" and task["type"] == "MANUAL"
     assert task["status"] == "RUNNING" and task["operation"] == "EXECUTE"
     names = [s["name"] for s in task["subtasks"]]
-    assert names == ["Pre check for create host", "Collect host facts", "Update host status"]
-    first, facts, status = task["subtasks"]
-    assert [s["status"] for s in task["subtasks"]] == ["READY", "PENDING", "PENDING"]
+    assert names == [
+        "Pre check for create host",
+        "Collect host facts",
+        "Create admin user",
+        "Update host status",
+    ]
+    first, facts, user, status = task["subtasks"]
+    assert [s["status"] for s in task["subtasks"]] == ["READY", "PENDING", "PENDING", "PENDING"]
     assert first["downstreams"] == [facts["id"]] and facts["upstreams"] == [first["id"]]
-    assert facts["downstreams"] == [status["id"]] and status["upstreams"] == [facts["id"]]
+    assert facts["downstreams"] == [user["id"]] and user["upstreams"] == [facts["id"]]
+    assert user["downstreams"] == [status["id"]] and status["upstreams"] == [user["id"]]
     host = get_host(client, task["hostId"])
     assert host["innerIpAddress"] == "198.18.255.1" and host["name"] == "198.18.255.1"
     assert host["status"] == "NEW" and host["sshPort"] == 22

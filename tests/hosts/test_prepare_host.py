@@ -5,6 +5,7 @@ refused, no secret shown."""
 from __future__ import annotations
 
 import platform
+import pwd
 
 import pytest
 
@@ -84,6 +85,11 @@ def test_prepare_hosts_with_key_and_password_logins(engine_client, lab, hosts):
         assert "host key pinned" in logs["Pre check for create host"]
         assert "all tools present" in logs["Pre check for create host"]
         assert "host is ONLINE" in logs["Update host status"]
+        if host in hosts[:3]:  # root: the default run-as user is created on the host only
+            assert "user admin created" in logs["Create admin user"]
+            assert host.run("id -un admin").stdout.strip() == "admin"
+        else:
+            assert "user admin is missing" in logs["Create admin user"]
 
         view = get_host(client, task["hostId"])
         assert view["status"] == "ONLINE" and view["innerIpAddress"] == host.ip
@@ -95,6 +101,8 @@ def test_prepare_hosts_with_key_and_password_logins(engine_client, lab, hosts):
         responses += [str(done), str(view), *logs.values()]
     listed = client.get("/api/v2/compute/hosts", headers=ADMIN, params={"status": "ONLINE"})
     assert listed.json()["data"]["page"]["totalElements"] == 4
+    with pytest.raises(KeyError):
+        pwd.getpwnam("admin")  # not on the machine the hosts share /etc with
     assert_no_secret(lab, listed.text, *responses)
 
 
@@ -116,6 +124,7 @@ def test_unreachable_host_fails_offline_and_a_retry_brings_it_online(
     assert statuses == {
         "Pre check for create host": "FAILED",
         "Collect host facts": "PENDING",
+        "Create admin user": "PENDING",
         "Update host status": "PENDING",
     }
     log = subtask_logs(client, done)["Pre check for create host"]

@@ -77,7 +77,9 @@ class Lab:
         with self.app.db.transaction() as session:
             cluster = records.get(session, self.cluster)
             target = instances.Target([self.hosts[host]], sql_port, sql_port + 1, RPM)
-            checked = instances.check_target(session, target, instances.BATCH_ADD_FIELDS)
+            checked = instances.check_target(
+                session, target, instances.BATCH_ADD_FIELDS, cluster.install_path
+            )
             return instances._submit_one(session, cluster, checked, self.hosts[host], PRINCIPAL)
 
     def racing_take_over(self, host: str, sql_port: int = 3883) -> int:

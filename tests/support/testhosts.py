@@ -8,8 +8,10 @@ host here is a real, isolated little machine:
   range is ever used), attached through a veth pair to ONE bridge in the root namespace; the
   bridge carries the gateway address, where the obfleet server under test listens, so hosts can
   call back (config server) and the root namespace reaches every host;
-* its own mount namespace with private tmpfs on /home (with /home/admin), /root and /tmp, so two
-  hosts never see each other's files, and nothing leaks into the real /root or /tmp;
+* its own mount namespace with private tmpfs on /home (with /home/admin), /root and /tmp, and
+  an overlay on /etc (the machine's, with the host's own changes on top: a user created on a
+  host exists there only), so two hosts never see each other's files, and nothing leaks into
+  the real /etc, /root or /tmp;
 * its own pid and UTS namespace: `ps`/`pgrep` on a host only see that host's processes, and the
   hostname is the host's name. pid 1 is a tiny init that reaps orphans (daemonized programs), so a
   killed daemon does not linger as a zombie that `kill -0` would still find;
@@ -207,11 +209,19 @@ def _exe(pid: int) -> str:
 
 # pid 1 of every host. Kept tiny and stdlib-only; runs in the host's fresh mount/pid/uts namespaces.
 HOST_INIT = '''\
-"""pid 1 of an obfleet test host: private /home, /root and /tmp, hostname, then reap orphans."""
+"""pid 1 of an obfleet test host: private /etc layer, /home, /root and /tmp, hostname, then reap
+orphans."""
 import os, signal, socket, subprocess, sys
 
 def main():
-    hostname, home_size, tmp_size, uid, gid = sys.argv[1:6]
+    hostname, home_size, tmp_size, uid, gid, etc_layer = sys.argv[1:7]
+    # /etc is the machine's, seen through an overlay: users a deploy creates on the host
+    # (useradd) stay in this host's upper layer, never in the machine's /etc/passwd.
+    upper, work = etc_layer + "/upper", etc_layer + "/work"
+    os.makedirs(upper)
+    os.makedirs(work)
+    layers = "lowerdir=/etc,upperdir=%s,workdir=%s" % (upper, work)
+    subprocess.run(["mount", "-t", "overlay", "-o", layers, "obftetc", "/etc"], check=True)
     for target, opts in (
         ("/home", "size=%s,mode=0755" % home_size),
         ("/root", "size=64m,mode=0700"),
@@ -365,6 +375,7 @@ class NetnsHost:
         argv += ["private", "--pid", "--fork", "--mount-proc", "--uts", "--"]
         argv += ["/usr/bin/python3", str(self.lab.init_script), self.name]
         argv += [self.lab.home_size, self.lab.tmp_size, str(user.pw_uid), str(user.pw_gid)]
+        argv += [str(self.dir / "etc-layer")]
         with open(self.dir / "init.log", "ab") as log:
             self._init_proc = subprocess.Popen(
                 argv,

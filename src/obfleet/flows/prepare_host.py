@@ -1,7 +1,7 @@
 """OCP's "Prepare host" task: reach a newly added host over SSH, pin its key, read its facts,
 check it has what an OBProxy deploy runs, and mark it ONLINE.
 
-One task per host, three subtasks in a chain (OCP's own chain installs its agents between the
+One task per host, four subtasks in a chain (OCP's own chain installs its agents between the
 first and the last; obfleet has no agent):
 
 * "Pre check for create host": connect with the host's credential; at this first contact the
@@ -9,6 +9,9 @@ first and the last; obfleet has no agent):
   any other key. Then check the tools obfleet's deploys use (below).
 * "Collect host facts": OS name and release (`/etc/os-release`), architecture and host name
   (`uname`), stored on the host row; the host name becomes the host's `name`, as in OCP.
+* "Create admin user": the user OBProxy runs as by default (`admin`, as OCP and OBD run it),
+  created when missing (only when obfleet logs in as root; otherwise the log says so, and an
+  install that runs as admin is refused there by its own check).
 * "Update host status": ONLINE.
 
 A step that fails leaves the host OFFLINE, with the reason in its log, and the task FAILED for
@@ -31,6 +34,8 @@ from obfleet.errors import ApiError, ErrorCode
 from obfleet.flows.runtime import connect, write
 from obfleet.hosts import facts
 from obfleet.hosts.ssh import fingerprint
+from obfleet.hosts.users import UserState, ensure_user
+from obfleet.obproxy.layout import DEFAULT_RUN_USER
 from obfleet.records import host_access
 from obfleet.store.models.hosts import HostStatus
 
@@ -42,7 +47,7 @@ def build(host_id: int) -> Flow:
     """The "Prepare host" flow for one recorded host."""
     flow = Flow(TASK_NAME)
     flow.set(HOST_ID, str(host_id))
-    flow.chain(PreCheckHost, CollectHostFacts, UpdateHostStatus)
+    flow.chain(PreCheckHost, CollectHostFacts, CreateRunUser, UpdateHostStatus)
     return flow
 
 
@@ -145,6 +150,25 @@ class CollectHostFacts(_HostStep):
         ctx.log(
             f"host name {found.hostname}, architecture {found.architecture}, "
             f"OS {found.operating_system or 'unknown'} {found.operating_system_release or ''}"
+        )
+
+
+class CreateRunUser(_HostStep):
+    """Creates the default run-as user if missing. Its rollback leaves the user: files on the
+    host may belong to it by now, and a user is no harm to a host."""
+
+    name = "Create admin user"
+    timeout = 120
+
+    async def prepare(self, ctx: SubtaskContext, host_id: int) -> None:
+        state = await ensure_user(await connect(ctx, host_id), DEFAULT_RUN_USER, ctx.log)
+        ctx.log(
+            {
+                UserState.EXISTS: f"user {DEFAULT_RUN_USER} exists",
+                UserState.CREATED: f"user {DEFAULT_RUN_USER} created",
+                UserState.NOT_ROOT: f"user {DEFAULT_RUN_USER} is missing, and obfleet does not "
+                "log in as root here to create it: obproxies cannot run as it on this host",
+            }[state]
         )
 
 

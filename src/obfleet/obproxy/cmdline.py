@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from obfleet.hosts.shell import command, quote, safe_path
 from obfleet.obproxy.catalog import command_line_safe
+from obfleet.obproxy.layout import ROOT, check_run_user
 
 __all__ = [
     "DEFAULTS",
@@ -87,6 +88,7 @@ class StartSpec:
     # Runtime parameters the operator set (applied later with ALTER PROXYCONFIG): a default
     # they override stays off the command line.
     runtime_names: frozenset[str] = frozenset()
+    run_user: str = ROOT  # who the process runs as (obproxy/layout.py)
 
 
 def sha1_hex(password: str) -> str:
@@ -174,8 +176,14 @@ def _in_home(home: str, args: Sequence[str]) -> str:
 
 
 def start_command(spec: StartSpec) -> str:
-    """The shell command that starts OBProxy the first time (it daemonizes and returns)."""
-    return _in_home(spec.home, argv(spec))
+    """The shell command that starts OBProxy the first time (it daemonizes and returns), from
+    obfleet's root session: as another run-as user through `runuser`, whose shell then changes
+    into the install path (the user may not read root's working directory)."""
+    started = _in_home(spec.home, argv(spec))
+    if spec.run_user == ROOT:
+        return started
+    user = check_run_user(spec.run_user)
+    return command("runuser", "-u", user, "--", "/bin/sh", "-c", started)
 
 
 def version_command(home: str) -> str:

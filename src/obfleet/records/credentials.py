@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.security.secrets import SecretBox
 from obfleet.store.models.credentials import Credential
+from obfleet.store.models.obproxy import ObproxyCluster
 from obfleet.store.refs import referencing_tables
 
 TargetType = Literal["HOST", "OB_CLUSTER", "OBPROXY"]
@@ -101,6 +102,27 @@ def get(session: Session, credential_id: int, target_type: str | None = None) ->
     return credential
 
 
+def proxysys_of(session: Session, credential_id: int) -> ObproxyCluster | None:
+    """The OBProxy cluster whose root@proxysys password the credential holds, if any."""
+    return session.scalar(
+        select(ObproxyCluster).where(ObproxyCluster.proxysys_credential_id == credential_id)
+    )
+
+
+def _refuse_proxysys_edit(session: Session, credential: Credential) -> None:
+    """root@proxysys lives on the obproxies too: only the task that changes it there changes
+    it here, or the health checks would log in with a password no obproxy has."""
+    cluster = proxysys_of(session, credential.id)
+    if cluster is not None:
+        raise ApiError(
+            ErrorCode.CREDENTIAL_IN_USE,
+            credential.name,
+            f"it is the root@proxysys password of OBProxy cluster {cluster.name}, which "
+            'its obproxies have too; change it with the "Change obproxy password" task '
+            f"(POST /api/v2/obproxy/clusters/{cluster.id}/changePassword)",
+        )
+
+
 def update(
     session: Session,
     box: SecretBox,
@@ -112,6 +134,8 @@ def update(
     description: str | None,
 ) -> Credential:
     credential = get(session, credential_id)
+    if secret is not None or username is not None or passphrase is not None:
+        _refuse_proxysys_edit(session, credential)
     new_username = username or credential.username
     if secret is not None or username is not None:
         current = box.decrypt(credential.secret_encrypted)
@@ -140,6 +164,42 @@ def delete(session: Session, credential_id: int) -> None:
             ErrorCode.CREDENTIAL_IN_USE, credential.name, f"referenced by {', '.join(users)}"
         )
     session.delete(credential)
+
+
+def forget(session: Session, credential_id: int) -> bool:
+    """Delete a credential obfleet made for a task (no row refers to it); False when gone."""
+    credential = session.get(Credential, credential_id)
+    if credential is None:
+        return False
+    session.delete(credential)
+    session.flush()
+    return True
+
+
+def trade_secrets(session: Session, first_id: int, second_id: int) -> None:
+    """The two credentials trade their secrets (encrypted as they are)."""
+    first, second = get(session, first_id), get(session, second_id)
+    first.secret_encrypted, second.secret_encrypted = (
+        second.secret_encrypted,
+        first.secret_encrypted,
+    )
+    first.revealable = second.revealable = False
+    session.flush()
+
+
+def reveal_once(session: Session, box: SecretBox, credential_id: int) -> Secret:
+    """A secret obfleet generated, shown to a person once: the credential is no longer
+    revealable afterwards. Refused (409) for any other credential, and the second time."""
+    credential = get(session, credential_id)
+    if not credential.revealable:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            f"The secret of credential {credential.name} cannot be revealed: only a password "
+            "obfleet generated can be, and only once",
+        )
+    credential.revealable = False
+    session.flush()
+    return reveal(session, box, credential_id)
 
 
 def query(target_type: str | None) -> Select[Any]:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from obfleet.errors import ApiError, ErrorCode, bad_request
+from obfleet.obproxy import layout
 from obfleet.store.models.credentials import Credential
 from obfleet.store.models.obproxy import (
     ObproxyCluster,
@@ -171,4 +172,9 @@ def clash(session: Session, host_id: int, ports: Collection[int], home: str) -> 
             return f"port {taken[0]} on host {row.ip} is used by obproxy {row.id}"
         if row.install_path == home:
             return f"{home} on host {row.ip} is the install path of obproxy {row.id}"
+        if row.install_path and layout.overlaps(row.install_path, home):
+            return (
+                f"{home} on host {row.ip} lies in (or holds) {row.install_path}, the install "
+                f"path of obproxy {row.id}"
+            )
     return None

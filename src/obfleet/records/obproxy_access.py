@@ -84,6 +84,7 @@ def start_spec(
         exporter_port=placement.exporter_port,
         app_name=cluster.name,
         proxysys_password=proxysys(session, box, placement).password,
+        run_user=cluster.run_user,
         upstream=upstream(session, settings, cluster),
         startup_parameters=parameters.startup,
         runtime_names=parameters.runtime_names,

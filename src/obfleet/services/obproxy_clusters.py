@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -14,7 +14,7 @@ from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows.obproxy import install as obproxy_install
 from obfleet.flows.obproxy.install import Install
-from obfleet.obproxy import catalog
+from obfleet.obproxy import catalog, layout
 from obfleet.records import credentials, targets
 from obfleet.records.obproxy import get
 from obfleet.security.passwords import generate_password
@@ -22,6 +22,7 @@ from obfleet.security.secrets import SecretBox
 from obfleet.services import obproxy_instances as instances
 from obfleet.services import obproxy_offline
 from obfleet.services.hosts import normalize_address
+from obfleet.services.obproxy_password import check_proxysys_password
 from obfleet.services.users import Principal
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink
@@ -63,6 +64,11 @@ class ClusterIn:
     install: instances.Target
     startup_parameters: list[tuple[str, str]]
     parameters: list[tuple[str, str]]
+    # Extensions: where its obproxies live and who they run as (obproxy/layout.py), and the
+    # root@proxysys password (generated when not given).
+    install_path: str = layout.DEFAULT_INSTALL_PATH
+    run_user: str = layout.DEFAULT_RUN_USER
+    proxysys_password: str | None = field(default=None, repr=False)
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -112,6 +118,18 @@ def check_address(address: str | None) -> str | None:
     if address is None or not address.strip():
         return None
     return normalize_address(address, "address")
+
+
+def check_layout(install_path: str, run_user: str) -> None:
+    """installPath and runUser as obproxy/layout.py takes them."""
+    for name, check, value in (
+        ("installPath", layout.check_install_path, install_path),
+        ("runUser", layout.check_run_user, run_user),
+    ):
+        try:
+            check(value)
+        except layout.LayoutError as exc:
+            raise bad_request(f"{name}: {exc}") from None
 
 
 def _check_port(port: int | None) -> None:
@@ -184,14 +202,18 @@ def _record(
         target_type="OBPROXY",
         auth_type="PASSWORD",
         username="root@proxysys",
-        secret=generate_password(),
+        secret=request.proxysys_password or generate_password(),
         description=f"root@proxysys of OBProxy cluster {request.name}",
     )
+    # A generated password can be revealed once; a given one is known to whoever gave it.
+    proxysys.revealable = request.proxysys_password is None
     cluster = ObproxyCluster(
         name=request.name,
         address=request.address,
         port=request.port,
         work_mode=request.work_mode,
+        install_path=request.install_path,
+        run_user=request.run_user,
         proxysys_credential_id=proxysys.id,
         startup_parameters=[{"name": n, "value": v} for n, v in startup],
         parameters=[{"name": n, "value": v} for n, v in runtime],
@@ -207,10 +229,12 @@ def _record(
     return cluster
 
 
-def _install(session: Session, target: instances.Target) -> Install | None:
-    if not target.host_ids:
+def _install(session: Session, request: ClusterIn) -> Install | None:
+    if not request.install.host_ids:
         return None
-    return instances.check_target(session, target, instances.CREATE_FIELDS)
+    return instances.check_target(
+        session, request.install, instances.CREATE_FIELDS, request.install_path
+    )
 
 
 def create(
@@ -228,8 +252,11 @@ def create(
     request = replace(request, address=check_address(request.address))
     _check_port(request.port)
     _check_work_mode(request.work_mode, request.links)
+    check_layout(request.install_path, request.run_user)
+    if request.proxysys_password is not None:
+        check_proxysys_password(request.proxysys_password, "proxysysPassword")
     linked = resolve_links(session, request.links, "obLinks")
-    install = _install(session, request.install)
+    install = _install(session, request)
     version = install.package.version if install else None
     startup, runtime = check_parameters(request.startup_parameters, request.parameters, version)
     if install is not None:

@@ -6,7 +6,8 @@ refused with nothing stored, instead of failing on a host minutes later:
 * the ports (1025-65535, different), the hosts (known, each once), the package (an uploaded
   OBPROXY_INSTALL_PACKAGE; 7514 otherwise);
 * the hosts are ONLINE, and no OBProxy recorded on one holds those ports or the install path
-  (/home/admin/obproxy-<version>, one per version and host, as the RPM lays it out);
+  (<the cluster's install path>/obproxy-<version>, /home/admin/... by default as the RPM lays it
+  out): two clusters share a host on other ports and install paths;
 * no running install or take-over task targets the same host and SQL port: its row is recorded
   only once its task runs, so the recorded rows alone do not show it (check_not_targeted;
   take-over asks the same);
@@ -79,7 +80,7 @@ def check_port(value: int | None, field_name: str) -> int:
     return value
 
 
-def check_target(session: Session, target: Target, fields: Fields) -> Install:
+def check_target(session: Session, target: Target, fields: Fields, install_path: str) -> Install:
     """Ports, hosts and package of an install; the first problem is refused."""
     sql_port = check_port(target.sql_port, fields.name("sqlPort"))
     exporter_port = check_port(target.exporter_port, fields.name(fields.exporter_port))
@@ -96,7 +97,7 @@ def check_target(session: Session, target: Target, fields: Fields) -> Install:
     if not target.version:
         raise bad_request(f"{fields.name('version')} (the OBProxy RPM file name) is required")
     package = packages.by_file_name(session, target.version, packages.OBPROXY)
-    return Install(list(target.host_ids), sql_port, exporter_port, package)
+    return Install(list(target.host_ids), sql_port, exporter_port, package, install_path)
 
 
 def check_proxyro(session: Session, box: SecretBox, linked: list[ObCluster]) -> None:
@@ -222,7 +223,7 @@ def batch_add(
 ) -> list[int]:
     """Submit one "Install obproxy" task per host; returns the task ids, in host order."""
     cluster = get(session, cluster_id)
-    checked = check_target(session, target, BATCH_ADD_FIELDS)
+    checked = check_target(session, target, BATCH_ADD_FIELDS, cluster.install_path)
     check_parameters(cluster, checked.package)
     check_can_install(
         session,

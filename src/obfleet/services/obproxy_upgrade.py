@@ -9,10 +9,11 @@ Refused with nothing stored, before any host is touched:
 * an unknown package (7514), or a short name several packages share that the hosts'
   architecture does not settle (400: give the file name);
 * an obproxy that already runs that version (400): the new version is installed beside the old
-  one, in /home/admin/obproxy-<version>, so the same version would be its own install path;
+  one, in <the cluster's install path>/obproxy-<version>, so the same version would be its own
+  install path;
 * an obproxy that is not RUNNING/UNAVAILABLE (21003), or on a host that is not ONLINE (7004);
 * a new install path that another recorded OBProxy on the host lives in (409; obfleet keeps one
-  OBProxy per version and host, as install does);
+  OBProxy per install path and host, as install does);
 * cluster parameters the new version does not have or accept (400), checked like batchAdd's.
 
 In the request's transaction the rows go UPGRADING/OPERATING, so no other operation starts on
@@ -29,9 +30,8 @@ from sqlalchemy.orm import Session
 
 from obfleet.engine.flow import TaskSubject
 from obfleet.errors import ApiError, ErrorCode, bad_request
-from obfleet.flows.obproxy import acts
 from obfleet.flows.obproxy import upgrade as upgrade_flow
-from obfleet.obproxy import catalog
+from obfleet.obproxy import catalog, layout
 from obfleet.records import obproxy as records
 from obfleet.records import packages
 from obfleet.services import obproxy_instances as instances
@@ -107,8 +107,12 @@ def target_package(
 
 
 def _check_rows(
-    session: Session, rows: Sequence[ObproxyServer], package: SoftwarePackage, home: str
+    session: Session,
+    rows: Sequence[ObproxyServer],
+    package: SoftwarePackage,
+    install_path: str,
 ) -> None:
+    home = layout.home(install_path, package.version)
     version = shown_version(package)
     by_host: dict[int, ObproxyServer] = {}
     for row in rows:
@@ -126,7 +130,7 @@ def _check_rows(
             raise ApiError(
                 ErrorCode.CONFLICT,
                 f"obproxies {other.id} and {row.id} both run on {row.ip} and would both be "
-                f"installed in {home}; obfleet keeps one OBProxy per version and host: "
+                f"installed in {home}; obfleet keeps one OBProxy per install path and host: "
                 "upgrade them in two requests to different versions, or delete one",
             )
         by_host[row.host_id] = row
@@ -141,9 +145,12 @@ def _check_rows(
                     f"cannot upgrade {where}: {home} is the install path of obproxy "
                     f"{neighbour.id} on the same host",
                 )
-            if neighbour.status == ObproxyStatus.UPGRADING:
+            if neighbour.status == ObproxyStatus.UPGRADING and (
+                records.get(session, neighbour.cluster_id).install_path == install_path
+            ):
                 # Its new install path is recorded only once it runs there: one upgrade per
-                # host at a time, or two could install into the same path.
+                # host and cluster install path at a time, or two could install into the same
+                # path.
                 raise ApiError(
                     ErrorCode.CONFLICT,
                     f"cannot upgrade {where} now: obproxy {neighbour.id} on the same host is "
@@ -162,8 +169,7 @@ def upgrade(
     cluster = records.get(session, cluster_id)
     rows = records.obproxies_of(session, cluster_id, obproxy_ids)
     package = target_package(session, short_rpm_name, rows)
-    home = acts.install_path(package.version)
-    _check_rows(session, rows, package, home)
+    _check_rows(session, rows, package, cluster.install_path)
     instances.check_parameters(cluster, package)
     # Built before the marking: it keeps their statuses.
     flow = upgrade_flow.build(cluster, rows, package, shown_version(package))

@@ -1,7 +1,10 @@
-"""Extension: the password box (OCP documents no API for it). Secrets go in, never come out."""
+"""Extension: the password box (OCP documents no API for it). Secrets go in and never come out,
+except a password obfleet generated (a cluster's root@proxysys), which its reveal shows once to
+a user allowed to change credentials, with a log line naming who."""
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -12,9 +15,10 @@ from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schema import RequestModel, example
-from obfleet.api.schemas.credentials import CredentialOut
+from obfleet.api.schemas.credentials import CredentialOut, RevealedSecretOut
 from obfleet.records import credentials as service
 from obfleet.security.roles import Resource
+from obfleet.services.users import Principal
 from obfleet.store.models.credentials import Credential
 
 router = APIRouter(prefix="/api/v2/credentials", tags=["credentials (extension)"])
@@ -26,6 +30,7 @@ PRIVATE_KEY_EXAMPLE = (
     "-----END OPENSSH PRIVATE KEY-----\n"
 )
 WRITE = Depends(require(Resource.CREDENTIAL, write=True))
+audit = logging.getLogger("obfleet.audit")
 
 
 class CredentialIn(RequestModel):
@@ -159,3 +164,33 @@ def delete_credential(credential_id: int, session: SessionDep) -> EnvelopeRespon
     uses it."""
     service.delete(session, credential_id)
     return ok()
+
+
+@router.post(
+    "/{credential_id}/reveal",
+    response_model=Envelope[RevealedSecretOut],
+    summary="Show a password obfleet generated, once (extension)",
+)
+def reveal_credential(
+    credential_id: int,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: Principal = Depends(require(Resource.CREDENTIAL, write=True)),
+) -> EnvelopeResponse:
+    secret = service.reveal_once(session, ctx.secrets, credential_id)
+    credential = service.get(session, credential_id)
+    audit.info(
+        "credential %s (%s) revealed to user %s (id %s)",
+        credential.id,
+        credential.name,
+        principal.username,
+        principal.user_id,
+    )
+    return ok(
+        RevealedSecretOut(
+            id=credential.id,
+            name=credential.name,
+            username=secret.username,
+            password=secret.secret,
+        )
+    )

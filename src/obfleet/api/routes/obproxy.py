@@ -15,10 +15,11 @@ from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.obproxy import ClusterParameterOut, ObproxyClusterOut, ParameterInfoOut
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.errors import bad_request
-from obfleet.obproxy import catalog
+from obfleet.obproxy import catalog, layout
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_clusters as service
 from obfleet.services import obproxy_parameters as parameters
+from obfleet.services import obproxy_password
 from obfleet.services.obproxy_instances import Target as InstallTarget
 from obfleet.services.users import Principal
 from obfleet.store.models.obproxy import ObproxyCluster
@@ -77,6 +78,17 @@ class ClusterCreateIn(RequestModel):
     obproxy_install_param: InstallParamIn | None = None
     startup_parameters: list[ParameterIn] = Field(default_factory=list, max_length=500)
     parameters: list[ParameterIn] = Field(default_factory=list, max_length=500)
+    # Extensions: where the obproxies live (<installPath>/obproxy-<version>), who they run as,
+    # and the root@proxysys password (generated, and revealable once, when not given).
+    install_path: str = Field(layout.DEFAULT_INSTALL_PATH, max_length=255)
+    run_user: str = Field(layout.DEFAULT_RUN_USER, max_length=64)
+    proxysys_password: str | None = Field(None, max_length=128)
+
+
+class ChangePasswordIn(RequestModel):
+    """Extension: the new root@proxysys password of the cluster's obproxies."""
+
+    password: str = Field(max_length=128)
 
 
 class ClusterPatchIn(RequestModel):
@@ -121,6 +133,9 @@ def create_cluster(
         ),
         startup_parameters=_pairs(body.startup_parameters),
         parameters=_pairs(body.parameters),
+        install_path=body.install_path,
+        run_user=body.run_user,
+        proxysys_password=body.proxysys_password,
     )
     task_id = service.create(
         session, ctx.secrets, request, principal, advertise_url=ctx.settings.advertise_url
@@ -202,6 +217,25 @@ def delete_cluster(
     """Delete an OBProxy cluster: its OBProxies are stopped and uninstalled by the "Offline obproxy"
     task in the answer, then the cluster is forgotten."""
     task_id = service.delete(session, cluster_id, principal)
+    return ok(StartedTaskOut.load(session, task_id))
+
+
+@router.post(
+    "/clusters/{cluster_id}/changePassword",
+    response_model=Envelope[StartedTaskOut],
+    tags=["extension"],
+    summary="Change the root@proxysys password on every obproxy, one at a time (extension)",
+)
+def change_password(
+    cluster_id: int,
+    body: ChangePasswordIn,
+    ctx: CtxDep,
+    session: SessionDep,
+    principal: Principal = Depends(WRITE),
+) -> EnvelopeResponse:
+    task_id = obproxy_password.change_password(
+        session, ctx.secrets, cluster_id, body.password, principal
+    )
     return ok(StartedTaskOut.load(session, task_id))
 
 

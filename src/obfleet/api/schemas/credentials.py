@@ -22,3 +22,12 @@ class CredentialOut(ApiModel):
     @classmethod
     def of(cls, credential: Credential) -> CredentialOut:
         return cls.model_validate(credential)
+
+
+class RevealedSecretOut(ApiModel):
+    """A generated password, shown once (extension: POST /api/v2/credentials/{id}/reveal)."""
+
+    id: int
+    name: str
+    username: str
+    password: str

@@ -105,6 +105,11 @@ class ObproxyClusterOut(ApiModel):
     address: str | None
     port: int | None
     work_mode: str
+    # Extensions: the install layout and the root@proxysys credential (revealable once when
+    # obfleet generated it: POST /api/v2/credentials/{id}/reveal).
+    install_path: str
+    run_user: str
+    proxysys_credential_id: int | None
     ob_links: list[ObLinkOut]
     versions: list[VersionCountOut]
     topo: list[IdcCountOut]
@@ -130,6 +135,9 @@ class ObproxyClusterOut(ApiModel):
             address=cluster.address,
             port=cluster.port,
             work_mode=cluster.work_mode,
+            install_path=cluster.install_path,
+            run_user=cluster.run_user,
+            proxysys_credential_id=cluster.proxysys_credential_id,
             ob_links=[ObLinkOut.of(link, obs[link.ob_cluster_id]) for link in cluster.links],
             versions=[VersionCountOut(version=v, count=n) for v, n in sorted(versions.items())],
             topo=[IdcCountOut(idc_name=i, count=n) for i, n in sorted(idcs.items())],

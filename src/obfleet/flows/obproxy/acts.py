@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from pathlib import PurePosixPath
 
 from obfleet.engine.context import SubtaskContext
 from obfleet.flows.runtime import StepError, app, connect, read
 from obfleet.hosts import processes
 from obfleet.hosts.processes import COMMAND_TIMEOUT_S, pids_in, pids_text
-from obfleet.hosts.shell import command, safe_path
+from obfleet.hosts.shell import command
 from obfleet.hosts.ssh import SshConnection
-from obfleet.obproxy import cmdline
+from obfleet.obproxy import cmdline, layout
 from obfleet.obproxy.admin import AdminError, ProxysysClient
+from obfleet.obproxy.layout import LayoutError
 from obfleet.obproxy.parameter_lists import StartParameters
 from obfleet.packages.payload import load_payload
 from obfleet.records import obproxy as records
@@ -27,20 +27,10 @@ from obfleet.records import packages
 from obfleet.records.obproxy import Placement
 from obfleet.store import package_chunks
 
-INSTALL_ROOT = "/home/admin"  # the RPM's own layout: /home/admin/obproxy-<version>
 HOME_DIRS = ("bin", "lib", "etc", "log", "run")
 START_TIMEOUT_S = 120.0  # the daemon's parent returns once it listens (or gives up)
 LOGIN_WAIT_S = 240.0  # below the subtask's timeout, so the failure says what it waited for
 LIVENESS_EVERY_S = 5.0  # how often a login wait looks for the process on the host
-SYSTEM_ROOTS = frozenset(
-    {"bin", "boot", "dev", "etc", "lib", "lib64", "proc", "run", "sbin", "sys"}
-)
-PROTECTED = frozenset({"/home/admin", "/home", "/root", "/opt", "/usr/local", "/var/lib", "/data"})
-
-
-def install_path(version: str) -> str:
-    """Where a package of `version` is installed: the RPM's own path."""
-    return safe_path(f"{INSTALL_ROOT}/obproxy-{version}")
 
 
 async def host_of(ctx: SubtaskContext, placement: Placement) -> SshConnection:
@@ -90,19 +80,30 @@ async def ship_package(ctx: SubtaskContext, placement: Placement, package_id: in
         f"{package.file_name}: {len(missing)} file(s) sent, "
         f"{len(payload.files) - len(missing)} already in place under {placement.home}"
     )
+    user = await read(ctx, lambda s: records.get(s, placement.cluster_id).run_user)
+    await give_to(conn, ctx, placement.home, user)
     await verify_binary(conn, ctx, placement)
 
 
+async def give_to(conn: SshConnection, ctx: SubtaskContext, home: str, user: str) -> None:
+    """The install path and everything in it become the run-as user's (and its group's), so
+    OBProxy running as that user can write its etc/, log/ and run/."""
+    if user == layout.ROOT:
+        return  # shipped by root: root's already
+    await conn.run(
+        command("chown", "-R", "--", f"{layout.check_run_user(user)}:", home),
+        timeout=COMMAND_TIMEOUT_S,
+        log=ctx.log,
+    )
+    ctx.log(f"{home} belongs to {user}")
+
+
 def check_removable(home: str) -> str:
-    """`home` if obfleet may delete it: a plain absolute path at least two levels deep, outside
-    the system's own directories (a row's install path is data, and rm -rf cannot be undone)."""
-    path = safe_path(home)
-    parts = PurePosixPath(path).parts
-    system = parts[1] in SYSTEM_ROOTS if len(parts) > 1 else True
-    usr = len(parts) > 1 and parts[1] == "usr" and not path.startswith("/usr/local/")
-    if len(parts) < 3 or path in PROTECTED or system or usr:
-        raise StepError(f"refusing to remove {path}: not an OBProxy install path")
-    return path
+    """`home` if obfleet may delete it (obproxy/layout.py says which paths it may)."""
+    try:
+        return layout.check_removable(home)
+    except LayoutError as exc:
+        raise StepError(str(exc)) from None
 
 
 async def remove_home(ctx: SubtaskContext, placement: Placement) -> None:
@@ -214,6 +215,28 @@ async def wait_login(ctx: SubtaskContext, placement: Placement) -> None:
             continue
         ctx.log(f"{client.label} logged in (try {tries})")
         return
+
+
+async def logs_in(ctx: SubtaskContext, placement: Placement, password: str) -> bool:
+    """Whether root@proxysys logs in with `password` (declared to the log's redactor)."""
+    try:
+        await ProxysysClient(placement.ip, placement.sql_port, ctx.secret(password)).ping()
+    except AdminError:
+        return False
+    return True
+
+
+async def switch_proxysys_password(
+    ctx: SubtaskContext, placement: Placement, current: str, wanted: str
+) -> None:
+    """`alter proxyconfig set obproxy_sys_password` (OBProxy hashes the plaintext itself), then
+    a login with the new one."""
+    client = ProxysysClient(placement.ip, placement.sql_port, ctx.secret(current))
+    await client.alter_proxyconfig("obproxy_sys_password", ctx.secret(wanted))
+    if not await logs_in(ctx, placement, wanted):
+        raise StepError(
+            f"root@proxysys on {placement.ip}:{placement.sql_port} refuses the new password"
+        )
 
 
 async def set_proxyro_password(ctx: SubtaskContext, placement: Placement) -> None:

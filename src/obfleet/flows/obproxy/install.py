@@ -4,7 +4,7 @@ sample where one fits, ocp-api-notes.md §7):
     Prepare obproxy install                     the OBProxy cluster is recorded
     per host (a create: parallel branches, parallelIdx i = host i; batchAdd: one host a task):
       Prepare create obproxy                    the obproxy_server row, CREATING
-      Check if process not exist                SQL/exporter ports free, install path empty
+      Check if process not exist                ports free, install path empty, run-as user there
       Install rpm by package and version        bin/ and lib/ of the RPM over SFTP, verified
       Start obproxy process                     the real command line (obproxy/cmdline.py)
       Wait for obproxy login                    root@proxysys logs in on the SQL port
@@ -41,10 +41,12 @@ from sqlalchemy.orm import Session
 from obfleet.engine.context import SubtaskContext
 from obfleet.engine.definition import Subtask
 from obfleet.engine.flow import Flow
-from obfleet.flows.obproxy import acts, keys, steps
+from obfleet.flows.obproxy import keys, steps
 from obfleet.flows.runtime import StepError, connect, read, write
 from obfleet.hosts import processes
 from obfleet.hosts.shell import safe_path
+from obfleet.hosts.users import user_exists
+from obfleet.obproxy import layout
 from obfleet.records import host_access
 from obfleet.records import obproxy as records
 from obfleet.records import obproxy_lifecycle as lifecycle
@@ -68,10 +70,11 @@ class Install:
     sql_port: int
     exporter_port: int
     package: SoftwarePackage
+    install_path: str = layout.DEFAULT_INSTALL_PATH  # the cluster's (obproxy/layout.py)
 
     @property
     def home(self) -> str:
-        return acts.install_path(self.package.version)
+        return layout.home(self.install_path, self.package.version)
 
     @property
     def shown_version(self) -> str:
@@ -192,8 +195,9 @@ class PrepareCreateObproxy(OnInstalled, steps.ObproxyStep):
 
 
 class CheckProcessNotExist(OnInstalled, steps.ObproxyStep):
-    """Nothing may hold the ports, and no other OBProxy may live in the install path: checked
-    before anything is sent, so a refusal leaves the host exactly as it was."""
+    """Nothing may hold the ports, no other OBProxy may live in the install path, and the
+    run-as user must exist: checked before anything is sent, so a refusal leaves the host
+    exactly as it was."""
 
     name = "Check if process not exist"
     timeout = 300
@@ -211,6 +215,13 @@ class CheckProcessNotExist(OnInstalled, steps.ObproxyStep):
             problems.append(
                 f"the install path {where.home} on {where.ip} is not empty "
                 f"({', '.join(entries[:5])}): another OBProxy lives there"
+            )
+        user = await read(ctx, lambda s: records.get(s, where.cluster_id).run_user)
+        if user != layout.ROOT and not await user_exists(conn, user, ctx.log):
+            problems.append(
+                f"user {user}, whom the obproxies of this cluster run as, does not exist on "
+                f"{where.ip}: create it (Prepare host creates {layout.DEFAULT_RUN_USER} when "
+                "obfleet logs in as root)"
             )
         for problem in problems:
             ctx.log(f"CHECK FAILED: {problem}")

@@ -14,6 +14,7 @@ RESTART = "Restart obproxy"
 UPGRADE = "Upgrade obproxy"
 TAKE_OVER = "Take over obproxy"
 UPDATE_PARAMETERS = "Update obproxy parameter"
+CHANGE_PASSWORD = "Change obproxy password"
 
 # --- every OBProxy task -------------------------------------------------------------------------
 CLUSTER_ID = "obproxy_cluster_id"
@@ -58,6 +59,12 @@ OLD_INSTALL_PATHS = "old_install_paths"  # listMap
 OLD_VERSIONS = "old_versions"  # listMap
 OLD_PACKAGE_IDS = "old_package_ids"  # listMap
 NEW_PATH_ENTRIES = "new_install_path_entries"  # _<i>: what the new path held before
+
+# --- change password ---------------------------------------------------------------------------
+# The spare credential: the new password until the cluster's credential takes it, then the old
+# one (for a rollback) until the task ends.
+SPARE_PROXYSYS_CREDENTIAL_ID = "spare_proxysys_credential_id"
+PROXYSYS_SWITCHED = "proxysys_credential_switched"  # kept "true" once the cluster's has the new
 
 # --- take-over -----------------------------------------------------------------------------------
 PROXYSYS_CREDENTIAL_ID = "proxysys_credential_id"  # request (extension): its current password

@@ -50,7 +50,6 @@ from obfleet.hosts import processes
 from obfleet.hosts.processes import pids_text
 from obfleet.hosts.shell import safe_path
 from obfleet.obproxy import cmdline, discovery
-from obfleet.obproxy.admin import AdminError, ProxysysClient
 from obfleet.obproxy.adoption import home_of, judge
 from obfleet.records import host_access, packages
 from obfleet.records import obproxy as records
@@ -171,6 +170,13 @@ class CheckObproxyToTakeOver(Subtask):
             verdict.notes.append(
                 f"its command line says -l {flag_port}, its config {verdict.exporter_port}"
             )
+        run_user = await read(ctx, lambda s: records.get(s, target.cluster_id).run_user)
+        if facts.user and facts.user != run_user:
+            verdict.problems.append(
+                f"it runs as {facts.user}, but OBProxy cluster {ctx.require(keys.CLUSTER_NAME)} "
+                f"runs its obproxies as {run_user} (its runUser), as obfleet would restart it: "
+                f"take it over with a cluster whose runUser is {facts.user}"
+            )
         if verdict.exporter_port is not None:
             ports = (target.sql_port, verdict.exporter_port)
             reason = await read(ctx, lambda s: clash(s, target.host_id, ports, home))
@@ -237,27 +243,6 @@ class PrepareTakeOverObproxy(OnTakenOver, steps.ObproxyStep):
         )
 
 
-async def _works(ctx: SubtaskContext, placement: Placement, password: str) -> bool:
-    try:
-        await ProxysysClient(placement.ip, placement.sql_port, ctx.secret(password)).ping()
-    except AdminError:
-        return False
-    return True
-
-
-async def _switch_password(
-    ctx: SubtaskContext, placement: Placement, current: str, wanted: str
-) -> None:
-    """`alter proxyconfig set obproxy_sys_password` (OBProxy hashes the plaintext itself), then
-    a login with the new one."""
-    client = ProxysysClient(placement.ip, placement.sql_port, ctx.secret(current))
-    await client.alter_proxyconfig("obproxy_sys_password", ctx.secret(wanted))
-    if not await _works(ctx, placement, wanted):
-        raise StepError(
-            f"root@proxysys on {placement.ip}:{placement.sql_port} refuses the new password"
-        )
-
-
 class SetObproxyRootPassword(OnTakenOver, steps.ObproxyStep):
     """root@proxysys gets the cluster's password, the one obfleet uses for every obproxy of the
     cluster (health checks, restarts, upgrades)."""
@@ -269,10 +254,10 @@ class SetObproxyRootPassword(OnTakenOver, steps.ObproxyStep):
         where = await self.where(ctx)
         source = ctx.require(keys.PROXYSYS_SOURCE)
         wanted = await _password_of(ctx, discovery.CLUSTER)
-        if source == discovery.CLUSTER or await _works(ctx, where, wanted):
+        if source == discovery.CLUSTER or await acts.logs_in(ctx, where, wanted):
             ctx.log("root@proxysys already has the OBProxy cluster's password")
             return
-        await _switch_password(ctx, where, await _password_of(ctx, source), wanted)
+        await acts.switch_proxysys_password(ctx, where, await _password_of(ctx, source), wanted)
         ctx.log(
             f"root@proxysys on {where.ip}:{where.sql_port}: the {source} password replaced by "
             "the OBProxy cluster's"
@@ -284,10 +269,12 @@ class SetObproxyRootPassword(OnTakenOver, steps.ObproxyStep):
         if source in (None, discovery.CLUSTER):
             return
         old = await _password_of(ctx, source)
-        if await _works(ctx, where, old):
+        if await acts.logs_in(ctx, where, old):
             ctx.log(f"root@proxysys already has its {source} password")
             return
-        await _switch_password(ctx, where, await _password_of(ctx, discovery.CLUSTER), old)
+        await acts.switch_proxysys_password(
+            ctx, where, await _password_of(ctx, discovery.CLUSTER), old
+        )
         ctx.log(f"root@proxysys on {where.ip}:{where.sql_port} has its {source} password again")
 
 

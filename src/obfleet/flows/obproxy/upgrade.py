@@ -45,6 +45,7 @@ from obfleet.flows.runtime import StepError, app, connect, read
 from obfleet.hosts import processes
 from obfleet.hosts.processes import COMMAND_TIMEOUT_S, pids_in, pids_text
 from obfleet.hosts.shell import command, quote, safe_path
+from obfleet.obproxy import layout
 from obfleet.records import obproxy_access as access
 from obfleet.records import obproxy_lifecycle as lifecycle
 from obfleet.records.obproxy import Placement
@@ -70,7 +71,7 @@ def build(
     flow.set(keys.PACKAGE_ID, str(package.id))
     flow.set(keys.PACKAGE_NAME, package.name)
     flow.set(keys.PACKAGE_VERSION, shown_version)
-    flow.set(keys.INSTALL_PATH, acts.install_path(package.version))
+    flow.set(keys.INSTALL_PATH, layout.home(cluster.install_path, package.version))
     flow.set_list(keys.OLD_INSTALL_PATHS, [r.install_path for r in rows])
     flow.set_list(keys.OLD_VERSIONS, [r.version or "" for r in rows])
     flow.set_list(keys.OLD_PACKAGE_IDS, [r.package_id or "" for r in rows])

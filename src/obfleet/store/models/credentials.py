@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String, Text
+from sqlalchemy import Boolean, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from obfleet.store.base import Base, IdMixin, TimestampMixin
@@ -20,3 +20,5 @@ class Credential(IdMixin, TimestampMixin, Base):
     secret_encrypted: Mapped[str] = mapped_column(Text)
     passphrase_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
     description: Mapped[str | None] = mapped_column(String(256), default=None)
+    # A secret obfleet generated that nobody has seen yet: it can be revealed once.
+    revealable: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -44,7 +44,12 @@ class ObproxyCluster(IdMixin, TimestampMixin, Base):
     # [{"name": ..., "value": ...}] as given (validated, normalised); secrets stay in credentials
     startup_parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    # root@proxysys: a password generated per cluster, kept in the password box.
+    # Where its obproxies live: <install_path>/obproxy-<version> (the RPM's own layout under
+    # /home/admin by default), and the user they run as (root for clusters recorded before
+    # obfleet knew run-as users: they were started as root).
+    install_path: Mapped[str] = mapped_column(String(255), default="/home/admin")
+    run_user: Mapped[str] = mapped_column(String(32), default="admin")
+    # root@proxysys: given at create or generated, kept in the password box.
     proxysys_credential_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("credential.id"), default=None
     )
