@@ -8,7 +8,7 @@ from pydantic import AliasChoices, Field
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
-from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.api.paging import Page, PageRequest, fetch_page, page_request, paged
 from obfleet.api.schema import RequestModel
 from obfleet.api.schemas.obproxy import ClusterParameterOut, ObproxyClusterOut, ParameterInfoOut
 from obfleet.api.schemas.tasks import StartedTaskOut
@@ -120,16 +120,8 @@ def list_clusters(
         "name": ObproxyCluster.name,
         "createTime": ObproxyCluster.create_time,
     }
-    return ok(
-        paginate(
-            session,
-            service.query(name),
-            page,
-            sortable,
-            ObproxyCluster.id,
-            lambda c: ObproxyClusterOut.of(session, c, base),
-        )
-    )
+    rows, total = fetch_page(session, service.query(name), page, sortable, ObproxyCluster.id)
+    return ok(paged(ObproxyClusterOut.of_page(session, rows, base), page, total))
 
 
 @router.get(
@@ -142,7 +134,7 @@ def get_cluster(
     cluster_id: int, request: Request, ctx: CtxDep, session: SessionDep
 ) -> EnvelopeResponse:
     cluster = service.get(session, cluster_id)
-    return ok(ObproxyClusterOut.of(session, cluster, _base_url(ctx, request)))
+    return ok(ObproxyClusterOut.load(session, cluster, _base_url(ctx, request)))
 
 
 @router.patch(
@@ -155,7 +147,7 @@ def update_cluster(
     cluster_id: int, body: ClusterPatchIn, request: Request, ctx: CtxDep, session: SessionDep
 ) -> EnvelopeResponse:
     cluster = service.update(session, cluster_id, address=body.address, port=body.port)
-    return ok(ObproxyClusterOut.of(session, cluster, _base_url(ctx, request)))
+    return ok(ObproxyClusterOut.load(session, cluster, _base_url(ctx, request)))
 
 
 @router.delete(
