@@ -289,6 +289,17 @@ async def measure(url: str, pid: int, args: argparse.Namespace) -> list[Row]:
         config = get(
             "/services?Action=GetObProxyConfig&User_ID=alibaba&UID=admin&ObproxyClusterName=bench_1"
         )
+        rows.append(
+            await rounds(
+                bench,
+                "GetObProxyConfig alone (rate)",
+                [config],
+                as_cost=False,
+                n=n,
+                requests=4000,
+                seconds=2.0,
+            )
+        )
         # Half the connections list clusters (default page) throughout; the other half send
         # /time, then GetObProxyConfig: the rate of the second over the first's.
         rows.append(

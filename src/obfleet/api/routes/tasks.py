@@ -7,17 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
-from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.api.paging import Page, PageRequest, fetch_page, page_request, paged
 from obfleet.api.schemas.tasks import BasicTaskOut, LogOut, SubtaskOut, TaskOut
 from obfleet.api.taskevents import task_events
 from obfleet.engine import operations
-from obfleet.engine.reads import find_task, subtask_log
+from obfleet.engine.reads import find_task, subtask_log, task_summaries
 from obfleet.engine.states import TaskStatus, TaskType
 from obfleet.errors import bad_request
 from obfleet.security.roles import Resource
@@ -64,7 +64,7 @@ def _filtered(
     tenant_name: str | None,
     host_id: int | None,
 ) -> Select[Any]:
-    stmt = select(Task)
+    stmt = task_summaries()
     if name:
         stmt = stmt.where(Task.name.icontains(name, autoescape=True))
     if statuses:
@@ -112,9 +112,8 @@ def list_tasks(
         tenant_name,
         host_id,
     )
-    result = paginate(session, stmt, page, SORTABLE, SORTABLE["id"], lambda task: task)
-    result["contents"] = BasicTaskOut.of_all(session, result["contents"])
-    return ok(result)
+    tasks, total = fetch_page(session, stmt, page, SORTABLE, SORTABLE["id"])
+    return ok(paged(BasicTaskOut.of_all(session, tasks), page, total))
 
 
 @router.get(
