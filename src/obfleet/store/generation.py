@@ -20,12 +20,17 @@ once, as the last statement of the transaction, so the counter row is locked onl
 commit itself and always after the rows of the change (no lock-order deadlock between writers).
 Statements run on a bare `Connection` (bypassing the Session) are not seen: don't write watched
 tables that way.
+
+Each counter also counts the bumps this process has committed (`Counter.local`): where one
+process owns the metadb (SQLite), that count moving is the only way the counter can move, so a
+reader may keep the value it read while the count stands, without asking the metadb again.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Result, Table, event, select, update
@@ -34,15 +39,32 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, object_
 from obfleet.store.base import Base
 
 
+class LocalBumps:
+    """How many bumps of a counter this process has committed (moved after each commit)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def committed(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
 @dataclass(frozen=True)
 class Counter:
     table: Table  # columns `id` (primary key) and `value`
     row_id: int
     watched: frozenset[str]  # table names
+    local: LocalBumps = field(default_factory=LocalBumps, compare=False)
 
     @property
     def mark(self) -> str:
         return f"obfleet.generation.{self.table.name}.{self.row_id}"
+
+    @property
+    def bumped(self) -> str:
+        return f"{self.mark}.bumped"
 
     def read(self, reader: Session | Connection) -> int | None:
         """The current value; None when the row is missing (then nothing may be reused).
@@ -106,17 +128,24 @@ def watch(table: Table, watched: Collection[str], row_id: int = 1) -> Counter:
             session.execute(
                 update(table).where(table.c.id == row_id).values(value=table.c.value + 1)
             )
+            session.info[counter.bumped] = True
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(counter.bumped, False):
+            counter.local.committed()
 
     def forget(session: Session, transaction: SessionTransaction) -> None:
         # Only at the end of the outermost transaction: a savepoint rolled back must not drop
         # the mark of the changes made before it (its own changes then cost a spare bump).
         if transaction.parent is None:
             session.info.pop(counter.mark, None)
+            session.info.pop(counter.bumped, None)
 
     event.listen(Base, "after_insert", on_row, propagate=True)
     event.listen(Base, "after_delete", on_row, propagate=True)
     event.listen(Base, "after_update", on_update, propagate=True)
     event.listen(Session, "do_orm_execute", on_execute)
     event.listen(Session, "before_commit", before_commit)
+    event.listen(Session, "after_commit", after_commit)
     event.listen(Session, "after_transaction_end", forget)
     return counter
