@@ -71,7 +71,7 @@ def fetch_page(
     result = session.execute(
         stmt.order_by(*order_by(req.sort, sortable, default)).limit(req.size).offset(offset)
     )
-    rows = result.scalars().all() if len(stmt.column_descriptions) == 1 else result.all()
+    rows = result.scalars().all() if len(result.keys()) == 1 else result.all()
     return rows, _total(session, stmt, offset, len(rows), req.size)
 
 
