@@ -66,27 +66,29 @@ def subtasks_of(session: Session, task_ids: Sequence[int]) -> dict[int, list[Sub
     return grouped
 
 
-# What a task list shows of each task and of its subtasks: plain columns, read as rows rather
-# than objects (a page of 2,000 tasks would otherwise spend its time building objects and
-# reading every context).
+# What a task list shows of each task and of its subtasks: plain Core columns, read as rows
+# rather than objects (a page of 2,000 tasks would otherwise spend its time building objects
+# and reading every context).
+TASK = Task.__table__.c
+SUB = Sub.__table__.c
 TASK_SUMMARY = (
-    Task.id,
-    Task.name,
-    Task.type,
-    Task.status,
-    Task.operation,
-    Task.creator_id,
-    Task.creator,
-    Task.cluster_id,
-    Task.cluster_name,
-    Task.tenant_id,
-    Task.tenant_name,
-    Task.host_id,
-    Task.create_time,
-    Task.start_time,
-    Task.finish_time,
+    TASK.id,
+    TASK.name,
+    TASK.type,
+    TASK.status,
+    TASK.operation,
+    TASK.creator_id,
+    TASK.creator,
+    TASK.cluster_id,
+    TASK.cluster_name,
+    TASK.tenant_id,
+    TASK.tenant_name,
+    TASK.host_id,
+    TASK.create_time,
+    TASK.start_time,
+    TASK.finish_time,
 )
-SUBTASK_SUMMARY = (Sub.task_id, Sub.id, Sub.name, Sub.description, Sub.status, Sub.operation)
+SUBTASK_SUMMARY = (SUB.task_id, SUB.id, SUB.name, SUB.description, SUB.status, SUB.operation)
 
 
 def task_summaries() -> Select[*tuple[Any, ...]]:
@@ -98,7 +100,7 @@ def subtask_summaries_of(session: Session, task_ids: Sequence[int]) -> dict[int,
     """The SUBTASK_SUMMARY rows of some tasks, by task id, each list in id order."""
     grouped: dict[int, list[Row[Any]]] = defaultdict(list)
     stmt: Select[*tuple[Any, ...]] = (
-        select(*SUBTASK_SUMMARY).where(Sub.task_id.in_(task_ids)).order_by(Sub.id)
+        select(*SUBTASK_SUMMARY).where(SUB.task_id.in_(task_ids)).order_by(SUB.id)
     )
     for row in session.execute(stmt):
         grouped[row.task_id].append(row)

@@ -17,7 +17,7 @@ from obfleet.flows.obproxy.install import Install
 from obfleet.obproxy import catalog
 from obfleet.records import credentials, targets
 from obfleet.records.obproxy import get
-from obfleet.records.obproxy_views import cluster_rows
+from obfleet.records.obproxy_views import CLUSTER, cluster_rows
 from obfleet.security.passwords import generate_password
 from obfleet.security.secrets import SecretBox
 from obfleet.services import obproxy_instances as instances
@@ -348,7 +348,7 @@ def query(name: str | None) -> Select[Any]:
     """The clusters' view rows (obproxy_views.CLUSTER_COLUMNS), by name."""
     stmt = cluster_rows()
     if name:
-        stmt = stmt.where(ObproxyCluster.name.contains(name, autoescape=True))
+        stmt = stmt.where(CLUSTER.name.contains(name, autoescape=True))
     return stmt
 
 

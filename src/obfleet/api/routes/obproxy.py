@@ -14,11 +14,11 @@ from obfleet.api.schemas.obproxy import ClusterParameterOut, ObproxyClusterOut, 
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.errors import bad_request
 from obfleet.obproxy import catalog
+from obfleet.records.obproxy_views import CLUSTER
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_clusters as service
 from obfleet.services.obproxy_instances import Target as InstallTarget
 from obfleet.services.users import Principal
-from obfleet.store.models.obproxy import ObproxyCluster
 
 router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])
 READ = Depends(require(Resource.OBPROXY))
@@ -115,12 +115,8 @@ def list_clusters(
     name: str | None = Query(None, max_length=128),
 ) -> EnvelopeResponse:
     base = _base_url(ctx, request)
-    sortable = {
-        "id": ObproxyCluster.id,
-        "name": ObproxyCluster.name,
-        "createTime": ObproxyCluster.create_time,
-    }
-    rows, total = fetch_page(session, service.query(name), page, sortable, ObproxyCluster.id)
+    sortable = {"id": CLUSTER.id, "name": CLUSTER.name, "createTime": CLUSTER.create_time}
+    rows, total = fetch_page(session, service.query(name), page, sortable, CLUSTER.id)
     return ok(paged(ObproxyClusterOut.of_page(session, rows, base), page, total))
 
 
