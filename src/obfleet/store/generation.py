@@ -23,7 +23,10 @@ tables that way.
 
 Each counter also counts the bumps this process has committed (`Counter.local`): where one
 process owns the metadb (SQLite), that count moving is the only way the counter can move, so a
-reader may keep the value it read while the count stands, without asking the metadb again.
+reader may keep the value it read while the count stands, without asking the metadb again. A
+counter without a table (`watch(None, ...)`) is that local count alone: the changes this
+process commits, for a reader that asks the metadb again after them (and after a time of its
+own, for other processes' changes).
 """
 
 from __future__ import annotations
@@ -53,14 +56,15 @@ class LocalBumps:
 
 @dataclass(frozen=True)
 class Counter:
-    table: Table  # columns `id` (primary key) and `value`
+    table: Table | None  # columns `id` (primary key) and `value`; None: the local count only
     row_id: int
     watched: frozenset[str]  # table names
     local: LocalBumps = field(default_factory=LocalBumps, compare=False)
 
     @property
     def mark(self) -> str:
-        return f"obfleet.generation.{self.table.name}.{self.row_id}"
+        name = self.table.name if self.table is not None else ",".join(sorted(self.watched))
+        return f"obfleet.generation.{name}.{self.row_id}"
 
     @property
     def bumped(self) -> str:
@@ -69,6 +73,8 @@ class Counter:
     def read(self, reader: Session | Connection) -> int | None:
         """The current value; None when the row is missing (then nothing may be reused).
         A bare Connection is the cheapest way to ask."""
+        if self.table is None:
+            return None
         value = reader.scalar(select(self.table.c.value).where(self.table.c.id == self.row_id))
         return None if value is None else int(value)
 
@@ -89,8 +95,9 @@ def _matched_nothing(state: ORMExecuteState, result: Result[Any]) -> bool:
     return sane and result.supports_sane_rowcount() and result.rowcount == 0
 
 
-def watch(table: Table, watched: Collection[str], row_id: int = 1) -> Counter:
-    """Bump `table`'s row `row_id` in every transaction that changes a table in `watched`."""
+def watch(table: Table | None, watched: Collection[str], row_id: int = 1) -> Counter:
+    """Bump `table`'s row `row_id` (when there is a table) in every transaction that changes a
+    table in `watched`, and count those this process commits."""
     counter = Counter(table, row_id, frozenset(watched))
 
     def mark(session: Session | None) -> None:
@@ -125,9 +132,10 @@ def watch(table: Table, watched: Collection[str], row_id: int = 1) -> Counter:
             return  # a savepoint: the mark waits for the real commit
         session.flush()
         if session.info.pop(counter.mark, False):
-            session.execute(
-                update(table).where(table.c.id == row_id).values(value=table.c.value + 1)
-            )
+            if table is not None:
+                session.execute(
+                    update(table).where(table.c.id == row_id).values(value=table.c.value + 1)
+                )
             session.info[counter.bumped] = True
 
     def after_commit(session: Session) -> None:
