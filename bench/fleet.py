@@ -62,9 +62,10 @@ class Phase:
 
 
 class Bench:
-    def __init__(self, url: str, pid: int, concurrency: int) -> None:
+    def __init__(self, url: str, pid: int, concurrency: int, rounds: int) -> None:
         self.url = url
         self.pid = pid
+        self.rounds = rounds
         self.conns = [Connection(url) for _ in range(concurrency)]
 
     async def load(
@@ -145,15 +146,15 @@ async def rounds(
     what: str,
     target: list[Send],
     *,
-    as_cost: bool,
-    n: int,
-    requests: int,
-    seconds: float,
+    as_cost: bool = True,
+    requests: int = 2000,
+    seconds: float = 2.0,
     baseline: list[Send] | None = None,
 ) -> Row:
-    """`n` rounds of the baseline then the target, each bounded by `requests` and `seconds`."""
+    """`bench.rounds` rounds of the baseline then the target, each bounded by `requests` and
+    `seconds`."""
     row = Row(what, as_cost, [], [], [], [], [], [])
-    for _ in range(n):
+    for _ in range(bench.rounds):
         base = await bench.load(baseline or [time_send], requests=4000, seconds=2.0)
         measured = await bench.load(target, requests=requests, seconds=seconds)
         ratio = base.rate / measured.rate if as_cost else measured.rate / base.rate
@@ -197,124 +198,61 @@ def create_send(seq: list[int]) -> Send:
     return send
 
 
-async def measure(url: str, pid: int, args: argparse.Namespace) -> list[Row]:
-    bench = Bench(url, pid, args.concurrency)
-    n = args.rounds
+OB_CLUSTER = {
+    "name": "obbench",
+    "obClusterId": 1,
+    "proxyroPassword": "Bench_proxyro_1",
+    "rootServers": [{"address": "198.18.0.2:2882", "role": "LEADER", "sqlPort": 2881}],
+}
+CONFIG = "/services?Action=GetObProxyConfig&User_ID=alibaba&UID=admin&ObproxyClusterName=bench_1"
+
+
+async def measure(url: str, pid: int, args: argparse.Namespace) -> None:
+    bench = Bench(url, pid, args.concurrency, args.rounds)
     try:
         await bench.conns[0].open()
-        (
-            await bench.conns[0].request(
-                "POST",
-                "/api/v2/ob/clusters/import",
-                AUTH,
-                {
-                    "name": "obbench",
-                    "obClusterId": 1,
-                    "proxyroPassword": "Bench_proxyro_1",
-                    "rootServers": [
-                        {"address": "198.18.0.2:2882", "role": "LEADER", "sqlPort": 2881}
-                    ],
-                },
-            )
-        ).raise_for_status()
-        rows = [
-            await rounds(
-                bench,
-                "authenticated GET, empty table (GET /api/v2/compute/hosts)",
-                [get("/api/v2/compute/hosts", AUTH)],
-                as_cost=True,
-                n=n,
-                requests=4000,
-                seconds=2.0,
-            )
-        ]
+        reply = await bench.conns[0].request("POST", "/api/v2/ob/clusters/import", AUTH, OB_CLUSTER)
+        reply.raise_for_status()
+        hosts = get("/api/v2/compute/hosts", AUTH)
+        await rounds(bench, "authenticated GET, empty table (GET /api/v2/compute/hosts)", [hosts])
         seq = [0]
-        per_round = args.clusters // n
-        rows.append(
-            await rounds(
-                bench,
-                "register-only creates to task SUCCESSFUL (rate)",
-                [create_send(seq)],
-                as_cost=False,
-                n=n,
-                requests=per_round,
-                seconds=args.max_seconds,
-            )
+        creates = [create_send(seq)]
+        await rounds(
+            bench,
+            "register-only creates to task SUCCESSFUL (rate)",
+            creates,
+            as_cost=False,
+            requests=args.clusters // args.rounds,
+            seconds=args.max_seconds,
         )
         # Fill up to --clusters if the bounded rounds made fewer (not measured).
         while seq[0] < args.clusters:
-            await bench.load(
-                [create_send(seq)], requests=args.clusters - seq[0], seconds=args.max_seconds
-            )
+            await bench.load(creates, requests=args.clusters - seq[0], seconds=args.max_seconds)
         clusters = get("/api/v2/obproxy/clusters", AUTH)
+        await rounds(
+            bench, f"GET /api/v2/obproxy/clusters, default page, {seq[0]} clusters", [clusters]
+        )
         tasks = get("/api/v2/tasks/instances", AUTH)
-        rows += [
+        await rounds(bench, f"GET /api/v2/tasks/instances, default page, {seq[0]} tasks", [tasks])
+        for what, path in (("clusters", "obproxy/clusters"), ("tasks", "tasks/instances")):
             await rounds(
                 bench,
-                f"GET /api/v2/obproxy/clusters, default page, {seq[0]} clusters",
-                [clusters],
-                as_cost=True,
-                n=n,
-                requests=2000,
-                seconds=2.0,
-            ),
-            await rounds(
-                bench,
-                f"GET /api/v2/tasks/instances, default page, {seq[0]} tasks",
-                [tasks],
-                as_cost=True,
-                n=n,
-                requests=2000,
-                seconds=2.0,
-            ),
-            await rounds(
-                bench,
-                f"clusters, size=2000 (all {seq[0]})",
-                [get("/api/v2/obproxy/clusters?size=2000", AUTH)],
-                as_cost=True,
-                n=n,
+                f"{what}, size=2000 (all {seq[0]})",
+                [get(f"/api/v2/{path}?size=2000", AUTH)],
                 requests=args.big_requests,
                 seconds=args.max_seconds / 4,
-            ),
-            await rounds(
-                bench,
-                f"tasks, size=2000 (all {seq[0]})",
-                [get("/api/v2/tasks/instances?size=2000", AUTH)],
-                as_cost=True,
-                n=n,
-                requests=args.big_requests,
-                seconds=args.max_seconds / 4,
-            ),
-        ]
-        config = get(
-            "/services?Action=GetObProxyConfig&User_ID=alibaba&UID=admin&ObproxyClusterName=bench_1"
-        )
-        rows.append(
-            await rounds(
-                bench,
-                "GetObProxyConfig alone (rate)",
-                [config],
-                as_cost=False,
-                n=n,
-                requests=4000,
-                seconds=2.0,
             )
-        )
+        config = get(CONFIG)
+        await rounds(bench, "GetObProxyConfig alone (rate)", [config], as_cost=False)
         # Half the connections list clusters (default page) throughout; the other half send
         # /time, then GetObProxyConfig: the rate of the second over the first's.
-        rows.append(
-            await rounds(
-                bench,
-                "GetObProxyConfig, half the connections listing clusters (rate)",
-                [config, clusters],
-                baseline=[time_send, clusters],
-                as_cost=False,
-                n=n,
-                requests=4000,
-                seconds=2.0,
-            )
+        await rounds(
+            bench,
+            "GetObProxyConfig, half the connections listing clusters (rate)",
+            [config, clusters],
+            baseline=[time_send, clusters],
+            as_cost=False,
         )
-        return rows
     finally:
         await bench.close()
 
