@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, or_, select
+from sqlalchemy import Row, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from obfleet.errors import ApiError, ErrorCode
@@ -96,13 +96,18 @@ def task_summaries() -> Select[*tuple[Any, ...]]:
     return select(*TASK_SUMMARY)
 
 
+# Made once: building it anew per page cost about as much as running it.
+SUBTASK_SUMMARIES_OF: Select[*tuple[Any, ...]] = (
+    select(*SUBTASK_SUMMARY)
+    .where(SUB.task_id.in_(bindparam("task_ids", expanding=True)))
+    .order_by(SUB.id)
+)
+
+
 def subtask_summaries_of(session: Session, task_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
     """The SUBTASK_SUMMARY rows of some tasks, by task id, each list in id order."""
     grouped: dict[int, list[Row[Any]]] = defaultdict(list)
-    stmt: Select[*tuple[Any, ...]] = (
-        select(*SUBTASK_SUMMARY).where(SUB.task_id.in_(task_ids)).order_by(SUB.id)
-    )
-    for row in session.execute(stmt):
+    for row in session.execute(SUBTASK_SUMMARIES_OF, {"task_ids": list(task_ids)}):
         grouped[row.task_id].append(row)
     return grouped
 

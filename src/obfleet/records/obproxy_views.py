@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import BindParameter, Row, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from obfleet.store.models.hosts import Host
@@ -61,47 +61,51 @@ class ClusterParts:
     def load(cls, session: Session, cluster_ids: Sequence[int]) -> ClusterParts:
         if not cluster_ids:
             return cls({}, {})
-        links = select(
-            ObproxyLink.obproxy_cluster_id,
-            ObproxyLink.ob_cluster_id,
-            ObproxyLink.username,
-            ObCluster.name,
-            ObCluster.status,
-            ObCluster.ob_cluster_id.label("ob_cluster_number"),
-            ObCluster.type,
-        ).join(ObCluster, ObCluster.id == ObproxyLink.ob_cluster_id)
-        servers = select(
-            ObproxyServer.cluster_id,
-            ObproxyServer.id,
-            ObproxyServer.host_id,
-            ObproxyServer.last_active_time,
-            ObproxyServer.parameter_version,
-            ObproxyServer.ip,
-            ObproxyServer.sql_port,
-            ObproxyServer.exporter_port,
-            ObproxyServer.version,
-            ObproxyServer.status,
-            ObproxyServer.operate_status,
-            ObproxyServer.architecture,
-            Host.idc_name,
-        ).outerjoin(Host, Host.id == ObproxyServer.host_id)
-        return cls(
-            _grouped(
-                session,
-                links.where(ObproxyLink.obproxy_cluster_id.in_(cluster_ids)).order_by(
-                    ObproxyLink.id
-                ),
-            ),
-            _grouped(
-                session,
-                servers.where(ObproxyServer.cluster_id.in_(cluster_ids)).order_by(ObproxyServer.id),
-            ),
-        )
+        ids = {"cluster_ids": list(cluster_ids)}
+        return cls(_grouped(session, LINKS_OF, ids), _grouped(session, OBPROXIES_OF, ids))
 
 
-def _grouped(session: Session, stmt: Rows) -> dict[int, list[Row[Any]]]:
+# Both made once: building a statement anew per request cost as much as running it.
+CLUSTER_IDS: BindParameter[Any] = bindparam("cluster_ids", expanding=True)
+LINKS_OF = (
+    select(
+        LINK.obproxy_cluster_id,
+        LINK.ob_cluster_id,
+        LINK.username,
+        OB.name,
+        OB.status,
+        OB.ob_cluster_id.label("ob_cluster_number"),
+        OB.type,
+    )
+    .join_from(ObproxyLink.__table__, ObCluster.__table__, OB.id == LINK.ob_cluster_id)
+    .where(LINK.obproxy_cluster_id.in_(CLUSTER_IDS))
+    .order_by(LINK.id)
+)
+OBPROXIES_OF = (
+    select(
+        SERVER.cluster_id,
+        SERVER.id,
+        SERVER.host_id,
+        SERVER.last_active_time,
+        SERVER.parameter_version,
+        SERVER.ip,
+        SERVER.sql_port,
+        SERVER.exporter_port,
+        SERVER.version,
+        SERVER.status,
+        SERVER.operate_status,
+        SERVER.architecture,
+        HOST.idc_name,
+    )
+    .outerjoin_from(ObproxyServer.__table__, Host.__table__, HOST.id == SERVER.host_id)
+    .where(SERVER.cluster_id.in_(CLUSTER_IDS))
+    .order_by(SERVER.id)
+)
+
+
+def _grouped(session: Session, stmt: Rows, params: dict[str, Any]) -> dict[int, list[Row[Any]]]:
     """The rows of `stmt` by their first column (the cluster id)."""
     grouped: dict[int, list[Row[Any]]] = defaultdict(list)
-    for row in session.execute(stmt):
+    for row in session.execute(stmt, params):
         grouped[row[0]].append(row)
     return grouped
