@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
+import orjson
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -42,14 +42,17 @@ def _body(status: int, **fields: Any) -> dict[str, Any]:
     }
 
 
+# Sorted keys, as OCP's Jackson mapper writes them; UTF-8 and compact, as json.dumps with
+# ensure_ascii=False and (",", ":") wrote them before. orjson encodes a page of 2,000 clusters
+# several times faster than json.dumps.
+ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
 class EnvelopeResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        # Sorted keys, as OCP's Jackson mapper writes them.
-        return json.dumps(
-            content, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-        ).encode()
+        return orjson.dumps(content, option=ORJSON_OPTIONS)
 
 
 def ok(data: Any = None, status: int = 200) -> EnvelopeResponse:

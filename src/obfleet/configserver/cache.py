@@ -10,17 +10,26 @@ An entry is the encoded answer (its `Data` as JSON bytes, or the error) together
 generation it was computed under, and is served only to a request that read that same
 generation. Since a request reads the generation before the data, an entry is never older than
 its generation, whatever the interleaving of requests and commits.
+
+On SQLite one process serves the metadb, so the generation moves by this process's own
+commits: the value read is reused, without a metadb read, until this process commits a bump
+(`Counter.local`), and for at most SOLE_RECHECK_S, so that a change written by another process
+(an operator's script on the file) is seen within that time. Replicas on PostgreSQL or MySQL
+read it on every request (one primary-key lookup on a bare connection): a change through one
+replica is in the other's very next answer, with no staleness at all.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from obfleet.store.db import Database
+from obfleet.store.generation import LocalBumps
 
 # What answers are bounded by: a poller with a cache-busting parameter gets nothing from it,
 # since only the parameters the read actions look at are part of the key.
@@ -37,6 +46,9 @@ KEY_PARAMS = (
 )
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
+# How long a SQLite metadb's generation is trusted without a read while this process has not
+# moved it: the most a change written to the file by another process waits to be served.
+SOLE_RECHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,23 @@ class AnswerCache:
         self.stats = Stats()
         self._entries: OrderedDict[Key, tuple[int, Outcome]] = OrderedDict()
         self._lock = threading.Lock()
+        # (generation, this process's committed bumps when it was read, when it was read)
+        self._known: tuple[int, int, float] | None = None
+
+    def generation(
+        self, read: Callable[[], int | None], local: LocalBumps, sole: bool
+    ) -> int | None:
+        """The generation: `read()` from the metadb, or, when this process is its `sole` user,
+        the value read before while `local` (its own committed bumps) has not moved. The count
+        is taken before the read, so a bump committed meanwhile makes the next call read again."""
+        bumps, now = local.count, time.monotonic()
+        known = self._known
+        if sole and known is not None and known[1] == bumps and now - known[2] < SOLE_RECHECK_S:
+            return known[0]
+        value = read()
+        if sole and value is not None:
+            self._known = (value, bumps, now)
+        return value
 
     @staticmethod
     def key(base_url: str, params: Mapping[str, str]) -> Key:

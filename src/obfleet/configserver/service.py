@@ -206,12 +206,16 @@ def _failed(exc: ConfigServerError) -> Outcome:
 def _read(db: Database, action: Action, call: Call) -> Outcome:
     """A read action's answer, from the process's cache when the metadb's config-server
     generation is the one it was computed under. The generation is read first (on a bare
-    connection: the cheapest query obfleet makes), the data after it, so an answer is never
-    older than the generation it is kept under."""
+    connection: the cheapest query obfleet makes; on SQLite only after this process moved it),
+    the data after it, so an answer is never older than the generation it is kept under."""
     cache = cache_for(db)
     key = cache.key(call.base_url, call.params)
-    with db.engine.connect() as conn:
-        generation = GENERATION.read(conn)
+
+    def read_generation() -> int | None:
+        with db.engine.connect() as conn:
+            return GENERATION.read(conn)
+
+    generation = cache.generation(read_generation, GENERATION.local, db.dialect == "sqlite")
     if generation is None:
         cache.stats.uncached += 1
     else:

@@ -17,6 +17,7 @@ from obfleet.flows.obproxy.install import Install
 from obfleet.obproxy import catalog, layout
 from obfleet.records import credentials, targets
 from obfleet.records.obproxy import get
+from obfleet.records.obproxy_views import CLUSTER, cluster_rows
 from obfleet.security.passwords import generate_password
 from obfleet.security.secrets import SecretBox
 from obfleet.services import obproxy_instances as instances
@@ -383,9 +384,10 @@ def remove_link(session: Session, cluster_id: int, ob_cluster_name: str) -> None
 
 
 def query(name: str | None) -> Select[Any]:
-    stmt = select(ObproxyCluster)
+    """The clusters' view rows (obproxy_views.CLUSTER_COLUMNS), by name."""
+    stmt = cluster_rows()
     if name:
-        stmt = stmt.where(ObproxyCluster.name.contains(name, autoescape=True))
+        stmt = stmt.where(CLUSTER.name.contains(name, autoescape=True))
     return stmt
 
 

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from obfleet.security.passwords import (
 )
 from obfleet.security.roles import ROLES, Permission, permissions_of
 from obfleet.security.secrets import SecretBox
-from obfleet.store.models.iam import AccessKey, User, UserRole
+from obfleet.store.models.iam import LOGINS_CHANGED, AccessKey, User, UserRole
 
 # The user every metadb starts with (created on first start).
 ADMIN = "admin"
@@ -169,6 +170,46 @@ def find_login(session: Session, username: str) -> Login | None:
     if user is None or not user.enabled:
         return None
     return Login(_principal(user), user.password_hash)
+
+
+# How long a login read from the metadb is reused without reading it again while this process
+# has changed no user: the most a user disabled, or a password or roles changed, through
+# another replica (or by another process on a SQLite file) waits to take effect here.
+LOGIN_RECHECK_S = 1.0
+
+
+class RecentLogins:
+    """The Login last read for each user name, so that a user's requests in a row cost no
+    metadb read (and no thread-pool hop) for the login. An entry stands while this process has
+    committed no change to users or roles since it was read (LOGINS_CHANGED), and for at most
+    LOGIN_RECHECK_S; the count is taken before the read, so a change committed meanwhile
+    voids what that read found."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._entries: dict[str, tuple[Login, int, float]] = {}
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    @staticmethod
+    def before_read() -> tuple[int, float]:
+        return LOGINS_CHANGED.local.count, time.monotonic()
+
+    def get(self, username: str) -> Login | None:
+        with self._lock:
+            entry = self._entries.get(username)
+        if entry is None:
+            return None
+        login, changes, read_at = entry
+        fresh = time.monotonic() - read_at < LOGIN_RECHECK_S
+        return login if fresh and changes == LOGINS_CHANGED.local.count else None
+
+    def put(self, username: str, login: Login | None, before: tuple[int, float]) -> None:
+        if login is None:
+            return
+        with self._lock:
+            if len(self._entries) >= self._limit:
+                self._entries.clear()
+            self._entries[username] = (login, *before)
 
 
 def _cache_entry(login: Login) -> tuple[int, str]:

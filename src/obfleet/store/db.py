@@ -30,6 +30,12 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# Connections kept open, and made beyond them at busy times (then closed once returned). SQLite
+# too: with its default of 5, concurrent requests kept opening and closing connections, each
+# opening the file and setting its pragmas anew.
+POOL_SIZES = {"pool_size": 10, "max_overflow": 20}
+
+
 def _sqlite_engine(url: str) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
@@ -37,7 +43,9 @@ def _sqlite_engine(url: str) -> Engine:
         # Private from the start (it holds password hashes and secrets): SQLite would create it
         # 0644 under the usual umask, and gives its -wal and -shm files the database's mode.
         Path(path).touch(mode=0o600, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, **POOL_SIZES
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -66,7 +74,7 @@ def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    options: dict[str, Any] = {"pool_pre_ping": True, **POOL_SIZES}
     if make_url(url).get_backend_name() == "mysql":
         # InnoDB's REPEATABLE READ takes gap locks that deadlock concurrent claims.
         options["isolation_level"] = "READ COMMITTED"

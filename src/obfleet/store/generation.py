@@ -20,12 +20,20 @@ once, as the last statement of the transaction, so the counter row is locked onl
 commit itself and always after the rows of the change (no lock-order deadlock between writers).
 Statements run on a bare `Connection` (bypassing the Session) are not seen: don't write watched
 tables that way.
+
+Each counter also counts the bumps this process has committed (`Counter.local`): where one
+process owns the metadb (SQLite), that count moving is the only way the counter can move, so a
+reader may keep the value it read while the count stands, without asking the metadb again. A
+counter without a table (`watch(None, ...)`) is that local count alone: the changes this
+process commits, for a reader that asks the metadb again after them (and after a time of its
+own, for other processes' changes).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Result, Table, event, select, update
@@ -34,19 +42,39 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, object_
 from obfleet.store.base import Base
 
 
+class LocalBumps:
+    """How many bumps of a counter this process has committed (moved after each commit)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def committed(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
 @dataclass(frozen=True)
 class Counter:
-    table: Table  # columns `id` (primary key) and `value`
+    table: Table | None  # columns `id` (primary key) and `value`; None: the local count only
     row_id: int
     watched: frozenset[str]  # table names
+    local: LocalBumps = field(default_factory=LocalBumps, compare=False)
 
     @property
     def mark(self) -> str:
-        return f"obfleet.generation.{self.table.name}.{self.row_id}"
+        name = self.table.name if self.table is not None else ",".join(sorted(self.watched))
+        return f"obfleet.generation.{name}.{self.row_id}"
+
+    @property
+    def bumped(self) -> str:
+        return f"{self.mark}.bumped"
 
     def read(self, reader: Session | Connection) -> int | None:
         """The current value; None when the row is missing (then nothing may be reused).
         A bare Connection is the cheapest way to ask."""
+        if self.table is None:
+            return None
         value = reader.scalar(select(self.table.c.value).where(self.table.c.id == self.row_id))
         return None if value is None else int(value)
 
@@ -67,8 +95,9 @@ def _matched_nothing(state: ORMExecuteState, result: Result[Any]) -> bool:
     return sane and result.supports_sane_rowcount() and result.rowcount == 0
 
 
-def watch(table: Table, watched: Collection[str], row_id: int = 1) -> Counter:
-    """Bump `table`'s row `row_id` in every transaction that changes a table in `watched`."""
+def watch(table: Table | None, watched: Collection[str], row_id: int = 1) -> Counter:
+    """Bump `table`'s row `row_id` (when there is a table) in every transaction that changes a
+    table in `watched`, and count those this process commits."""
     counter = Counter(table, row_id, frozenset(watched))
 
     def mark(session: Session | None) -> None:
@@ -103,20 +132,28 @@ def watch(table: Table, watched: Collection[str], row_id: int = 1) -> Counter:
             return  # a savepoint: the mark waits for the real commit
         session.flush()
         if session.info.pop(counter.mark, False):
-            session.execute(
-                update(table).where(table.c.id == row_id).values(value=table.c.value + 1)
-            )
+            if table is not None:
+                session.execute(
+                    update(table).where(table.c.id == row_id).values(value=table.c.value + 1)
+                )
+            session.info[counter.bumped] = True
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(counter.bumped, False):
+            counter.local.committed()
 
     def forget(session: Session, transaction: SessionTransaction) -> None:
         # Only at the end of the outermost transaction: a savepoint rolled back must not drop
         # the mark of the changes made before it (its own changes then cost a spare bump).
         if transaction.parent is None:
             session.info.pop(counter.mark, None)
+            session.info.pop(counter.bumped, None)
 
     event.listen(Base, "after_insert", on_row, propagate=True)
     event.listen(Base, "after_delete", on_row, propagate=True)
     event.listen(Base, "after_update", on_update, propagate=True)
     event.listen(Session, "do_orm_execute", on_execute)
     event.listen(Session, "before_commit", before_commit)
+    event.listen(Session, "after_commit", after_commit)
     event.listen(Session, "after_transaction_end", forget)
     return counter

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
-from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.api.paging import Page, PageRequest, fetch_page, page_request, paged
 from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.hosts import HostOut
 from obfleet.api.schemas.tasks import StartedTaskOut
@@ -76,11 +76,9 @@ class BatchDeleteIn(RequestModel):
 
 def _page(session: Session, stmt: Select[Any], req: PageRequest) -> dict[str, Any]:
     """One page of hosts, their services loaded in one query for the whole page."""
-    result = paginate(session, stmt, req, SORTABLE, Host.id, lambda host: host)
-    hosts: list[Host] = result["contents"]
+    hosts, total = fetch_page(session, stmt, req, SORTABLE, Host.id)
     services = service.services_of(session, [h.id for h in hosts])
-    result["contents"] = [HostOut.of(h, services[h.id]) for h in hosts]
-    return result
+    return paged([HostOut.of(h, services[h.id]) for h in hosts], req, total)
 
 
 @router.get(

@@ -10,19 +10,19 @@ from pydantic import AliasChoices, Field
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
-from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.api.paging import Page, PageRequest, fetch_page, page_request, paged
 from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.obproxy import ClusterParameterOut, ObproxyClusterOut, ParameterInfoOut
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.errors import bad_request
 from obfleet.obproxy import catalog, layout
+from obfleet.records.obproxy_views import CLUSTER
 from obfleet.security.roles import Resource
 from obfleet.services import obproxy_clusters as service
 from obfleet.services import obproxy_parameters as parameters
 from obfleet.services import obproxy_password
 from obfleet.services.obproxy_instances import Target as InstallTarget
 from obfleet.services.users import Principal
-from obfleet.store.models.obproxy import ObproxyCluster
 
 router = APIRouter(prefix="/api/v2/obproxy", tags=["obproxy"])
 READ = Depends(require(Resource.OBPROXY))
@@ -159,21 +159,9 @@ def list_clusters(
     """OBProxy clusters with their OBProxies and linked OceanBase clusters, a page at a time,
     optionally by name."""
     base = _base_url(ctx, request)
-    sortable = {
-        "id": ObproxyCluster.id,
-        "name": ObproxyCluster.name,
-        "createTime": ObproxyCluster.create_time,
-    }
-    return ok(
-        paginate(
-            session,
-            service.query(name),
-            page,
-            sortable,
-            ObproxyCluster.id,
-            lambda c: ObproxyClusterOut.of(session, c, base),
-        )
-    )
+    sortable = {"id": CLUSTER.id, "name": CLUSTER.name, "createTime": CLUSTER.create_time}
+    rows, total = fetch_page(session, service.query(name), page, sortable, CLUSTER.id)
+    return ok(paged(ObproxyClusterOut.of_page(session, rows, base), page, total))
 
 
 @router.get(
@@ -188,7 +176,7 @@ def get_cluster(
     """One OBProxy cluster: its work mode, the OceanBase clusters it serves and every OBProxy with
     its host, ports, version and status."""
     cluster = service.get(session, cluster_id)
-    return ok(ObproxyClusterOut.of(session, cluster, _base_url(ctx, request)))
+    return ok(ObproxyClusterOut.load(session, cluster, _base_url(ctx, request)))
 
 
 @router.patch(
@@ -203,7 +191,7 @@ def update_cluster(
     """Change the address and port clients use to reach the OBProxy cluster (a load balancer in
     front of it, for instance). Nothing is restarted."""
     cluster = service.update(session, cluster_id, address=body.address, port=body.port)
-    return ok(ObproxyClusterOut.of(session, cluster, _base_url(ctx, request)))
+    return ok(ObproxyClusterOut.load(session, cluster, _base_url(ctx, request)))
 
 
 @router.delete(

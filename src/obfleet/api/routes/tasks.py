@@ -7,21 +7,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
-from obfleet.api.paging import Page, PageRequest, page_request, paginate
+from obfleet.api.paging import Page, PageRequest, fetch_page, page_request, paged
 from obfleet.api.schemas.tasks import BasicTaskOut, LogOut, SubtaskOut, TaskOut
 from obfleet.api.taskevents import task_events
 from obfleet.engine import operations
-from obfleet.engine.reads import find_task, subtask_log
+from obfleet.engine.reads import TASK, find_task, subtask_log, task_summaries
 from obfleet.engine.states import TaskStatus, TaskType
 from obfleet.errors import bad_request
 from obfleet.security.roles import Resource
-from obfleet.store.models.tasks import TaskInstance as Task
 
 router = APIRouter(prefix="/api/v2/tasks/instances", tags=["tasks"])
 READ = Depends(require(Resource.TASK))
@@ -29,13 +28,13 @@ WRITE = Depends(require(Resource.TASK, write=True))
 TaskId = Annotated[int, Path(alias="taskInstanceId")]
 SubtaskId = Annotated[int, Path(alias="subtaskInstanceId")]
 SORTABLE: dict[str, ColumnElement[Any]] = {
-    "id": Task.__table__.c.id,
-    "name": Task.__table__.c.name,
-    "status": Task.__table__.c.status,
-    "type": Task.__table__.c.type,
-    "createTime": Task.__table__.c.create_time,
-    "startTime": Task.__table__.c.start_time,
-    "finishTime": Task.__table__.c.finish_time,
+    "id": TASK.id,
+    "name": TASK.name,
+    "status": TASK.status,
+    "type": TASK.type,
+    "createTime": TASK.create_time,
+    "startTime": TASK.start_time,
+    "finishTime": TASK.finish_time,
 }
 
 
@@ -64,23 +63,23 @@ def _filtered(
     tenant_name: str | None,
     host_id: int | None,
 ) -> Select[Any]:
-    stmt = select(Task)
+    stmt = task_summaries()
     if name:
-        stmt = stmt.where(Task.name.icontains(name, autoescape=True))
+        stmt = stmt.where(TASK.name.icontains(name, autoescape=True))
     if statuses:
-        stmt = stmt.where(Task.status.in_(statuses))
+        stmt = stmt.where(TASK.status.in_(statuses))
     if task_type:
-        stmt = stmt.where(Task.type == task_type)
+        stmt = stmt.where(TASK.type == task_type)
     if cluster_id is not None:
-        stmt = stmt.where(Task.cluster_id == cluster_id)
+        stmt = stmt.where(TASK.cluster_id == cluster_id)
     if cluster_name:
-        stmt = stmt.where(Task.cluster_name.icontains(cluster_name, autoescape=True))
+        stmt = stmt.where(TASK.cluster_name.icontains(cluster_name, autoescape=True))
     if tenant_id is not None:
-        stmt = stmt.where(Task.tenant_id == tenant_id)
+        stmt = stmt.where(TASK.tenant_id == tenant_id)
     if tenant_name:
-        stmt = stmt.where(Task.tenant_name == tenant_name)
+        stmt = stmt.where(TASK.tenant_name == tenant_name)
     if host_id is not None:
-        stmt = stmt.where(Task.host_id == host_id)
+        stmt = stmt.where(TASK.host_id == host_id)
     return stmt
 
 
@@ -114,9 +113,8 @@ def list_tasks(
         tenant_name,
         host_id,
     )
-    result = paginate(session, stmt, page, SORTABLE, SORTABLE["id"], lambda task: task)
-    result["contents"] = BasicTaskOut.of_all(session, result["contents"])
-    return ok(result)
+    tasks, total = fetch_page(session, stmt, page, SORTABLE, SORTABLE["id"])
+    return ok(paged(BasicTaskOut.of_all(session, tasks), page, total))
 
 
 @router.get(

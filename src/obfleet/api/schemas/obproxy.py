@@ -4,19 +4,19 @@ ParameterInfo and ObproxyClusterParameter."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Self
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from obfleet.api.schema import ApiModel, OcpTime
 from obfleet.obproxy.catalog import ParameterInfo
 from obfleet.obproxy.configurl import config_url
-from obfleet.services.obproxy_clusters import link_clusters
+from obfleet.records.obproxy_views import ClusterParts
 from obfleet.services.obproxy_parameters import ClusterParameter, ValueGroup
-from obfleet.store.models.hosts import Host
-from obfleet.store.models.ob_clusters import ObCluster
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
+from obfleet.store.models.obproxy import ObproxyCluster
 
 
 class ObproxyServerOut(ApiModel):
@@ -36,24 +36,6 @@ class ObproxyServerOut(ApiModel):
     operate_status: str
     architecture: str | None
 
-    @classmethod
-    def of(cls, server: ObproxyServer, idc_name: str | None) -> ObproxyServerOut:
-        return cls(
-            id=server.id,
-            cluster_id=server.cluster_id,
-            host_id=server.host_id,
-            idc_name=idc_name,
-            last_active_time=server.last_active_time,
-            parameter_version=server.parameter_version,
-            ip=server.ip,
-            sql_port=server.sql_port,
-            exporter_port=server.exporter_port,
-            version=server.version,
-            status=server.status,
-            operate_status=server.operate_status,
-            architecture=server.architecture,
-        )
-
 
 class ObLinkOut(ApiModel):
     """An OceanBase cluster the OBProxy cluster connects to."""
@@ -67,14 +49,15 @@ class ObLinkOut(ApiModel):
     cluster_type: str
 
     @classmethod
-    def of(cls, link: ObproxyLink, ob: ObCluster) -> ObLinkOut:
+    def of(cls, link: Row[Any]) -> ObLinkOut:
+        """`link`: a row of ClusterParts.links."""
         return cls(
             cluster_id=link.ob_cluster_id,
-            cluster_name=ob.name,
+            cluster_name=link.name,
             username=link.username,
-            status=ob.status,
-            ob_cluster_id=ob.ob_cluster_id,
-            cluster_type=ob.type,
+            status=link.status,
+            ob_cluster_id=link.ob_cluster_number,
+            cluster_type=link.type,
         )
 
 
@@ -116,9 +99,10 @@ class ObproxyClusterOut(ApiModel):
     obproxies: list[ObproxyServerOut]
 
     @classmethod
-    def of(cls, session: Session, cluster: ObproxyCluster, base_url: str) -> ObproxyClusterOut:
-        obs = link_clusters(session, cluster)
-        servers = _servers(session, cluster)
+    def of(cls, cluster: ObproxyCluster | Row[Any], parts: ClusterParts, base_url: str) -> Self:
+        """`cluster`: the cluster's row (or a row of its view columns); `parts`: its links and
+        obproxies, loaded with those of the rest of its page."""
+        servers = parts.obproxies.get(cluster.id, [])
         versions = Counter(s.version for s in servers if s.version)
         idcs = Counter(s.idc_name for s in servers if s.idc_name)
         return cls(
@@ -138,25 +122,21 @@ class ObproxyClusterOut(ApiModel):
             install_path=cluster.install_path,
             run_user=cluster.run_user,
             proxysys_credential_id=cluster.proxysys_credential_id,
-            ob_links=[ObLinkOut.of(link, obs[link.ob_cluster_id]) for link in cluster.links],
+            ob_links=[ObLinkOut.of(link) for link in parts.links.get(cluster.id, [])],
             versions=[VersionCountOut(version=v, count=n) for v, n in sorted(versions.items())],
             topo=[IdcCountOut(idc_name=i, count=n) for i, n in sorted(idcs.items())],
-            obproxies=servers,
+            obproxies=[ObproxyServerOut.model_validate(s) for s in servers],
         )
 
+    @classmethod
+    def load(cls, session: Session, cluster: ObproxyCluster, base_url: str) -> Self:
+        return cls.of(cluster, ClusterParts.load(session, [cluster.id]), base_url)
 
-def _servers(session: Session, cluster: ObproxyCluster) -> list[ObproxyServerOut]:
-    """The cluster's obproxies, each with the IDC of its host (hosts loaded in one query)."""
-    host_ids = [s.host_id for s in cluster.obproxies]
-    hosts = (
-        {h.id: h for h in session.scalars(select(Host).where(Host.id.in_(host_ids)))}
-        if host_ids
-        else {}
-    )
-    return [
-        ObproxyServerOut.of(s, hosts[s.host_id].idc_name if s.host_id in hosts else None)
-        for s in cluster.obproxies
-    ]
+    @classmethod
+    def of_page(cls, session: Session, rows: Sequence[Row[Any]], base_url: str) -> list[Self]:
+        """A page of clusters' view rows, their links and obproxies read in two queries."""
+        parts = ClusterParts.load(session, [r.id for r in rows])
+        return [cls.of(r, parts, base_url) for r in rows]
 
 
 class ParameterInfoOut(ApiModel):

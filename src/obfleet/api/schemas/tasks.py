@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Self
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from obfleet.api.schema import ApiModel, OcpTime
 from obfleet.engine.context import TaskContextData
-from obfleet.engine.reads import Edges, TaskRows, subtasks_of
+from obfleet.engine.reads import Edges, TaskRows, subtask_summaries_of
 from obfleet.store.models.tasks import SubtaskInstance as Sub
 from obfleet.store.models.tasks import TaskInstance as Task
 
@@ -149,7 +150,7 @@ class _TaskFields(ApiModel):
         )
 
 
-def _creator(task: Task) -> NamedRef:
+def _creator(task: Task | Row[Any]) -> NamedRef:
     return NamedRef(id=task.creator_id, name=task.creator)
 
 
@@ -202,7 +203,8 @@ class BasicTaskOut(ApiModel):
     subtasks: list[BasicSubtaskOut]
 
     @classmethod
-    def of(cls, task: Task, subtasks: Sequence[Sub]) -> BasicTaskOut:
+    def of(cls, task: Row[Any], subtasks: Sequence[Row[Any]]) -> BasicTaskOut:
+        """`task`: a row of task_summaries(); `subtasks`: its subtask_summaries_of() rows."""
         return cls(
             id=task.id,
             name=task.name,
@@ -220,9 +222,9 @@ class BasicTaskOut(ApiModel):
         )
 
     @classmethod
-    def of_all(cls, session: Session, tasks: Sequence[Task]) -> list[BasicTaskOut]:
-        """A page of tasks, their subtasks loaded in one query."""
-        subtasks = subtasks_of(session, [t.id for t in tasks])
+    def of_all(cls, session: Session, tasks: Sequence[Row[Any]]) -> list[BasicTaskOut]:
+        """A page of task_summaries() rows, their subtasks loaded in one query."""
+        subtasks = subtask_summaries_of(session, [t.id for t in tasks])
         return [cls.of(t, subtasks[t.id]) for t in tasks]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from obfleet.store import generation
 from obfleet.store.base import Base, BigId, IdMixin, TimestampMixin
 
 
@@ -41,3 +42,8 @@ class AccessKey(IdMixin, TimestampMixin, Base):
     secret_encrypted: Mapped[str] = mapped_column(String(512))
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("iam_user.id", ondelete="CASCADE"))
     user: Mapped[User] = relationship(lazy="joined")
+
+
+# The commits of this process that changed a user or the roles a login is checked against
+# (services/users.py reuses a login it read until one of these, or a short time, passes).
+LOGINS_CHANGED = generation.watch(None, ("iam_user", "iam_user_role"))

@@ -1,0 +1,114 @@
+"""What an OBProxy cluster's view shows beside its own row, read for a whole page at once.
+
+A page of clusters costs two queries here however many clusters it holds: their links (each
+with its OceanBase cluster's columns) and their obproxies (each with its host's IDC). Rows are
+plain column tuples, not ORM objects, read through the tables' Core columns, so the ORM does not
+even compile the statements: a view only reads them, and a page of 2,000 clusters would
+otherwise spend most of its time building and tracking objects.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BindParameter, Row, Select, bindparam, select
+from sqlalchemy.orm import Session
+
+from obfleet.store.models.hosts import Host
+from obfleet.store.models.ob_clusters import ObCluster
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
+
+CLUSTER = ObproxyCluster.__table__.c
+LINK = ObproxyLink.__table__.c
+OB = ObCluster.__table__.c
+SERVER = ObproxyServer.__table__.c
+HOST = Host.__table__.c
+# The cluster's own columns a view shows (not its parameters: those have their own page).
+CLUSTER_COLUMNS = (
+    CLUSTER.id,
+    CLUSTER.name,
+    CLUSTER.parameter_version,
+    CLUSTER.creator_id,
+    CLUSTER.creator_name,
+    CLUSTER.create_time,
+    CLUSTER.update_time,
+    CLUSTER.address,
+    CLUSTER.port,
+    CLUSTER.work_mode,
+    CLUSTER.install_path,
+    CLUSTER.run_user,
+    CLUSTER.proxysys_credential_id,
+)
+
+
+# Any selected row: a statement of many columns, of whatever types.
+Rows = Select[*tuple[Any, ...]]
+
+
+def cluster_rows() -> Rows:
+    """The clusters' view columns, to filter, order and page."""
+    return select(*CLUSTER_COLUMNS)
+
+
+@dataclass(frozen=True)
+class ClusterParts:
+    """The links and obproxies of some clusters, each list in id order, by cluster id."""
+
+    links: dict[int, list[Row[Any]]]
+    obproxies: dict[int, list[Row[Any]]]
+
+    @classmethod
+    def load(cls, session: Session, cluster_ids: Sequence[int]) -> ClusterParts:
+        if not cluster_ids:
+            return cls({}, {})
+        ids = {"cluster_ids": list(cluster_ids)}
+        return cls(_grouped(session, LINKS_OF, ids), _grouped(session, OBPROXIES_OF, ids))
+
+
+# Both made once: building a statement anew per request cost as much as running it.
+CLUSTER_IDS: BindParameter[Any] = bindparam("cluster_ids", expanding=True)
+LINKS_OF = (
+    select(
+        LINK.obproxy_cluster_id,
+        LINK.ob_cluster_id,
+        LINK.username,
+        OB.name,
+        OB.status,
+        OB.ob_cluster_id.label("ob_cluster_number"),
+        OB.type,
+    )
+    .join_from(ObproxyLink.__table__, ObCluster.__table__, OB.id == LINK.ob_cluster_id)
+    .where(LINK.obproxy_cluster_id.in_(CLUSTER_IDS))
+    .order_by(LINK.id)
+)
+OBPROXIES_OF = (
+    select(
+        SERVER.cluster_id,
+        SERVER.id,
+        SERVER.host_id,
+        SERVER.last_active_time,
+        SERVER.parameter_version,
+        SERVER.ip,
+        SERVER.sql_port,
+        SERVER.exporter_port,
+        SERVER.version,
+        SERVER.status,
+        SERVER.operate_status,
+        SERVER.architecture,
+        HOST.idc_name,
+    )
+    .outerjoin_from(ObproxyServer.__table__, Host.__table__, HOST.id == SERVER.host_id)
+    .where(SERVER.cluster_id.in_(CLUSTER_IDS))
+    .order_by(SERVER.id)
+)
+
+
+def _grouped(session: Session, stmt: Rows, params: dict[str, Any]) -> dict[int, list[Row[Any]]]:
+    """The rows of `stmt` by their first column (the cluster id)."""
+    grouped: dict[int, list[Row[Any]]] = defaultdict(list)
+    for row in session.execute(stmt, params):
+        grouped[row[0]].append(row)
+    return grouped
