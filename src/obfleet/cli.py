@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Annotated
 
@@ -10,12 +9,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from obfleet import logs
 from obfleet.appcontext import AppContext
 from obfleet.config import Settings
 from obfleet.errors import ApiError
 from obfleet.security.passwords import hash_password, policy_problems
 from obfleet.security.roles import ROLES
 from obfleet.services import users
+from obfleet.services.audit import audited
 from obfleet.services.lifecycle import prepare
 from obfleet.store.migrate import upgrade
 
@@ -69,11 +70,17 @@ def serve(
     # Every file the service makes (metadb, packages, the payload cache) is its user's alone;
     # the data dir is checked at start too (security/datadir.py).
     os.umask(0o077)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    settings = Settings.from_env()
+    # Every line the process writes goes through obfleet's handler, in OBFLEET_LOG_FORMAT:
+    # uvicorn is told to configure no logging of its own (log_config=None).
+    logs.configure(log_level, settings.log_format)
     uvicorn.run(
-        create_app(Settings.from_env()), host=host, port=port, log_level=log_level, access_log=False
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
     )
 
 
@@ -119,7 +126,7 @@ def user_add(
     """Add a user with the given roles."""
     ctx = _context()
     try:
-        with ctx.db.transaction() as session:
+        with audited(ctx, "user add", "USER", username), ctx.db.transaction() as session:
             users.create_user(session, username, password, _roles_option(roles))
     except ApiError as exc:
         _fail(exc)
@@ -136,7 +143,7 @@ def user_passwd(
     """Set a user's password."""
     ctx = _context()
     try:
-        with ctx.db.transaction() as session:
+        with audited(ctx, "user passwd", "USER", username), ctx.db.transaction() as session:
             users.set_password(session, username, password)
     except ApiError as exc:
         _fail(exc)
@@ -168,7 +175,10 @@ def accesskey_create(username: str) -> None:
     """Create an AK/SK pair for a user. The secret is shown once: keep it."""
     ctx = _context()
     try:
-        with ctx.db.transaction() as session:
+        with (
+            audited(ctx, "accesskey create", "USER", username),
+            ctx.db.transaction() as session,
+        ):
             access_key, secret = users.create_access_key(session, ctx.secrets, username)
     except ApiError as exc:
         _fail(exc)

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from obfleet.api.deps import app_context
 from obfleet.config import Settings
 from obfleet.errors import ApiError, ErrorCode
+from obfleet.logs import annotate
 from obfleet.security import aksk
 from obfleet.security.roles import READ, WRITE, Resource
 from obfleet.security.throttle import LoginLocked, LoginThrottle, Pair
@@ -177,6 +178,13 @@ def _by_access_key(request: Request) -> Principal:
 
 
 async def authenticate(request: Request) -> Principal:
+    """Who is calling; named in the request's log lines and audit record from here on."""
+    principal = await _identify(request)
+    annotate(user=principal.username)
+    return principal
+
+
+async def _identify(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("basic "):
         return await _by_basic(request, header)

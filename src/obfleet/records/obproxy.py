@@ -265,3 +265,32 @@ def record_running(session: Session, row: ObproxyServer | None, placement: Place
     row.architecture = architecture or (package.architecture if package else None)
     record_alive(session, row)
     return row.id
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """Where one obproxy serves its own Prometheus metrics (its `-l` port)."""
+
+    obproxy_id: int
+    cluster_id: int
+    cluster_name: str
+    ip: str
+    exporter_port: int
+    status: str
+
+
+def exporters(session: Session) -> list[Exporter]:
+    """Every recorded obproxy's exporter address, by cluster then obproxy id."""
+    rows = session.execute(
+        select(
+            ObproxyServer.id,
+            ObproxyCluster.id,
+            ObproxyCluster.name,
+            ObproxyServer.ip,
+            ObproxyServer.exporter_port,
+            ObproxyServer.status,
+        )
+        .join(ObproxyCluster, ObproxyCluster.id == ObproxyServer.cluster_id)
+        .order_by(ObproxyCluster.id, ObproxyServer.id)
+    )
+    return [Exporter(*row) for row in rows]

@@ -16,6 +16,7 @@ from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schema import RequestModel
 from obfleet.api.schemas.hosts import HostOut
 from obfleet.api.schemas.tasks import StartedTaskOut
+from obfleet.logs import note
 from obfleet.records.host_access import get_host
 from obfleet.security.roles import Resource
 from obfleet.services import hosts as service
@@ -120,6 +121,8 @@ def batch_create(
 
 
 def _deleted(ctx: CtxDep, background: BackgroundTasks, host_ids: list[int]) -> EnvelopeResponse:
+    for host_id in host_ids:  # what the audit trail records as the objects of the change
+        note("objectIds", host_id)
     # After the response (and so after the commit): close the forgotten hosts' connections.
     background.add_task(service.forget_connections, ctx, host_ids)
     return ok()
