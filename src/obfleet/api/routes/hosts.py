@@ -121,8 +121,6 @@ def batch_create(
 
 
 def _deleted(ctx: CtxDep, background: BackgroundTasks, host_ids: list[int]) -> EnvelopeResponse:
-    for host_id in host_ids:  # what the audit trail records as the objects of the change
-        note("objectIds", host_id)
     # After the response (and so after the commit): close the forgotten hosts' connections.
     background.add_task(service.forget_connections, ctx, host_ids)
     return ok()
@@ -149,4 +147,6 @@ def delete_host(
 def batch_delete(
     body: BatchDeleteIn, ctx: CtxDep, session: SessionDep, background: BackgroundTasks
 ) -> EnvelopeResponse:
+    for host_id in body.host_id_list:  # the objects the audit trail names, even if refused
+        note("objectIds", host_id)
     return _deleted(ctx, background, service.delete(session, body.host_id_list))
