@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
+from obfleet.api.schemas.monitoring import TargetGroup
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.monitor.metrics import CONTENT_TYPE
 from obfleet.records.obproxy import exporters
@@ -34,6 +35,7 @@ async def metrics(ctx: CtxDep) -> Response:
 
 @router.get(
     "/api/v2/obproxy/prometheus-targets",
+    response_model=list[TargetGroup],
     summary="Every OBProxy's exporter, as Prometheus HTTP service discovery (http_sd) targets",
 )
 def prometheus_targets(session: SessionDep) -> JSONResponse:
