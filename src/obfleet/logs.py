@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 FORMATS = ("text", "json")
@@ -106,3 +108,19 @@ def configure(level: str, fmt: str) -> None:
         logger.handlers.clear()
         logger.propagate = True
     logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, tb: TracebackType | None
+) -> None:
+    """A crash's traceback as one log record, in the log's format, not Python's bare print."""
+    logging.getLogger("obfleet").critical(
+        "uncaught %s: %s", kind.__name__, error, exc_info=(kind, error, tb)
+    )

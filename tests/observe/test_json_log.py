@@ -6,6 +6,8 @@ appears."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from obfleet.config import Settings
 from tests.server import ServerProcess, free_port
 
 PASSWORD = "Admin_Json_12"
@@ -97,3 +100,30 @@ def test_every_line_is_json_with_ids_and_the_task_events(server: ServerProcess) 
 
     for forbidden in (SECRET, PASSWORD, "Authorization", "Basic "):
         assert forbidden not in output, forbidden
+
+
+def test_a_crash_is_one_json_line_too() -> None:
+    crash = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from obfleet import logs; logs.configure('info', 'json'); "
+            "import warnings; warnings.warn('careful'); raise SystemError('boom\\nline two')",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = [json.loads(line) for line in crash.stderr.splitlines()]
+    assert [(line["level"], line["logger"]) for line in lines] == [
+        ("WARNING", "py.warnings"),
+        ("CRITICAL", "obfleet"),
+    ]
+    assert lines[1]["message"] == "uncaught SystemError: boom\nline two"
+    assert "Traceback" in lines[1]["exception"]
+
+
+def test_an_unknown_log_format_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBFLEET_LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="OBFLEET_LOG_FORMAT must be one of text, json"):
+        Settings.from_env()
