@@ -30,7 +30,7 @@ from obfleet.engine.clock import DbClock
 from obfleet.engine.context import SubtaskContext, TaskContextData
 from obfleet.engine.definition import resolve
 from obfleet.engine.observer import EngineObserver
-from obfleet.engine.states import Action, TaskStatus
+from obfleet.engine.states import Action, Operation, TaskStatus
 from obfleet.engine.store import Claim, EngineStore, LogLine, Outcome, StepResult, TaskEnd
 from obfleet.logs import bound
 from obfleet.store.db import Database
@@ -273,7 +273,7 @@ class TaskEngine:
             signals.publish(result.changed_tasks, work=False)
 
     def _task_ended(self, end: TaskEnd) -> None:
-        rolled_back = end.operation == "ROLLBACK"
+        rolled_back = end.operation == Operation.ROLLBACK
         with bound(taskId=end.task_id):
             if end.status == TaskStatus.SUCCESSFUL:
                 verb = "rolled back" if rolled_back else "finished"
