@@ -1,14 +1,13 @@
 """What metrics and the audit trail cost, run by hand: `python -m bench.observe`.
 
-Starts a real `obfleet serve` on loopback (SQLite in a temp dir) once per setting, with
-OBFLEET_METRICS and OBFLEET_AUDIT each off or on, and measures in each: register-only cluster
-creates finished per second (POST answered and its task SUCCESSFUL: an audited request, a
-counted task) and GET /api/v2/obproxy/clusters (a counted, unaudited read). Each setting is run
-`--rounds` times, interleaved, and its best round kept, so a noisy neighbour on a shared
-machine hurts every setting alike; the rates are printed as ratios to the setting with both
-off, measured in the same run. The client's own CPU time is printed too: if it nears the
-wall time, the client, not the server, is the bottleneck. Every load loop is bounded in count
-and in time.
+Starts four real `obfleet serve` processes on loopback (SQLite, a temp dir each), with
+OBFLEET_METRICS and OBFLEET_AUDIT each off or on, and measures register-only cluster creates
+finished per second (POST answered and its task SUCCESSFUL: an audited request, a counted task)
+and GET /api/v2/obproxy/clusters (a counted, unaudited read). The load goes to the four servers
+in turn, in short bursts (`--bursts` of each), so a noisy neighbour on a shared machine hurts
+every setting alike; the rates are printed as ratios to the setting with both off, measured in
+the same run. The client's own CPU time is printed too: if it nears the wall time, the client,
+not the server, is the bottleneck. Every load loop is bounded in count and in time.
 """
 
 from __future__ import annotations
@@ -17,12 +16,14 @@ import argparse
 import asyncio
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
 from bench.clusters import PASSWORD, finished_create
-from bench.harness import Result, drive
+from bench.harness import Request, Result, drive
 from tests.server import ServerProcess
 
 AUTH = ("admin", PASSWORD)
@@ -40,57 +41,77 @@ OB_CLUSTER = {
 }
 
 
-async def measure(env: dict[str, str], args: argparse.Namespace, tmp: Path) -> list[Result]:
-    """Creates, then reads of the clusters the creates made, on a fresh server."""
-    server = ServerProcess(tmp, env={"OBFLEET_ADMIN_PASSWORD": PASSWORD, **env})
-    opts = {"concurrency": args.concurrency, "max_seconds": args.max_seconds}
-    with server:
-        base = server.url
+def servers(stack: ExitStack, tmp: Path) -> Iterator[tuple[str, str]]:
+    """(setting, base URL) of a started server per setting, each with the OB cluster to link."""
+    for i, (label, env) in enumerate(SETTINGS.items()):
+        home = tmp / str(i)
+        home.mkdir()
+        server = ServerProcess(home / "data", env={"OBFLEET_ADMIN_PASSWORD": PASSWORD, **env})
+        stack.enter_context(server)
         httpx.post(
-            f"{base}/api/v2/ob/clusters/import", auth=AUTH, json=OB_CLUSTER
+            f"{server.url}/api/v2/ob/clusters/import", auth=AUTH, json=OB_CLUSTER
         ).raise_for_status()
+        yield label, server.url
 
-        async def create(c: httpx.AsyncClient, i: int) -> httpx.Response:
-            return await finished_create(c, base, i)
 
-        async def list_clusters(c: httpx.AsyncClient, i: int) -> httpx.Response:
-            page = i % max(1, args.creates // 10) + 1
-            return await c.get(f"{base}/api/v2/obproxy/clusters?page={page}&size=10", auth=AUTH)
+def creates(base: str, offset: int) -> Request:
+    async def create(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        return await finished_create(c, base, offset + i + 1)
 
-        return [
-            await drive(
-                "create (register-only, task SUCCESSFUL)", create, requests=args.creates, **opts
-            ),
-            await drive(
-                "GET /api/v2/obproxy/clusters", list_clusters, requests=args.requests, **opts
-            ),
-        ]
+    return create
+
+
+def reads(base: str, pages: int) -> Request:
+    async def list_clusters(c: httpx.AsyncClient, i: int) -> httpx.Response:
+        return await c.get(
+            f"{base}/api/v2/obproxy/clusters?page={i % pages + 1}&size=10", auth=AUTH
+        )
+
+    return list_clusters
+
+
+def merge(name: str, parts: list[Result]) -> Result:
+    return Result(
+        name,
+        sum(p.count for p in parts),
+        sum(p.seconds for p in parts),
+        [ms for p in parts for ms in p.latencies_ms],
+    )
 
 
 async def run(args: argparse.Namespace) -> None:
-    best: dict[tuple[str, str], Result] = {}
+    measured: dict[tuple[str, str], list[Result]] = {}
+    opts = {"concurrency": args.concurrency, "max_seconds": args.max_seconds}
     cpu_started, wall_started = time.process_time(), time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="obfleet-bench-") as tmp:
-        for round_ in range(args.rounds):
-            for i, (label, env) in enumerate(SETTINGS.items()):
-                home = Path(tmp) / f"{round_}-{i}"
-                home.mkdir()
-                for result in await measure(env, args, home / "data"):
-                    key = (label, result.name)
-                    if key not in best or result.rps > best[key].rps:
-                        best[key] = result
+    with tempfile.TemporaryDirectory(prefix="obfleet-bench-") as tmp, ExitStack() as stack:
+        bases = dict(servers(stack, Path(tmp)))
+        per_burst = args.creates // args.bursts
+        for burst in range(args.bursts):
+            for label, base in bases.items():
+                # Each burst's names follow the last's (the warm-up request takes one more).
+                make = creates(base, burst * (per_burst + 1))
+                result = await drive("create", make, requests=per_burst, **opts)
+                measured.setdefault((label, "create (register-only, task SUCCESSFUL)"), []).append(
+                    result
+                )
+        for _burst in range(args.bursts):
+            for label, base in bases.items():
+                make = reads(base, max(1, args.creates // 10))
+                result = await drive("GET", make, requests=args.requests // args.bursts, **opts)
+                measured.setdefault((label, "GET /api/v2/obproxy/clusters"), []).append(result)
     cpu, wall = time.process_time() - cpu_started, time.perf_counter() - wall_started
     print(
-        f"obfleet observability overhead: best of {args.rounds} rounds, {args.concurrency} "
-        f"concurrent clients, SQLite, one server process; client CPU {cpu:.1f} s of {wall:.1f} s"
+        f"obfleet observability overhead: {args.bursts} interleaved bursts per setting, "
+        f"{args.concurrency} concurrent clients, SQLite, one server process per setting; "
+        f"client CPU {cpu:.1f} s of {wall:.1f} s"
     )
-    base_label = next(iter(SETTINGS))
     print(
         f"{'setting':24} {'endpoint':42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'rate vs off':>12}"
     )
-    for (label, name), r in best.items():
-        base = best[(base_label, name)]
+    base_label = next(iter(SETTINGS))
+    for (label, name), parts in sorted(measured.items(), key=lambda kv: kv[0][1]):
+        r, base = merge(name, parts), merge(name, measured[(base_label, name)])
         print(
             f"{label:24} {name:42} {r.rps:8.1f} {r.pct(0.5):8.2f} {r.pct(0.99):8.2f} "
             f"{r.rps / base.rps:11.2f}x"
@@ -101,8 +122,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--creates", type=int, default=200)
+    parser.add_argument("--bursts", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=30.0)
     asyncio.run(run(parser.parse_args()))
 
