@@ -8,6 +8,10 @@ in turn, in short bursts (`--bursts` of each), so a noisy neighbour on a shared 
 every setting alike; the rates are printed as ratios to the setting with both off, measured in
 the same run. The client's own CPU time is printed too: if it nears the wall time, the client,
 not the server, is the bottleneck. Every load loop is bounded in count and in time.
+
+On a busy machine the side-by-side ratios carry that machine's noise; the last lines add what
+each piece costs by itself, timed in this process: counting one request, and writing one audit
+row (its own SQLite transaction), beside a metadb round trip (`SELECT 1`) as the yardstick.
 """
 
 from __future__ import annotations
@@ -16,14 +20,19 @@ import argparse
 import asyncio
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
 from bench.clusters import PASSWORD, finished_create
 from bench.harness import Request, Result, drive
+from obfleet.monitor.metrics import Metrics
+from obfleet.records import audit
+from obfleet.store.db import Database
+from obfleet.store.migrate import upgrade
 from tests.server import ServerProcess
 
 AUTH = ("admin", PASSWORD)
@@ -118,6 +127,35 @@ async def run(args: argparse.Namespace) -> None:
         )
 
 
+def per_call_us(work: Callable[[], object], calls: int) -> float:
+    started = time.perf_counter()
+    for _ in range(calls):
+        work()
+    return (time.perf_counter() - started) / calls * 1e6
+
+
+def pieces(tmp: Path) -> None:
+    """Each piece's own cost, in microseconds a call."""
+    metrics = Metrics()
+    db = Database(f"sqlite:///{tmp / 'pieces.db'}")
+    upgrade(db)
+    change = audit.Change("create_cluster", "POST", "/api/v2/obproxy/clusters", 200, "admin")
+
+    def write_row() -> None:
+        with db.transaction() as session:
+            audit.record(session, change)
+
+    def round_trip() -> None:
+        with db.session() as session:
+            session.execute(text("SELECT 1"))
+
+    count = per_call_us(lambda: metrics.request_answered("/r/{id}", "GET", 200, 0.01), 20000)
+    print(f"counting one request (metrics): {count:.1f} us")
+    print(f"one audit row, own transaction (SQLite): {per_call_us(write_row, 300):.0f} us")
+    print(f"metadb round trip, SELECT 1 (SQLite): {per_call_us(round_trip, 300):.0f} us")
+    db.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -126,6 +164,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-seconds", type=float, default=30.0)
     asyncio.run(run(parser.parse_args()))
+    with tempfile.TemporaryDirectory(prefix="obfleet-bench-") as tmp:
+        pieces(Path(tmp))
 
 
 if __name__ == "__main__":
