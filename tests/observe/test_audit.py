@@ -247,3 +247,11 @@ def test_the_trail_can_be_turned_off(settings: Settings) -> None:
     with TestClient(create_app(off, run_engine=False), client=LOOPBACK) as client:
         assert credential(client).status_code == 200
         assert events(client) == []
+
+
+def test_config_server_calls_are_not_users_changes(client: TestClient) -> None:
+    """Observers and OBProxies call the open config server; the trail is for users."""
+    client.post("/services", params={"Action": "GetObProxyConfig"})
+    client.delete("/services", params={"Action": "ObRootServiceInfo", "version": "2"})
+    client.post("/api/v2/no/such/route", headers=ADMIN)
+    assert events(client) == []

@@ -1,5 +1,8 @@
 """The audit trail's one writer for the API: every request that may change something (any
-method but GET, HEAD and OPTIONS) leaves one row, whatever its outcome.
+method but GET, HEAD and OPTIONS, on a route with a permission rule) leaves one row, whatever
+its outcome. The config server's open routes are left out: their callers are observers and
+OBProxies, not users, and a POST there is mostly a read (GetObProxyConfig) or a routine
+re-registration the config server keeps in its own tables.
 
 The row is written when the answer's last byte is about to go out, so a client that reads the
 trail right after its answer finds it there, and a failure that never produced an answer (a
@@ -139,11 +142,16 @@ class AuditMiddleware:
                     body.extend(message.get("body", b""))
                 if not message.get("more_body", False):
                     recorded = True
-                    await write(ctx, change_of(scope, status, bytes(body), log_fields()))
+                    await self._record(ctx, scope, status, bytes(body))
             await send(message)
 
         try:
             await self.app(scope, receive, send_after_recording)
         finally:
             if not recorded:  # no answer was sent: a crash, answered 500 further out
-                await write(ctx, change_of(scope, 500, b"", log_fields()))
+                await self._record(ctx, scope, 500, b"")
+
+    @staticmethod
+    async def _record(ctx: AppContext, scope: Scope, status: int, body: bytes) -> None:
+        if _resource(scope.get("route")) is not None:  # a user's operation, not the config server
+            await write(ctx, change_of(scope, status, body, log_fields()))
