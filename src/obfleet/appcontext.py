@@ -7,6 +7,7 @@ from typing import Any
 
 from obfleet.config import Settings
 from obfleet.hosts.ssh import SshPool
+from obfleet.monitor.metrics import Metrics
 from obfleet.security.datadir import secure_data_dir
 from obfleet.security.secrets import SecretBox, load_or_create_key
 from obfleet.store.db import Database
@@ -22,6 +23,8 @@ class AppContext:
     # Set by the service process once the task engine runs (none in CLI-only use).
     engine: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # This app's metrics (None when OBFLEET_METRICS=0).
+    metrics: Metrics | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> AppContext:
@@ -32,6 +35,7 @@ class AppContext:
             db=Database(settings.effective_database_url),
             secrets=SecretBox(key),
             ssh=SshPool.with_timeout(settings.ssh_timeout_s),
+            metrics=Metrics() if settings.metrics_enabled else None,
         )
 
     def close(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from obfleet import __version__
+from obfleet import __version__, logs
 from obfleet.appcontext import AppContext
 from obfleet.client.cli import add_client_commands
 from obfleet.config import Settings
@@ -22,6 +21,7 @@ from obfleet.security.first_password import forget
 from obfleet.security.passwords import hash_password, policy_problems
 from obfleet.security.roles import ROLES
 from obfleet.services import users
+from obfleet.services.audit import audited
 from obfleet.services.doctor import examine
 from obfleet.services.lifecycle import prepare
 from obfleet.store.migrate import upgrade
@@ -82,13 +82,16 @@ def _fail(exc: ApiError) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _in_metadb(work: Callable[[AppContext, Session], T], *, write: bool = False) -> T:
-    """What `work` returns, run in a metadb session (one transaction when it writes); an
-    ApiError ends the command with its message."""
+def _in_metadb(
+    work: Callable[[AppContext, Session], T], *, audit: tuple[str, str, str] | None = None
+) -> T:
+    """What `work` returns, run in a metadb session; a change (`audit`: its action, object type
+    and object id) runs in one transaction and is recorded in the audit trail, refused or not.
+    An ApiError ends the command with its message."""
     ctx = _context()
     try:
-        if write:
-            with ctx.db.transaction() as session:
+        if audit:
+            with audited(ctx, *audit), ctx.db.transaction() as session:
                 return work(ctx, session)
         with ctx.db.session() as session:
             return work(ctx, session)
@@ -125,11 +128,13 @@ def serve(
     # Every file the service makes (metadb, packages, the payload cache) is its user's alone;
     # the data dir is checked at start too (security/datadir.py).
     os.umask(0o077)
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    api = create_app(Settings.from_env())
-    Server(uvicorn.Config(api, log_level=log_level, access_log=False), api).run([listener])
+    settings = Settings.from_env()
+    # Every line the process writes goes through obfleet's handler, in OBFLEET_LOG_FORMAT:
+    # uvicorn is told to configure no logging of its own (log_config=None).
+    logs.configure(log_level, settings.log_format)
+    api = create_app(settings)
+    config = uvicorn.Config(api, log_level=log_level, log_config=None, access_log=False)
+    Server(config, api).run([listener])
 
 
 @app.command()
@@ -187,7 +192,8 @@ def user_add(
 ) -> None:
     """Add a user with the given roles."""
     _in_metadb(
-        lambda _ctx, s: users.create_user(s, username, password, _roles_option(roles)), write=True
+        lambda _ctx, s: users.create_user(s, username, password, _roles_option(roles)),
+        audit=("user add", "USER", username),
     )
     console.print(f"user {username} added")
 
@@ -204,7 +210,7 @@ def user_passwd(
         if username == users.ADMIN:
             forget(ctx.settings.data_dir)  # the generated first password no longer holds
 
-    _in_metadb(change, write=True)
+    _in_metadb(change, audit=("user passwd", "USER", username))
     console.print(f"password of {username} changed")
 
 
@@ -223,21 +229,27 @@ def user_list() -> None:
 @user_app.command("disable")
 def user_disable(username: str) -> None:
     """Refuse the user's logins (password and access keys) until enabled again."""
-    _in_metadb(lambda _ctx, s: users.disable_user(s, username), write=True)
+    _in_metadb(
+        lambda _ctx, s: users.disable_user(s, username), audit=("user disable", "USER", username)
+    )
     console.print(f"user {username} disabled")
 
 
 @user_app.command("enable")
 def user_enable(username: str) -> None:
     """Let a disabled user log in again."""
-    _in_metadb(lambda _ctx, s: users.enable_user(s, username), write=True)
+    _in_metadb(
+        lambda _ctx, s: users.enable_user(s, username), audit=("user enable", "USER", username)
+    )
     console.print(f"user {username} enabled")
 
 
 @user_app.command("delete")
 def user_delete(username: str) -> None:
     """Delete a user with its roles and access keys (its tasks keep its name)."""
-    _in_metadb(lambda _ctx, s: users.delete_user(s, username), write=True)
+    _in_metadb(
+        lambda _ctx, s: users.delete_user(s, username), audit=("user delete", "USER", username)
+    )
     console.print(f"user {username} deleted")
 
 
@@ -245,7 +257,8 @@ def user_delete(username: str) -> None:
 def accesskey_create(username: str) -> None:
     """Create an AK/SK pair for a user. The secret is shown once: keep it."""
     access_key, secret = _in_metadb(
-        lambda ctx, s: users.create_access_key(s, ctx.secrets, username), write=True
+        lambda ctx, s: users.create_access_key(s, ctx.secrets, username),
+        audit=("accesskey create", "USER", username),
     )
     console.print(f"AccessKey ID:     {access_key}\nAccessKey Secret: {secret}")
 
@@ -267,5 +280,8 @@ def accesskey_list(
 @key_app.command("revoke")
 def accesskey_revoke(access_key_id: str) -> None:
     """Delete an access key: requests signed with it are refused from now on."""
-    owner = _in_metadb(lambda _ctx, s: users.revoke_access_key(s, access_key_id), write=True)
+    owner = _in_metadb(
+        lambda _ctx, s: users.revoke_access_key(s, access_key_id),
+        audit=("accesskey revoke", "ACCESS_KEY", access_key_id),
+    )
     console.print(f"access key {access_key_id} of {owner} revoked")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
+from obfleet.logs import check_format as check_log_format
+
 # PyMySQL refuses a connect_timeout outside (0, one year]: every health login would then fail.
 MAX_HEALTH_TIMEOUT_S = 31_536_000
 
@@ -42,6 +44,19 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not (text.isascii() and text.isdigit() and int(text) > 0):
         raise ValueError(f"{name} must be a whole number > 0, not {text!r}")
     return int(text)
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """1/0 (or true/false, on/off) from `name`, refused (ValueError naming the variable)."""
+    text = env.get(name)
+    if text is None or not text.strip():
+        return default
+    value = {"1": True, "true": True, "on": True, "0": False, "false": False, "off": False}.get(
+        text.strip().lower()
+    )
+    if value is None:
+        raise ValueError(f"{name} must be 1 or 0, not {text!r}")
+    return value
 
 
 def _networks(env: Mapping[str, str], name: str) -> tuple[IPv4Network | IPv6Network, ...]:
@@ -92,6 +107,11 @@ class Settings:
     configserver_allow: tuple[IPv4Network | IPv6Network, ...] = ()
     configserver_token: str | None = None
     configserver_max_clusters: int = 1000
+    # The server log: "text" or "json" (one object a line), and its level (obfleet.logs).
+    log_format: str = "text"
+    # /metrics and the audit trail can be turned off (the bench measures what they cost).
+    metrics_enabled: bool = True
+    audit_enabled: bool = True
 
     @property
     def effective_database_url(self) -> str:
@@ -132,4 +152,7 @@ class Settings:
             configserver_allow=_networks(env, "OBFLEET_CONFIGSERVER_ALLOW"),
             configserver_token=env.get("OBFLEET_CONFIGSERVER_TOKEN") or None,
             configserver_max_clusters=_count(env, "OBFLEET_CONFIGSERVER_MAX_CLUSTERS", 1000),
+            log_format=check_log_format(env.get("OBFLEET_LOG_FORMAT") or "text"),
+            metrics_enabled=_switch(env, "OBFLEET_METRICS", True),
+            audit_enabled=_switch(env, "OBFLEET_AUDIT", True),
         )

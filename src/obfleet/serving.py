@@ -10,11 +10,11 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-import sys
 
 import uvicorn
 from fastapi import FastAPI
 
+from obfleet import logs
 from obfleet.services.lifecycle import FIRST_ADMIN_NOTICE
 
 log = logging.getLogger("obfleet")
@@ -65,4 +65,4 @@ class Server(uvicorn.Server):
             log.info("obfleet listens on http://%s:%d", f"[{host}]" if ":" in host else host, port)
         first_admin = self.api.state.ctx.extras.pop(FIRST_ADMIN_NOTICE, None)
         if first_admin:
-            print(first_admin, file=sys.stderr, flush=True)
+            logs.show(first_admin)

@@ -152,7 +152,8 @@ async def test_a_failed_subtasks_log_shows_the_message_and_the_server_log_the_tr
         log = subtask_log(session, task_id, view["subtasks"][0]["id"])
     assert "The subtask failed: B failed on purpose" in log
     assert "Traceback" not in log and ".py" not in log
-    (record,) = [r for r in caplog.records if r.getMessage().endswith(f"of task {task_id} failed")]
+    failed = f"of task {task_id} failed: B failed on purpose"  # the reason, in the server log too
+    (record,) = [r for r in caplog.records if r.getMessage().endswith(failed)]
     assert record.exc_info and "B failed on purpose" in str(record.exc_info[1])
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import update
 from obfleet.api.app import create_app
 from obfleet.config import Settings
 from obfleet.monitor import health as health
+from obfleet.monitor.metrics import Metrics
 from obfleet.records import obproxy as records
 from obfleet.security.secrets import SecretBox, load_or_create_key
 from obfleet.store.db import Database
@@ -228,6 +229,28 @@ def test_a_dead_port_and_a_wrong_password_make_it_unavailable(
     assert [p.alive for p in again.probes] == [False, False]
     assert again.transitions == [] and caplog.records == [], "only changes are logged"
     assert rows.get(dead).last_active_time == EARLIER
+
+
+def test_each_round_is_exported_per_obproxy(rows: Rows, live: StandinSql) -> None:
+    dead_port = free_port()
+    rows.add(live.port)
+    dead = rows.add(dead_port)
+    metrics = Metrics()
+    check(rows, metrics=metrics)
+
+    def sample(name: str, port: int) -> float | None:
+        labels = {"cluster": "pc_health", "host": "127.0.0.1", "port": str(port)}
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert (sample("obfleet_obproxy_up", live.port), sample("obfleet_obproxy_up", dead_port)) == (
+        1,
+        0,
+    )
+    assert (sample("obfleet_obproxy_login_seconds", live.port) or 0) > 0
+    rows.set_status(dead, "DELETING")  # no longer checked: its series goes
+    check(rows, metrics=metrics)
+    assert sample("obfleet_obproxy_up", dead_port) is None
+    assert sample("obfleet_obproxy_up", live.port) == 1
 
 
 def test_rows_in_an_operation_are_left_alone(rows: Rows, live: StandinSql) -> None:

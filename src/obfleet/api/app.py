@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from obfleet import __version__, web
 from obfleet.api import envelope
+from obfleet.api.audit import AuditMiddleware
 from obfleet.api.auth import Logins
 from obfleet.api.body_limit import BodyLimitMiddleware
 from obfleet.api.context import RequestFactsMiddleware
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
     )
     app.add_middleware(SignedBodyMiddleware)  # inside the body cap, which it reads under
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(AuditMiddleware)  # inside the request facts, whose log fields it reads
     app.add_middleware(RequestFactsMiddleware)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

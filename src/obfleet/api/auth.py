@@ -20,6 +20,7 @@ from obfleet.api.deps import app_context
 from obfleet.api.sessions import COOKIE, CSRF_HEADER, ConsoleSession, open_session
 from obfleet.config import Settings
 from obfleet.errors import ApiError, ErrorCode
+from obfleet.logs import annotate
 from obfleet.security import aksk
 from obfleet.security.first_password import forget
 from obfleet.security.roles import READ, WRITE, Resource
@@ -230,6 +231,13 @@ async def _by_console_session(request: Request) -> Principal | None:
 
 
 async def authenticate(request: Request) -> Principal:
+    """Who is calling; named in the request's log lines and audit record from here on."""
+    principal = await _identify(request)
+    annotate(user=principal.username)
+    return principal
+
+
+async def _identify(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("basic "):
         return await _by_basic(request, header)

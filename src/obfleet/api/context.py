@@ -1,4 +1,5 @@
-"""Per-request facts the envelope needs (trace id, start time), set by a tiny ASGI middleware."""
+"""Per-request facts the envelope needs (trace id, start time), set by a tiny ASGI middleware,
+which also binds the request's log fields, writes the access log and counts the request."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from obfleet.logs import bound
+from obfleet.monitor.metrics import UNMATCHED
 
 log = logging.getLogger("obfleet.access")
 
@@ -33,8 +37,22 @@ def current() -> RequestFacts:
     return facts
 
 
+def route_template(scope: Scope) -> str:
+    """The path pattern of the route that answered (`/api/v2/credentials/{credential_id}`):
+    metrics and the audit trail group by it, never by the raw path."""
+    route = scope.get("route")
+    return str(getattr(route, "path", UNMATCHED))
+
+
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
 class RequestFactsMiddleware:
-    """Gives each request a fresh 16-hex trace id, logs it with the outcome, echoes it back."""
+    """Gives each request a fresh 16-hex trace id, logs it with the outcome (user, client
+    address, never a header or the query string: either may carry a secret), echoes it back,
+    and counts it in the app's metrics."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -56,14 +74,21 @@ class RequestFactsMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_trace)
+            with bound(traceId=facts.trace_id):
+                try:
+                    await self.app(scope, receive, send_with_trace)
+                finally:
+                    log.info(
+                        "%s %s %s %dms client=%s",
+                        scope["method"],
+                        scope["path"],
+                        status,
+                        facts.duration_ms(),
+                        client_address(scope),
+                    )
         finally:
-            log.info(
-                "%s %s %s %dms traceId=%s",
-                scope["method"],
-                scope["path"],
-                status,
-                facts.duration_ms(),
-                facts.trace_id,
-            )
             _current.reset(token)
+            metrics = getattr(getattr(scope["app"].state, "ctx", None), "metrics", None)
+            if metrics is not None:
+                elapsed = time.perf_counter() - facts.started
+                metrics.request_answered(route_template(scope), scope["method"], status, elapsed)

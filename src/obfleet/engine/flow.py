@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
 from obfleet.engine import signals
@@ -14,8 +15,11 @@ from obfleet.engine.context import TaskContextData
 from obfleet.engine.definition import Subtask, class_name
 from obfleet.engine.states import Action, Operation, SubtaskStatus, TaskStatus, TaskType
 from obfleet.engine.targets import Target, record_targets
+from obfleet.logs import note
 from obfleet.store.models.tasks import SubtaskDependency, SubtaskInstance, TaskInstance
 from obfleet.timefmt import utcnow
+
+log = logging.getLogger("obfleet.engine")
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,20 @@ def submit(
         session.execute(insert(SubtaskDependency), edges)
     record_targets(session, task.id, targets)
     signals.publish_after_commit(session, [task.id], work=True)
+    _note_submitted(session, task)
     return task.id
+
+
+def _note_submitted(session: Session, task: TaskInstance) -> None:
+    """Tell the request that submitted the task which task it made (its log lines and audit
+    record name it), and log the submission once it is committed."""
+    note("taskIds", task.id)
+    line = ("task %s (%s) submitted by %s", task.id, task.name, task.creator)
+
+    def committed(_session: Session) -> None:
+        log.info(*line)
+
+    event.listen(session, "after_commit", committed, once=True)
 
 
 def _subtask_row(task_id: int, node: Node, now: datetime) -> SubtaskInstance:

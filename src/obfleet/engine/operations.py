@@ -15,6 +15,8 @@ retried subtask that was rolling back rolls back again (its operation stays ROLL
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -25,6 +27,8 @@ from obfleet.errors import ApiError, ErrorCode
 from obfleet.store.models.tasks import SubtaskInstance as Sub
 from obfleet.store.models.tasks import TaskInstance as Task
 from obfleet.timefmt import utcnow
+
+log = logging.getLogger("obfleet.engine")
 
 
 def _label(task: Task) -> str:
@@ -75,11 +79,12 @@ def _retried_operation(subtask: Sub) -> Operation:
     return Operation.ROLLBACK if subtask.action == Action.ROLLBACK else Operation.RETRY
 
 
-def _changed(session: Session, task: Task) -> None:
+def _changed(session: Session, task: Task, what: str) -> None:
     session.flush()
     settle_task(session, task.id, utcnow())
     session.refresh(task)
     signals.publish_after_commit(session, [task.id], work=True)
+    log.info("task %s (%s): %s", task.id, task.name, what)
 
 
 def retry_task(session: Session, task_id: int) -> Task:
@@ -93,7 +98,7 @@ def retry_task(session: Session, task_id: int) -> Task:
         subtask.operation = _retried_operation(subtask)
     if task.operation != Operation.ROLLBACK:
         task.operation = Operation.RETRY
-    _changed(session, task)
+    _changed(session, task, "retried")
     return task
 
 
@@ -128,7 +133,7 @@ def rollback_task(session: Session, task_id: int) -> Task:
     task.operation = Operation.ROLLBACK
     session.flush()
     promote_rollback(session, [s.id for s in ran])
-    _changed(session, task)
+    _changed(session, task, "rolling back")
     return task
 
 
@@ -140,7 +145,7 @@ def retry_subtask(session: Session, task_id: int, subtask_id: int) -> Sub:
     _transition(
         session, task, subtask, status=SubtaskStatus.READY, operation=_retried_operation(subtask)
     )
-    _changed(session, task)
+    _changed(session, task, f"subtask {subtask.id} retried")
     return subtask
 
 
@@ -159,7 +164,7 @@ def skip_subtask(session: Session, task_id: int, subtask_id: int) -> Sub:
         finish_time=utcnow(),
     )
     promote_neighbours(session, {Action(subtask.action): [subtask.id]})
-    _changed(session, task)
+    _changed(session, task, f"subtask {subtask.id} skipped")
     return subtask
 
 
@@ -180,5 +185,5 @@ def cancel_subtask(session: Session, task_id: int, subtask_id: int) -> Sub:
         )
     else:
         raise _refuse_subtask(task, subtask)
-    _changed(session, task)
+    _changed(session, task, f"subtask {subtask.id} cancel requested")
     return subtask

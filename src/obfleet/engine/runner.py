@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,8 +29,10 @@ from obfleet.engine import signals
 from obfleet.engine.clock import DbClock
 from obfleet.engine.context import SubtaskContext, TaskContextData
 from obfleet.engine.definition import resolve
-from obfleet.engine.states import Action
-from obfleet.engine.store import Claim, EngineStore, LogLine, Outcome, StepResult
+from obfleet.engine.observer import EngineObserver
+from obfleet.engine.states import Action, Operation, TaskStatus
+from obfleet.engine.store import Claim, EngineStore, LogLine, Outcome, StepResult, TaskEnd
+from obfleet.logs import bound
 from obfleet.store.db import Database
 
 log = logging.getLogger("obfleet.engine")
@@ -53,6 +56,7 @@ class Run:
     cancel_requested: bool = False
     abandoned: bool = False  # lease lost or engine stopping: its result must not be written
     finished: bool = field(default=False)
+    started: float = field(default_factory=time.monotonic)
 
 
 class SqliteOwnership:
@@ -106,8 +110,10 @@ class TaskEngine:
         lease_seconds: float = 30.0,
         poll_interval: float = 0.5,
         stop_grace: float = 10.0,
+        observer: EngineObserver | None = None,
     ) -> None:
         self.db = db
+        self.observer = observer or EngineObserver()
         self.node_address = node_address
         self.node_id = f"{node_address}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self.resources = resources
@@ -144,7 +150,7 @@ class TaskEngine:
         await self._db(self.clock.sync)
         await self._db(self.store.register)
         # On SQLite this process holds the lock, so any other owner died: take its work now.
-        changed = await self._db(self.store.sweep, self._ownership is not None)
+        changed = await self._sweep(self._ownership is not None)
         signals.publish(changed, work=bool(changed))
         signals.subscribe(self._on_signal)
         self._loops = [
@@ -217,6 +223,7 @@ class TaskEngine:
             free = 0 if self._stopping else self.concurrency - len(self._runs) + len(outcomes)
             check_cancels = (polled or self._check_cancels) and bool(self._runs)
             self._check_cancels = False
+            began = time.perf_counter()
             try:
                 result = await self._db(self.store.step, outcomes, logs, free, check_cancels)
             except Exception as exc:
@@ -224,6 +231,8 @@ class TaskEngine:
                 self._outcomes[:0], self._logs[:0] = outcomes, logs
                 await asyncio.sleep(self.poll_interval)
                 continue
+            if free > 0:
+                self.observer.claimed(len(result.claims), time.perf_counter() - began)
             self._apply(result, outcomes, free)
 
     async def _wait_for_work(self) -> bool:
@@ -249,8 +258,11 @@ class TaskEngine:
                 outcome.claim.subtask_id,
                 outcome.claim.attempt,
             )
+        for end in result.ended:
+            self._task_ended(end)
         for claim in result.claims:
             self._start_run(claim)
+        self.observer.running(len(self._runs))
         for subtask_id in result.canceling:
             run = self._runs.get(subtask_id)
             if run is not None and not run.finished:
@@ -259,6 +271,22 @@ class TaskEngine:
             self._wake.set()  # slots were the limit: more may be READY
         if result.changed_tasks:
             signals.publish(result.changed_tasks, work=False)
+
+    def _task_ended(self, end: TaskEnd) -> None:
+        rolled_back = end.operation == Operation.ROLLBACK
+        with bound(taskId=end.task_id):
+            if end.status == TaskStatus.SUCCESSFUL:
+                verb = "rolled back" if rolled_back else "finished"
+                log.info("task %s (%s) %s", end.task_id, end.name, verb)
+            else:
+                log.warning(
+                    "task %s (%s) failed (%s): it waits for an operator to retry, skip or roll "
+                    "back",
+                    end.task_id,
+                    end.name,
+                    "rollback" if rolled_back else "run",
+                )
+        self.observer.task_finished(end.name, end.status, end.operation, end.seconds)
 
     # --- running one subtask ------------------------------------------------------------
 
@@ -277,8 +305,32 @@ class TaskEngine:
         run.task = asyncio.create_task(self._execute(run), name=f"subtask-{claim.subtask_id}")
 
     async def _execute(self, run: Run) -> None:
+        with bound(taskId=run.claim.task_id, subtaskId=run.claim.subtask_id):
+            self._log_start(run.claim)
+            verdict = await self._run(run)
+        if verdict is not None:
+            self.observer.subtask_finished(
+                run.claim.name, run.claim.action, verdict, time.monotonic() - run.started
+            )
+
+    def _log_start(self, claim: Claim) -> None:
+        if claim.series_id == 0 and claim.run_time == 1 and claim.action == Action.EXECUTE:
+            log.info("task %s started", claim.task_id)
+        again = f" (run {claim.run_time})" if claim.run_time > 1 else ""
+        log.info(
+            "subtask %s (%s) of task %s started: %s%s",
+            claim.subtask_id,
+            claim.name,
+            claim.task_id,
+            claim.action,
+            again,
+        )
+
+    async def _run(self, run: Run) -> str | None:
+        """Run the claimed subtask; its outcome (None when abandoned), logged."""
         claim, ctx = run.claim, run.ctx
         outcome = Outcome(claim, succeeded=False, changes=ctx.changes)
+        verdict = "FAILED"
         try:
             subtask = resolve(claim.class_name)()
             method = subtask.rollback if claim.action == Action.ROLLBACK else subtask.execute
@@ -287,27 +339,45 @@ class TaskEngine:
                 async with deadline:
                     await method(ctx)
                 outcome.succeeded = True
+                verdict = "SUCCESSFUL"
+                log.info("subtask %s of task %s succeeded", claim.subtask_id, claim.task_id)
             except TimeoutError:
                 if not deadline.expired():
                     raise
                 ctx.log(f"The subtask timed out after {claim.timeout} s.")
+                verdict = "TIMEOUT"
+                log.warning(
+                    "subtask %s of task %s failed: timed out after %s s",
+                    claim.subtask_id,
+                    claim.task_id,
+                    claim.timeout,
+                )
         except asyncio.CancelledError:
             if not run.cancel_requested:
                 run.finished = True
                 raise  # abandoned: the lease was lost, or the engine is stopping
             ctx.log("The subtask was cancelled by an operator.")
             outcome.cancelled = True
+            verdict = "CANCELLED"
+            log.warning("subtask %s of task %s cancelled", claim.subtask_id, claim.task_id)
         except Exception as exc:
             # The operator reads the subtask log for what went wrong; the traceback (server
             # paths, code lines) is for whoever debugs the server, in its log.
-            ctx.log(f"The subtask failed: {str(exc) or type(exc).__name__}")
+            reason = str(exc) or type(exc).__name__
+            ctx.log(f"The subtask failed: {reason}")
             log.warning(
-                "subtask %s of task %s failed", claim.subtask_id, claim.task_id, exc_info=True
+                "subtask %s of task %s failed: %s",
+                claim.subtask_id,
+                claim.task_id,
+                reason,
+                exc_info=True,
             )
         run.finished = True
-        if not run.abandoned:
-            self._outcomes.append(outcome)
-            self._wake.set()
+        if run.abandoned:
+            return None
+        self._outcomes.append(outcome)
+        self._wake.set()
+        return verdict
 
     def _cancel(self, run: Run) -> None:
         run.cancel_requested = True
@@ -345,8 +415,15 @@ class TaskEngine:
                     if run is not None and not run.finished:
                         log.warning("lost the lease on subtask %s; abandoning its run", subtask_id)
                         self._abandon(run)
-                changed = await self._db(self.store.sweep)
+                changed = await self._sweep()
                 if changed:
                     signals.publish(changed, work=True)
             except Exception as exc:
                 self._failed("task engine lease upkeep failed; retrying", exc)
+
+    async def _sweep(self, foreign_owners_are_dead: bool = False) -> set[int]:
+        before = self.store.taken_over
+        changed: set[int] = await self._db(self.store.sweep, foreign_owners_are_dead)
+        if self.store.taken_over > before:
+            self.observer.taken_over(self.store.taken_over - before)
+        return changed

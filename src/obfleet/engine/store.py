@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from obfleet.engine.clock import DbClock
 from obfleet.engine.context import ContextChanges, log_prefix
 from obfleet.engine.dag import lock_tasks, promote_neighbours, rows_updated, settle_task
-from obfleet.engine.states import LEASED, Action, Operation, SubtaskStatus
+from obfleet.engine.states import LEASED, Action, Operation, SubtaskStatus, TaskStatus
 from obfleet.store.db import Database
 from obfleet.store.models.tasks import EngineNode, SubtaskLog
 from obfleet.store.models.tasks import SubtaskInstance as Sub
@@ -73,6 +73,10 @@ class Claim:
     timeout: int
     parallel_idx: int
     context: dict[str, Any]
+    name: str = ""
+    # The subtask's place in its flow: 0 is the flow's first step, so its first run starts
+    # the task.
+    series_id: int = -1
 
 
 @dataclass
@@ -90,12 +94,24 @@ class LogLine:
     line: str
 
 
+@dataclass(frozen=True)
+class TaskEnd:
+    """A task that a step settled SUCCESSFUL or FAILED."""
+
+    task_id: int
+    name: str
+    status: str
+    operation: str
+    seconds: float
+
+
 @dataclass
 class StepResult:
     claims: list[Claim] = field(default_factory=list)
     fenced_out: list[Outcome] = field(default_factory=list)
     canceling: set[int] = field(default_factory=set)
     changed_tasks: set[int] = field(default_factory=set)
+    ended: list[TaskEnd] = field(default_factory=list)
     promoted: int = 0
 
 
@@ -109,6 +125,8 @@ class EngineStore:
         self.lease = lease
         self.clock = clock
         self.skip_locked = supports_skip_locked(db)
+        # Subtasks this node reclaimed from runners that stopped renewing their leases.
+        self.taken_over = 0
 
     def _transaction(self, work: Callable[[Session], T]) -> T:
         for attempt in range(1, _ATTEMPTS + 1):
@@ -202,8 +220,12 @@ class EngineStore:
                 update(Task).where(Task.id == task_id).values(context=contexts[task_id])
             )
         result.promoted = promote_neighbours(session, finished)
-        for task_id in sorted(result.changed_tasks):
-            settle_task(session, task_id, now, executor=self.address)
+        settled = [
+            task_id
+            for task_id in sorted(result.changed_tasks)
+            if settle_task(session, task_id, now, executor=self.address) != TaskStatus.RUNNING
+        ]
+        result.ended = _task_ends(session, settled, now)
 
     def _record_outcome(
         self, session: Session, outcome: Outcome, now: datetime
@@ -265,6 +287,8 @@ class EngineStore:
                 Sub.class_name,
                 Sub.timeout,
                 Sub.parallel_idx,
+                Sub.name,
+                Sub.series_id,
             ).where(Sub.id.in_(ids), Sub.owner == self.node_id, Sub.status == SubtaskStatus.RUNNING)
         ).all()
         if not rows:
@@ -296,9 +320,21 @@ class EngineStore:
                 r.timeout,
                 r.parallel_idx,
                 contexts[r.task_id],
+                r.name,
+                r.series_id,
             )
             for r in rows
         ]
+
+    def ready_count(self) -> int:
+        """How many subtasks wait for a runner (READY), on every node."""
+        with self.db.session() as session:
+            return (
+                session.scalar(
+                    select(func.count()).select_from(Sub).where(Sub.status == SubtaskStatus.READY)
+                )
+                or 0
+            )
 
     # --- leases -----------------------------------------------------------------------
 
@@ -333,7 +369,7 @@ class EngineStore:
         node holds the file lock) every other owner is known dead and need not expire first.
         """
 
-        def work(session: Session) -> set[int]:
+        def work(session: Session) -> list[int]:
             now = self.clock.now()
             lost = Sub.owner != self.node_id if foreign_owners_are_dead else Sub.lease_until < now
             expired = session.execute(
@@ -343,12 +379,14 @@ class EngineStore:
                 .limit(500)
             ).all()
             lock_tasks(session, (r.task_id for r in expired))
-            changed = {r.task_id for r in expired if self._reclaim(session, r, now)}
-            for task_id in sorted(changed):
+            reclaimed = [r.task_id for r in expired if self._reclaim(session, r, now)]
+            for task_id in sorted(set(reclaimed)):
                 settle_task(session, task_id, now)
-            return changed
+            return reclaimed
 
-        return self._transaction(work)
+        reclaimed = self._transaction(work)
+        self.taken_over += len(reclaimed)
+        return set(reclaimed)
 
     def _reclaim(self, session: Session, row: Any, now: datetime) -> bool:
         cancel = row.status == SubtaskStatus.CANCELING
@@ -430,3 +468,19 @@ class EngineStore:
             session.execute(delete(EngineNode).where(EngineNode.heartbeat_time < forgotten))
 
         self._transaction(work)
+
+
+def _task_ends(session: Session, task_ids: list[int], now: datetime) -> list[TaskEnd]:
+    """What the tasks that just settled were, for the log and the metrics."""
+    if not task_ids:
+        return []
+    rows = session.execute(
+        select(Task.id, Task.name, Task.status, Task.operation, Task.start_time)
+        .where(Task.id.in_(task_ids))
+        .order_by(Task.id)
+    )
+    return [TaskEnd(r.id, r.name, r.status, r.operation, _seconds(r.start_time, now)) for r in rows]
+
+
+def _seconds(since: datetime | None, now: datetime) -> float:
+    return max(0.0, (now - since).total_seconds()) if since is not None else 0.0

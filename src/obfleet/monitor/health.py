@@ -49,6 +49,7 @@ import contextlib
 import logging
 import math
 import struct
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from obfleet.config import MAX_HEALTH_TIMEOUT_S
+from obfleet.monitor.metrics import Metrics
 from obfleet.obproxy.admin import AdminError, ProxysysClient
 from obfleet.records import credentials
 from obfleet.security.secrets import SecretBox
@@ -118,6 +120,7 @@ class Probe:
     target: Target
     at: datetime
     error: str | None = None
+    seconds: float = 0.0  # how long the login took to succeed or fail
 
     @property
     def alive(self) -> bool:
@@ -223,15 +226,18 @@ def _login(target: Target, timeout: float) -> Probe:
     down; anything else (a bug, a setting PyMySQL refuses) is raised, failing the round, rather
     than marking every OBProxy UNAVAILABLE for obfleet's own fault."""
     client = ProxysysClient(target.ip, target.sql_port, target.password, timeout=timeout)
+    began = time.perf_counter()
+    error: str | None
     try:
         client.login()
     except _NO_LOGIN as exc:
         # AdminError names the user and the address, never the password.
-        return Probe(target, utcnow(), str(exc) or type(exc).__name__)
+        error = str(exc) or type(exc).__name__
     except _GARBLED as exc:
-        reason = f"{client.label}: cannot log in: not an OBProxy greeting ({type(exc).__name__})"
-        return Probe(target, utcnow(), reason)
-    return Probe(target, utcnow())
+        error = f"{client.label}: cannot log in: not an OBProxy greeting ({type(exc).__name__})"
+    else:
+        error = None
+    return Probe(target, utcnow(), error, time.perf_counter() - began)
 
 
 async def probe_all(
@@ -351,8 +357,9 @@ async def check_once(
     timeout: float = DEFAULT_TIMEOUT_S,
     concurrency: int = DEFAULT_CONCURRENCY,
     executor: ThreadPoolExecutor | None = None,
+    metrics: Metrics | None = None,
 ) -> RoundResult:
-    """One round: load, probe, record, log the status changes."""
+    """One round: load, probe, record, log the status changes, export what was seen."""
 
     def load() -> list[Target]:
         with db.session() as session:
@@ -367,6 +374,11 @@ async def check_once(
 
     transitions = await asyncio.to_thread(write) if probes else []
     log_transitions(transitions)
+    if metrics is not None:
+        metrics.health_round(
+            (p.target.cluster_name, p.target.ip, p.target.sql_port, p.alive, p.seconds)
+            for p in probes
+        )
     return RoundResult(probes, transitions)
 
 
@@ -387,6 +399,7 @@ class HealthMonitor:
         interval: float,
         timeout: float = DEFAULT_TIMEOUT_S,
         concurrency: int = DEFAULT_CONCURRENCY,
+        metrics: Metrics | None = None,
     ) -> None:
         if not (math.isfinite(interval) and interval > 0):
             raise ValueError("the health check interval must be positive")
@@ -396,6 +409,7 @@ class HealthMonitor:
         self.interval = interval
         self.timeout = timeout
         self.concurrency = concurrency
+        self.metrics = metrics
         self.rounds = 0
         self._executor: ThreadPoolExecutor | None = None
         self._task: asyncio.Task[None] | None = None
@@ -431,6 +445,7 @@ class HealthMonitor:
             timeout=self.timeout,
             concurrency=self.concurrency,
             executor=self._executor,
+            metrics=self.metrics,
         )
 
     async def _run(self) -> None:

@@ -178,3 +178,32 @@ def clash(session: Session, host_id: int, ports: Collection[int], home: str) -> 
                 f"path of obproxy {row.id}"
             )
     return None
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """Where one obproxy serves its own Prometheus metrics (its `-l` port)."""
+
+    obproxy_id: int
+    cluster_id: int
+    cluster_name: str
+    ip: str
+    exporter_port: int
+    status: str
+
+
+def exporters(session: Session) -> list[Exporter]:
+    """Every recorded obproxy's exporter address, by cluster then obproxy id."""
+    rows = session.execute(
+        select(
+            ObproxyServer.id,
+            ObproxyCluster.id,
+            ObproxyCluster.name,
+            ObproxyServer.ip,
+            ObproxyServer.exporter_port,
+            ObproxyServer.status,
+        )
+        .join(ObproxyCluster, ObproxyCluster.id == ObproxyServer.cluster_id)
+        .order_by(ObproxyCluster.id, ObproxyServer.id)
+    )
+    return [Exporter(*row) for row in rows]

@@ -2,7 +2,9 @@
 
 A permission is a resource and an action: READ, or WRITE (OCP's `*`). ADMIN holds every one.
 CREDENTIAL is obfleet's own resource for the password box, which OCP's roles reach through the
-managers of what the credentials open.
+managers of what the credentials open. AUDIT (the audit trail) is obfleet's too: read by ADMIN
+and by AUDITOR, a role that may read the trail and nothing else, so whoever reviews changes
+need not be able to make any; nobody writes it but obfleet itself.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class Resource(StrEnum):
     USER = "USER"
     ROLE = "ROLE"
     CREDENTIAL = "CREDENTIAL"
+    AUDIT = "AUDIT"
 
 
 READ, WRITE = "READ", "WRITE"
@@ -60,6 +63,7 @@ ROLES: dict[str, frozenset[Permission]] = {
     "TASK_MANAGER": _grant("TASK:*"),
     "TASK_VIEWER": _grant("TASK:READ"),
     "USER_MANAGER": _grant("USER:*", "ROLE:READ"),
+    "AUDITOR": _grant("AUDIT:READ"),
 }
 
 

@@ -31,6 +31,7 @@ from obfleet.engine.flow import TaskSubject, submit
 from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows import prepare_host
+from obfleet.logs import note
 from obfleet.records import credentials, targets
 from obfleet.records.host_access import get_host
 from obfleet.services.users import Principal
@@ -215,6 +216,7 @@ def batch_create(session: Session, request: BatchCreateIn, principal: Principal)
             session.flush()
         except IntegrityError:
             raise ApiError(ErrorCode.HOST_EXISTS, address, request.ssh_port) from None
+        note("objectIds", host.id)  # the request's audit record names the hosts it made
         task_ids.append(
             submit(
                 session,

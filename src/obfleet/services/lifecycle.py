@@ -51,21 +51,27 @@ async def start_service(ctx: AppContext, *, run_engine: bool) -> None:
     first_admin = prepare(ctx)
     if first_admin:
         ctx.extras[FIRST_ADMIN_NOTICE] = first_admin
+    if ctx.metrics is not None:
+        ctx.metrics.watch_pool(ctx.db.engine)
     if run_engine:
         engine = TaskEngine(
             ctx.db,
             node_address=node_address(ctx),
             resources=ctx,
             concurrency=ctx.settings.engine_concurrency,
+            observer=ctx.metrics,
         )
         await engine.start()
         ctx.engine = engine
+        if ctx.metrics is not None:
+            ctx.metrics.watch_ready_queue(engine.store.ready_count)
         if ctx.settings.health_interval_s > 0:
             health = HealthMonitor(
                 ctx.db,
                 ctx.secrets,
                 interval=ctx.settings.health_interval_s,
                 timeout=ctx.settings.health_timeout_s,
+                metrics=ctx.metrics,
             )
             health.start()
             ctx.extras["health"] = health

@@ -14,6 +14,7 @@ from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows.obproxy import install as obproxy_install
 from obfleet.flows.obproxy.install import Install
+from obfleet.logs import note
 from obfleet.obproxy import catalog, layout
 from obfleet.records import credentials, targets
 from obfleet.records.obproxy import get
@@ -270,6 +271,7 @@ def create(
             advertise_url=advertise_url,
         )
     cluster = _record(session, box, request, linked, principal, startup, runtime)
+    note("objectIds", cluster.id)  # the request's audit record names the cluster it made
     acts_on = (
         targets.new_obproxies(cluster.id, install.host_ids, install.sql_port)
         if install

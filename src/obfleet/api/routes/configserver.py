@@ -26,6 +26,7 @@ from obfleet.configserver import Call, answer
 from obfleet.configserver.access import write_policy
 from obfleet.configserver.cache import Outcome
 from obfleet.configserver.registrations import MAX_BODY
+from obfleet.configserver.service import ACTIONS
 
 router = APIRouter(tags=["config server (extension)"], dependencies=[Depends(public)])
 PATH = "/services"
@@ -136,7 +137,18 @@ async def services(request: Request, ctx: CtxDep) -> Response:
         write_policy(ctx.settings),
         body,
     )
-    return _reply(request, await run_in_threadpool(answer, ctx.db, request.method, call))
+    outcome = await run_in_threadpool(answer, ctx.db, request.method, call)
+    if ctx.metrics is not None:
+        ctx.metrics.configserver_answered(
+            _action_label(call.params.get("Action", "")), request.method, outcome.http_status
+        )
+    return _reply(request, outcome)
+
+
+def _action_label(action: str) -> str:
+    """The Action as a metric label: only the known ones, so a client cannot grow the
+    metric's series without bound by sending made-up actions."""
+    return action if any(action in known for known in ACTIONS.values()) else "other"
 
 
 def _route(method: str, summary: str, description: str) -> None:

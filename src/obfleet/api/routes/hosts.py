@@ -16,6 +16,7 @@ from obfleet.api.paging import Page, PageRequest, fetch_page, page_request, page
 from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.hosts import HostOut
 from obfleet.api.schemas.tasks import StartedTaskOut
+from obfleet.logs import note
 from obfleet.records.host_access import get_host
 from obfleet.security.roles import Resource
 from obfleet.services import hosts as service
@@ -169,4 +170,6 @@ def batch_delete(
     body: BatchDeleteIn, ctx: CtxDep, session: SessionDep, background: BackgroundTasks
 ) -> EnvelopeResponse:
     """Forget several hosts at once: all of them, or none when one is in use."""
+    for host_id in body.host_id_list:  # the objects the audit trail names, even if refused
+        note("objectIds", host_id)
     return _deleted(ctx, background, service.delete(session, body.host_id_list))
