@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, insert, select
+from sqlalchemy import JSON, MetaData, insert, select, type_coerce
 
 from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError
@@ -16,9 +16,7 @@ from obfleet.records import targets
 from obfleet.services import hosts as host_service
 from obfleet.store.db import Database, normalize_url
 from obfleet.store.migrate import upgrade
-from obfleet.store.models.credentials import Credential
-from obfleet.store.models.hosts import Host
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.tasks import SubtaskInstance, TaskInstance, TaskTarget
 from obfleet.timefmt import utcnow
 from tests.dbfixtures import SERVER_URL, empty_database
@@ -67,45 +65,70 @@ def _check_step(db: Database, task_id: int, parallel_idx: int, status: str) -> N
         )
 
 
-def _obproxy(db: Database, host_id: int, port: int, status: str, version: str | None) -> int:
-    """A row as 0006's code recorded one (the table has no owner columns yet)."""
-    table = MetaData()
-    table.reflect(db.engine, only=["obproxy_server"])
-    values = {
-        "cluster_id": 1,
-        "host_id": host_id,
-        "ip": f"198.18.0.{host_id}",
-        "sql_port": port,
-        "exporter_port": port + 1,
-        "install_path": HOME if port == 2883 else f"{HOME}-{port}",
-        "version": version,
-        "status": status,
-        "operate_status": "NORMAL" if status == "RUNNING" else "OPERATING",
-        "parameter_version": 0,
-        "create_time": utcnow().replace(tzinfo=None),
-        "update_time": utcnow().replace(tzinfo=None),
-    }
+def _insert(db: Database, table_name: str, **values: Any) -> int:
+    """A row as 0006's code wrote it, into the table as 0006 has it (reflected: today's models
+    have columns the old schema lacks)."""
+    tables = MetaData()
+    tables.reflect(db.engine, only=[table_name])
+    now = utcnow().replace(tzinfo=None)
     with db.engine.begin() as conn:
-        result = conn.execute(insert(table.tables["obproxy_server"]).values(**values))
+        result = conn.execute(
+            insert(tables.tables[table_name]).values(create_time=now, update_time=now, **values)
+        )
         return int(result.inserted_primary_key[0])
 
 
+def _obproxy(db: Database, host_id: int, port: int, status: str, version: str | None) -> int:
+    """A row as 0006's code recorded one (the table has no owner columns yet)."""
+    return _insert(
+        db,
+        "obproxy_server",
+        cluster_id=1,
+        host_id=host_id,
+        ip=f"198.18.0.{host_id}",
+        sql_port=port,
+        exporter_port=port + 1,
+        install_path=HOME if port == 2883 else f"{HOME}-{port}",
+        version=version,
+        status=status,
+        operate_status="NORMAL" if status == "RUNNING" else "OPERATING",
+        parameter_version=0,
+    )
+
+
 def _fleet(db: Database) -> None:
-    with db.transaction() as session:
-        credential = Credential(
-            name="ssh",
-            target_type="HOST",
-            auth_type="PASSWORD",
-            username="root",
-            secret_encrypted="x",
+    credential = _insert(
+        db,
+        "credential",
+        name="ssh",
+        target_type="HOST",
+        auth_type="PASSWORD",
+        username="root",
+        secret_encrypted="x",
+    )
+    for i in (1, 2, 3):
+        _insert(
+            db,
+            "host",
+            name=f"h{i}",
+            inner_ip_address=f"198.18.0.{i}",
+            ssh_port=22,
+            credential_id=credential,
+            kind="DEDICATED_PHYSICAL_MACHINE",
+            status="ONLINE",
+            idc_name="default",
+            type_name="default",
         )
-        session.add(credential)
-        session.flush()
-        for i in (1, 2, 3):
-            session.add(
-                Host(name=f"h{i}", inner_ip_address=f"198.18.0.{i}", credential_id=credential.id)
-            )
-        session.add(ObproxyCluster(name="pc"))
+    _insert(
+        db,
+        "obproxy_cluster",
+        name="pc",
+        work_mode="CONFIG_URL",
+        parameter_version=1,
+        # JSON as 0006 typed it on each server (MariaDB reflects it as LONGTEXT).
+        startup_parameters=type_coerce([], JSON),
+        parameters=type_coerce([], JSON),
+    )
 
 
 def test_unfinished_tasks_and_their_rows_get_their_owners(old_metadb: Database) -> None:

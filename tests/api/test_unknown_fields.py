@@ -131,13 +131,13 @@ def test_every_unknown_field_is_named_with_its_path(client):
         "name": "typo",
         "wrokMode": "RS_LIST",
         "obLinks": [{"clusterName": "ob", "obClusterId": 1, "usrname": "proxyro"}],
-        "password": "Secret_pw_12",
+        "favouriteColour": "Secret_pw_12",
     }
     message = assert_error(client.post(CREATE, headers=ADMIN, json=body), 400, 1003)["error"]
     text = message["message"]
     assert "wrokMode (did you mean 'workMode'?)" in text, text
     assert "obLinks[0].usrname (did you mean 'username'?)" in text, text
-    assert "password (known fields: name, address," in text, text
+    assert "favouriteColour (known fields: name, address," in text, text
     assert "Secret_pw_12" not in text  # an unknown field's value is never echoed
 
 

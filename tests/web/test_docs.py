@@ -53,11 +53,13 @@ def test_try_it_out_sends_basic_credentials(
     page = offline_browser.page()
     page.goto(server.url + "/docs")
     page.locator(".btn.authorize").first.click()
-    modal = page.locator(".modal-ux")
+    # The Basic scheme's form (the AK/SK scheme has one of its own beside it).
+    modal = page.locator(".modal-ux form").filter(has_text="basicAuth")
     modal.locator("input[type=text]").first.fill("admin")
     modal.locator("input[type=password]").first.fill(ADMIN_PASSWORD)
     modal.locator("button.modal-btn.authorize").click()
-    modal.locator("button.btn-done").click()
+    modal = page.locator(".modal-ux")
+    modal.locator("button.btn-done").first.click()
 
     path = page.locator(".opblock-summary-path[data-path='/api/v2/compute/hosts']")
     operation = page.locator(".opblock-get").filter(has=path)

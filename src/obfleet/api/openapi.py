@@ -49,6 +49,13 @@ NEEDS_LOGIN: list[dict[str, list[str]]] = [{BASIC: []}, {SIGNED: []}]
 # An example for each parameter, by its name on the wire.
 PARAMETER_EXAMPLES: dict[str, Any] = {
     "page": 1,
+    "username": "admin",
+    "action": "create_credential",
+    "objectType": "HOST",
+    "objectId": "1",
+    "successful": True,
+    "startTime": "2021-09-03T15:05:01.101+08:00",
+    "endTime": "2021-09-04T15:05:01.101+08:00",
     "regionName": "HANGZHOU",
     "idcName": "hz1",
     "all": True,

@@ -44,6 +44,9 @@ def list_audit_events(
     start_time: datetime | None = Query(None, alias="startTime", description="From (inclusive)."),
     end_time: datetime | None = Query(None, alias="endTime", description="Until (exclusive)."),
 ) -> EnvelopeResponse:
+    """The audit trail: every change asked of obfleet (through the API or the server's CLI),
+    refused ones too, with who asked, from where, the object, the outcome and the tasks it
+    started. Request bodies and secrets are never recorded."""
     where = audit.AuditFilter(
         username=username,
         action=action,

@@ -177,6 +177,9 @@ def reveal_credential(
     session: SessionDep,
     principal: Principal = Depends(require(Resource.CREDENTIAL, write=True)),
 ) -> EnvelopeResponse:
+    """The password obfleet generated for a cluster's root@proxysys, shown once to a user who
+    may change credentials (and logged with who); a second reveal, or a password a user chose,
+    is refused."""
     secret = service.reveal_once(session, ctx.secrets, credential_id)
     credential = service.get(session, credential_id)
     audit.info(

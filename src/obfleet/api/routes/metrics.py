@@ -28,6 +28,8 @@ router = APIRouter(
 
 @router.get("/metrics", response_class=Response, summary="obfleet's metrics (Prometheus text)")
 async def metrics(ctx: CtxDep) -> Response:
+    """obfleet's own metrics for Prometheus: HTTP requests, tasks and subtasks, the engine, the
+    OBProxy health checks, the config server and the metadb pool. Needs OBPROXY:READ."""
     if ctx.metrics is None:
         raise ApiError(ErrorCode.NOT_FOUND, "No route /metrics (OBFLEET_METRICS=0).")
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)

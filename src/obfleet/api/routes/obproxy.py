@@ -66,6 +66,9 @@ class ClusterCreateIn(RequestModel):
             },
             "startupParameters": [{"name": "proxy_mem_limited", "value": "2G"}],
             "parameters": [{"name": "syslog_level", "value": "WARN"}],
+            "installPath": "/home/admin",
+            "runUser": "admin",
+            "proxysysPassword": "Proxy_Sys_88",
         }
     )
 
@@ -87,6 +90,8 @@ class ClusterCreateIn(RequestModel):
 
 class ChangePasswordIn(RequestModel):
     """Extension: the new root@proxysys password of the cluster's obproxies."""
+
+    model_config = example({"password": "New_Proxy_Sys_88"})
 
     password: str = Field(max_length=128)
 
@@ -221,6 +226,9 @@ def change_password(
     session: SessionDep,
     principal: Principal = Depends(WRITE),
 ) -> EnvelopeResponse:
+    """Set a new root@proxysys password (OCP's password rule) on the cluster's obproxies one
+    after the other, then switch the cluster's credential; a failed change rolls back to the
+    old password. The only way to change that credential."""
     task_id = obproxy_password.change_password(
         session, ctx.secrets, cluster_id, body.password, principal
     )
