@@ -212,6 +212,7 @@ def test_wizard_gives_an_ob_cluster_a_new_proxyro_credential(console: Console) -
     link.locator("[data-field=credential]").select_option("new")
     link.locator("[data-field=new-name]").fill("proxyro_rotated")
     link.locator("[data-field=new-password]").fill("Proxyro_pw_1")  # the cluster's own
+    console.browser.shot(page, "05-wizard-proxyro-new")
     link.locator(".proxyro-set").click()
     confirm(page)
     expect(page.locator("#flash.ok")).to_contain_text("proxyro_rotated")
