@@ -312,6 +312,27 @@ def test_wizard_marks_the_ports_recorded_obproxies_take_and_the_api_refuses_them
     expect(page).to_have_url(re.compile(r"/clusters/new$"))
 
 
+def test_wizard_shows_the_apis_refusal_of_another_proxyro_password_for_a_linked_cluster(
+    console: Console,
+) -> None:
+    page = console.page
+    page.goto(console.url("/clusters/new"))
+    link = page.locator(".ob-link", has_text=OB_CLUSTER)
+    link.locator("summary").click()
+    link.locator("[data-field=credential]").select_option("new")
+    link.locator("[data-field=new-name]").fill("proxyro_other")
+    link.locator("[data-field=new-password]").fill("Other_pw_22")
+    link.locator(".proxyro-set").click()
+    confirm(page)
+    expect(page.locator("#flash.error")).to_contain_text(f"OBProxy clusters {CLUSTER} link to it")
+    expect(link.locator(".proxyro-name")).to_have_text("proxyro_rotated")
+    console.browser.shot(page, "09-wizard-proxyro-refused")
+    # The credential made for it is taken out of the password box again.
+    page.goto(console.url("/credentials"))
+    expect(page.locator("#credentials")).to_contain_text("proxyro_rotated")
+    expect(page.locator("#credentials")).not_to_contain_text("proxyro_other")
+
+
 def _cluster_page(console: Console) -> Page:
     page = console.page
     page.goto(console.url("/clusters"))

@@ -274,30 +274,37 @@ document.addEventListener("change", (e) => {
   if (pick) pick.closest(".proxyro-other").querySelector(".proxyro-new").hidden = pick.value !== "new";
 });
 
-// A new credential goes into the password box first, then the OB cluster takes it.
+// A new credential goes into the password box first, then the OB cluster takes it; if the
+// cluster refuses it, the new credential is taken out of the box again.
+async function newProxyro(box) {
+  const field = (name) => box.querySelector(`[data-field=${name}]`);
+  const name = field("new-name").value.trim();
+  const body = { name, targetType: "OB_CLUSTER", authType: "PASSWORD", username: "proxyro" };
+  const made = await callApi("POST", "/api/v2/credentials", { ...body, password: field("new-password").value });
+  return { id: made.id, name };
+}
+
 async function setProxyro(button) {
   const box = button.closest(".proxyro-other");
-  const field = (name) => box.querySelector(`[data-field=${name}]`);
-  const pick = field("credential");
+  const pick = box.querySelector("[data-field=credential]");
   if (!(await confirmed(button.dataset.confirm))) return;
   flash("");
+  let made = null;
   try {
-    let id = pick.value;
-    let name = pick.selectedOptions[0].text;
-    if (id === "new") {
-      name = field("new-name").value.trim();
-      const body = { name, targetType: "OB_CLUSTER", authType: "PASSWORD", username: "proxyro" };
-      id = (await callApi("POST", "/api/v2/credentials", { ...body, password: field("new-password").value })).id;
+    made = pick.value === "new" ? await newProxyro(box) : null;
+    const { id, name } = made || { id: pick.value, name: pick.selectedOptions[0].text };
+    await callApi("PATCH", button.dataset.url, { proxyroCredentialId: Number(id) });
+    if (made) {
       pick.add(new Option(name, id, true, true), pick.options.length - 1);
       box.querySelector(".proxyro-new").hidden = true;
     }
-    await callApi("PATCH", button.dataset.url, { proxyroCredentialId: Number(id) });
     const link = button.closest(".ob-link");
     link.querySelector(".proxyro-name").textContent = name;
     const done = document.getElementById("wizard-links").dataset.done;
     flash(done.replace("{cluster}", link.dataset.obName).replace("{credential}", name), "ok");
   } catch (error) {
     flash(error.message);
+    if (made) await callApi("DELETE", "/api/v2/credentials/" + made.id).catch(() => null);
   }
 }
 
