@@ -460,6 +460,7 @@ UNDOCUMENTED_ROUTES = {
     "GET /api/v2/audit-events": "extension, tests/observe/test_audit.py",
     "GET /api/v2/ob/clusters/{cluster_id}": "extension",
     "DELETE /api/v2/ob/clusters/{cluster_id}": "extension",
+    "PATCH /api/v2/ob/clusters/{cluster_id}": "extension, tests/api/test_ob_clusters.py",
     "POST /api/v2/credentials": "extension (password box)",
     "GET /api/v2/credentials": "extension (password box)",
     "GET /api/v2/credentials/{credential_id}": "extension (password box)",

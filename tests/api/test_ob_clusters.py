@@ -154,3 +154,71 @@ def test_servers_of_an_unknown_cluster_or_by_region_are_refused(client):
     cluster_id = imp(client).json()["data"]["id"]
     r = client.get(f"/api/v2/ob/clusters/{cluster_id}/servers?regionName=Beijing", headers=ADMIN)
     assert r.status_code == 400 and "regions" in r.json()["error"]["message"]
+
+
+def proxyro_credential(client, name: str, password: str, target: str = "OB_CLUSTER") -> int:
+    body = {"name": name, "targetType": target, "username": "proxyro", "password": password}
+    r = client.post("/api/v2/credentials", headers=ADMIN, json=body)
+    assert r.status_code == 200, r.text
+    return r.json()["data"]["id"]
+
+
+def patch(client, cluster_id: int, body):
+    return client.patch(f"/api/v2/ob/clusters/{cluster_id}", headers=ADMIN, json=body)
+
+
+def test_patch_gives_the_proxyro_user_another_credential(client):
+    cluster = imp(client).json()["data"]
+    other = proxyro_credential(client, "proxyro_new", "Other_pw_22")
+    r = patch(client, cluster["id"], {"proxyroCredentialId": other})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["proxyroCredentialId"] == other and "Other_pw_22" not in r.text
+    one = client.get(f"/api/v2/ob/clusters/{cluster['id']}", headers=ADMIN).json()["data"]
+    assert one["proxyroCredentialId"] == other
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"proxyroCredentialId": 424242}, 404, "424242"),
+        ({"proxyroCredentialId": "host"}, 400, "proxyroCredentialId"),
+        ({}, 400, "proxyroCredentialId"),
+        ({"proxyroCredentialId": 1, "name": "renamed"}, 400, "name"),
+    ],
+)
+def test_patch_bad_input_refused_nothing_changed(client, body, status, words):
+    cluster = imp(client).json()["data"]
+    r = patch(client, cluster["id"], body)
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]["message"]
+    one = client.get(f"/api/v2/ob/clusters/{cluster['id']}", headers=ADMIN).json()["data"]
+    assert one["proxyroCredentialId"] == cluster["proxyroCredentialId"]
+    assert one["name"] == "obcluster1"
+
+
+def test_patch_refuses_a_host_credential_and_an_unknown_cluster(client):
+    cluster = imp(client).json()["data"]
+    host = proxyro_credential(client, "ssh_root", "Root_pw_333", target="HOST")
+    r = patch(client, cluster["id"], {"proxyroCredentialId": host})
+    assert r.status_code == 400 and "not a OB_CLUSTER" in r.json()["error"]["message"]
+    r = patch(client, 424242, {"proxyroCredentialId": cluster["proxyroCredentialId"]})
+    assert r.status_code == 404 and r.json()["error"]["code"] == 11001
+
+
+def test_patch_of_a_linked_cluster_keeps_its_password(client):
+    """Linked OBProxy clusters' OBProxies hold the current password: a credential with the same
+    password is taken, one with another password refused (409) and nothing changes."""
+    cluster = imp(client).json()["data"]
+    link = {"clusterName": "obcluster1", "obClusterId": 10, "username": "proxyro"}
+    body = {"name": "proxies1", "workMode": "CONFIG_URL", "obLinks": [link]}
+    r = client.post("/api/v2/obproxy/clusters", headers=ADMIN, json=body)
+    assert r.status_code == 200, r.text
+    other = proxyro_credential(client, "proxyro_other", "Other_pw_22")
+    r = patch(client, cluster["id"], {"proxyroCredentialId": other})
+    assert r.status_code == 409 and r.json()["error"]["code"] == 11020
+    assert "proxies1" in r.json()["error"]["message"]
+    one = client.get(f"/api/v2/ob/clusters/{cluster['id']}", headers=ADMIN).json()["data"]
+    assert one["proxyroCredentialId"] == cluster["proxyroCredentialId"]
+    same = proxyro_credential(client, "proxyro_same", "Proxyro_pw_1")
+    r = patch(client, cluster["id"], {"proxyroCredentialId": same})
+    assert r.status_code == 200 and r.json()["data"]["proxyroCredentialId"] == same

@@ -1,9 +1,11 @@
 """The console in a real browser, against a real `obfleet serve` and real test hosts, as an
-operator uses it: log in, upload the package, store a key, add hosts, import an OB cluster,
-create an RS_LIST cluster through the wizard and watch its task graph turn green, read a
-subtask's log, restart an obproxy, change a parameter, add an obproxy on a host whose port is
-taken (the red subtask, its log, retry from the page), delete the cluster; and a read-only user,
-who sees no write button and whose writes the API refuses anyway.
+operator uses it: log in, upload the package, store a key, add hosts, import an OB cluster and
+give it a new proxyro credential from the wizard, create an RS_LIST cluster through the wizard
+and watch its task graph turn green, read a subtask's log, see the ports its obproxies take
+marked in the wizard (and refused by the API), restart an obproxy, change a parameter, add an
+obproxy on a host whose port is taken (the red subtask, its log, retry from the page), delete
+the cluster; and a read-only user, who sees no write button and whose writes the API refuses
+anyway.
 
 The tests run in order and build on each other (one server, one lab); each saves a screenshot
 of the page it checks into ./screenshots/ (git-ignored).
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from obfleet.security.secrets import SecretBox, load_or_create_key
 from obfleet.services.users import create_user
@@ -39,7 +41,7 @@ from tests.deploy.test_parameters import alter_by_hand
 from tests.server import SECRET_KEY, ServerProcess
 from tests.standin.rpm import build_standin_rpm
 from tests.support.browser import OfflineBrowser
-from tests.support.testhosts import HostLab
+from tests.support.testhosts import HostLab, NetnsHost
 
 pytestmark = [pytest.mark.browser, pytest.mark.hosts]
 
@@ -200,6 +202,29 @@ def test_import_an_ob_cluster(console: Console) -> None:
     console.browser.shot(page, "05-ob-clusters")
 
 
+def test_wizard_gives_an_ob_cluster_a_new_proxyro_credential(console: Console) -> None:
+    page = console.page
+    page.goto(console.url("/clusters/new"))
+    link = page.locator(".ob-link", has_text=OB_CLUSTER)
+    # The credential the import stored, by its name from the password box.
+    expect(link.locator(".proxyro-name")).to_have_text(f"proxyro_{OB_CLUSTER}")
+    link.locator("summary").click()
+    link.locator("[data-field=credential]").select_option("new")
+    link.locator("[data-field=new-name]").fill("proxyro_rotated")
+    link.locator("[data-field=new-password]").fill("Proxyro_pw_1")  # the cluster's own
+    console.browser.shot(page, "05-wizard-proxyro-new")
+    link.locator(".proxyro-set").click()
+    confirm(page)
+    expect(page.locator("#flash.ok")).to_contain_text("proxyro_rotated")
+    expect(link.locator(".proxyro-name")).to_have_text("proxyro_rotated")
+    console.browser.shot(page, "05-wizard-proxyro")
+    assert "Proxyro_pw_1" not in page.content()
+    page.reload()  # the OB cluster's record says so, and the box has it (its name only)
+    expect(link.locator(".proxyro-name")).to_have_text("proxyro_rotated")
+    page.goto(console.url("/credentials"))
+    expect(page.locator("#credentials")).to_contain_text("proxyro_rotated")
+
+
 def test_wizard_refuses_with_the_apis_message(console: Console) -> None:
     page = console.page
     page.goto(console.url("/clusters/new"))
@@ -252,6 +277,60 @@ def test_create_a_cluster_in_the_wizard_and_watch_its_graph_turn_green(console: 
     expect(row).to_contain_text("2 / 2")
     expect(row).to_contain_text("RUNNING")
     console.browser.shot(page, "09-clusters")
+
+
+def test_wizard_marks_the_ports_recorded_obproxies_take_and_the_api_refuses_them(
+    console: Console,
+) -> None:
+    page = console.page
+    page.goto(console.url("/clusters/new"))
+    used, free = console.lab.hosts[:2], console.lab.hosts[2]
+
+    def state(host: NetnsHost) -> Locator:
+        return page.locator("label.check", has_text=host.ip).locator(".port-state")
+
+    page.fill("[name='obproxyInstallParam.sqlPort']", str(SQL_PORT))
+    page.fill("[name='obproxyInstallParam.exportPort']", str(SQL_PORT + 100))
+    for host in used:
+        expect(state(host)).to_have_text(f"port {SQL_PORT} taken by OBProxy cluster {CLUSTER}")
+    expect(state(free)).to_contain_text("ports free")
+    page.fill("[name='obproxyInstallParam.exportPort']", str(EXPORTER_PORT))
+    expect(state(used[0])).to_contain_text(f"port {EXPORTER_PORT} taken by OBProxy cluster")
+    console.browser.shot(page, "09-wizard-ports-taken")
+    page.fill("[name='obproxyInstallParam.sqlPort']", str(SQL_PORT + 100))
+    page.fill("[name='obproxyInstallParam.exportPort']", str(SQL_PORT + 101))
+    for host in console.lab.hosts:
+        expect(state(host)).to_contain_text("ports free")
+    # Submitted anyway on a taken port: the API's own refusal is the last word.
+    page.fill("[name=name]", "web2")
+    page.locator("[name='obLinks[]']").first.check()
+    page.fill("[name='obproxyInstallParam.sqlPort']", str(SQL_PORT))
+    page.locator("label.check", has_text=used[0].ip).locator("input").check()
+    page.click("#create-cluster button[type=submit]")
+    confirm(page)
+    expect(page.locator("#flash")).to_contain_text(f"port {SQL_PORT} on host {used[0].ip}")
+    expect(page).to_have_url(re.compile(r"/clusters/new$"))
+
+
+def test_wizard_shows_the_apis_refusal_of_another_proxyro_password_for_a_linked_cluster(
+    console: Console,
+) -> None:
+    page = console.page
+    page.goto(console.url("/clusters/new"))
+    link = page.locator(".ob-link", has_text=OB_CLUSTER)
+    link.locator("summary").click()
+    link.locator("[data-field=credential]").select_option("new")
+    link.locator("[data-field=new-name]").fill("proxyro_other")
+    link.locator("[data-field=new-password]").fill("Other_pw_22")
+    link.locator(".proxyro-set").click()
+    confirm(page)
+    expect(page.locator("#flash.error")).to_contain_text(f"OBProxy clusters {CLUSTER} link to it")
+    expect(link.locator(".proxyro-name")).to_have_text("proxyro_rotated")
+    console.browser.shot(page, "09-wizard-proxyro-refused")
+    # The credential made for it is taken out of the password box again.
+    page.goto(console.url("/credentials"))
+    expect(page.locator("#credentials")).to_contain_text("proxyro_rotated")
+    expect(page.locator("#credentials")).not_to_contain_text("proxyro_other")
 
 
 def _cluster_page(console: Console) -> Page:

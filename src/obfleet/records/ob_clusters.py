@@ -15,7 +15,7 @@ from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.records import credentials
 from obfleet.security.secrets import SecretBox
 from obfleet.store.models.ob_clusters import ObCluster
-from obfleet.store.models.obproxy import ObproxyCluster
+from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink
 from obfleet.store.refs import referencing_tables
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
@@ -139,6 +139,43 @@ def import_cluster(
     session.add(cluster)
     session.flush()
     return cluster
+
+
+def set_proxyro_credential(
+    session: Session, box: SecretBox, cluster_id: int, credential_id: int
+) -> ObCluster:
+    """Give the cluster's proxyro user another OB_CLUSTER credential from the password box.
+    While OBProxy clusters link to it, their OBProxies hold the current password (and the
+    clusters behind one OBProxy share it): only a credential with the same password is taken
+    then (409)."""
+    cluster = get(session, cluster_id)
+    credentials.get(session, credential_id, target_type="OB_CLUSTER")
+    users = linking_clusters(session, cluster)
+    if users and cluster.proxyro_credential_id != credential_id:
+        current = proxyro_passwords(session, box, [cluster])[cluster.name]
+        if credentials.reveal(session, box, credential_id).secret != current:
+            raise ApiError(
+                ErrorCode.OB_CLUSTER_IN_USE,
+                cluster.name,
+                f"OBProxy clusters {', '.join(users)} link to it and their OBProxies use its "
+                "current proxyro password; a credential with another password can be given "
+                "once they are unlinked",
+            )
+    cluster.proxyro_credential_id = credential_id
+    session.flush()
+    return cluster
+
+
+def linking_clusters(session: Session, cluster: ObCluster) -> list[str]:
+    """The names of the OBProxy clusters that link to `cluster`."""
+    return list(
+        session.scalars(
+            select(ObproxyCluster.name)
+            .join(ObproxyLink, ObproxyLink.obproxy_cluster_id == ObproxyCluster.id)
+            .where(ObproxyLink.ob_cluster_id == cluster.id)
+            .order_by(ObproxyCluster.name)
+        )
+    )
 
 
 def get(session: Session, cluster_id: int) -> ObCluster:

@@ -47,16 +47,36 @@ async def clusters(request: Request, viewer: ViewerDep, name: str = "") -> HTMLR
 @router.get("/clusters/new")
 async def create_cluster(request: Request, viewer: ViewerDep) -> HTMLResponse:
     hosts = await viewer.api.contents(HOSTS, size=ALL)
+    # The password box is shown to who may read it: names only, never a secret.
+    proxyro = (
+        await viewer.api.contents(CREDENTIALS, targetType="OB_CLUSTER", size=ALL)
+        if viewer.can("CREDENTIAL")
+        else []
+    )
     return render(
         request,
         "create.html",
         viewer,
         nav="clusters",
         hosts=[h for h in hosts if h["status"] == "ONLINE"],
+        ports_used=ports_used(await viewer.api.contents(CLUSTERS, size=ALL)),
         packages=await viewer.api.contents(PACKAGES, size=ALL),
         ob_clusters=await viewer.api.contents(OB_CLUSTERS, size=ALL),
+        proxyro_credentials=proxyro,
+        credential_names={c["id"]: c["name"] for c in proxyro},
         **await _catalog(viewer),
     )
+
+
+def ports_used(clusters: list[dict[str, Any]]) -> dict[int, dict[int, str]]:
+    """By host id, the ports obfleet's recorded obproxies use there and whose cluster's they are:
+    what obfleet knows of a host's ports (anything else on the host it learns at install)."""
+    used: dict[int, dict[int, str]] = {}
+    for cluster in clusters:
+        for proxy in cluster["obproxies"]:
+            on_host = used.setdefault(proxy["hostId"], {})
+            on_host[proxy["sqlPort"]] = on_host[proxy["exporterPort"]] = cluster["name"]
+    return used
 
 
 async def _catalog(viewer: Viewer) -> dict[str, Any]:

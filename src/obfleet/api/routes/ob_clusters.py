@@ -123,6 +123,36 @@ def get_cluster(cluster_id: int, session: SessionDep) -> EnvelopeResponse:
     return ok(ObClusterOut.of(service.get(session, cluster_id)))
 
 
+class ProxyroPatch(RequestModel):
+    model_config = example({"proxyroCredentialId": 3})
+
+    proxyro_credential_id: int = Field(
+        description="An OB_CLUSTER credential of the password box: the proxyro user's password."
+    )
+
+
+@router.patch(
+    "/{cluster_id}",
+    dependencies=[Depends(WRITE)],
+    response_model=Envelope[ObClusterOut],
+    tags=["extension"],
+    summary="Give the cluster's proxyro user another credential (extension)",
+)
+def update_cluster(
+    cluster_id: int,
+    body: ProxyroPatch,
+    ctx: CtxDep,
+    session: SessionDep,
+) -> EnvelopeResponse:
+    """Set the credential of the password box (an OB_CLUSTER one) that holds the cluster's proxyro
+    password. Refused (409) while OBProxy clusters link to the cluster and the credential's
+    password differs from the current one: their OBProxies hold the current password."""
+    cluster = service.set_proxyro_credential(
+        session, ctx.secrets, cluster_id, body.proxyro_credential_id
+    )
+    return ok(ObClusterOut.of(cluster))
+
+
 @router.get(
     "/{cluster_id}/servers",
     dependencies=[READ],

@@ -186,6 +186,8 @@ document.addEventListener("click", (e) => {
     const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
     submitApi(button, body);
   }
+  const proxyro = e.target.closest(".proxyro-set");
+  if (proxyro) setProxyro(proxyro);
   const add = e.target.closest("[data-add-param]");
   if (add) addParamRow(add);
   const remove = e.target.closest(".param-remove");
@@ -241,6 +243,70 @@ document.addEventListener("change", (e) => {
     ? `${info.description} (${info.type}, default ${info.defaultValue}${info.needRestart ? ", restart" : ""})`
     : "";
 });
+
+// --- wizard: ports taken on the hosts, and the proxyro credential of the OB clusters ---------
+
+// Each host's ports that obfleet's recorded obproxies use (data-used: port -> cluster), marked
+// against the ports chosen; the API still refuses (and the install finds) what it alone knows.
+function markPorts() {
+  const hosts = document.getElementById("wizard-hosts");
+  if (!hosts) return;
+  const ports = ["sqlPort", "exportPort"].map((name) =>
+    hosts.form.querySelector(`[name='obproxyInstallParam.${name}']`).value.trim(),
+  );
+  hosts.querySelectorAll(".port-state").forEach((state) => {
+    const used = JSON.parse(state.dataset.used);
+    const taken = ports
+      .filter((port) => port && used[port])
+      .map((port) => hosts.dataset.taken.replace("{port}", port).replace("{cluster}", used[port]));
+    state.textContent = taken.length ? taken.join("; ") : hosts.dataset.free;
+    state.classList.toggle("taken", taken.length > 0);
+  });
+}
+
+document.addEventListener("input", (e) => {
+  if (e.target.matches("[name^='obproxyInstallParam.'][type=number]")) markPorts();
+});
+document.addEventListener("DOMContentLoaded", markPorts);
+
+document.addEventListener("change", (e) => {
+  const pick = e.target.closest(".proxyro-other [data-field=credential]");
+  if (pick) pick.closest(".proxyro-other").querySelector(".proxyro-new").hidden = pick.value !== "new";
+});
+
+// A new credential goes into the password box first, then the OB cluster takes it; if the
+// cluster refuses it, the new credential is taken out of the box again.
+async function newProxyro(box) {
+  const field = (name) => box.querySelector(`[data-field=${name}]`);
+  const name = field("new-name").value.trim();
+  const body = { name, targetType: "OB_CLUSTER", authType: "PASSWORD", username: "proxyro" };
+  const made = await callApi("POST", "/api/v2/credentials", { ...body, password: field("new-password").value });
+  return { id: made.id, name };
+}
+
+async function setProxyro(button) {
+  const box = button.closest(".proxyro-other");
+  const pick = box.querySelector("[data-field=credential]");
+  if (!(await confirmed(button.dataset.confirm))) return;
+  flash("");
+  let made = null;
+  try {
+    made = pick.value === "new" ? await newProxyro(box) : null;
+    const { id, name } = made || { id: pick.value, name: pick.selectedOptions[0].text };
+    await callApi("PATCH", button.dataset.url, { proxyroCredentialId: Number(id) });
+    if (made) {
+      pick.add(new Option(name, id, true, true), pick.options.length - 1);
+      box.querySelector(".proxyro-new").hidden = true;
+    }
+    const link = button.closest(".ob-link");
+    link.querySelector(".proxyro-name").textContent = name;
+    const done = document.getElementById("wizard-links").dataset.done;
+    flash(done.replace("{cluster}", link.dataset.obName).replace("{credential}", name), "ok");
+  } catch (error) {
+    flash(error.message);
+    if (made) await callApi("DELETE", "/api/v2/credentials/" + made.id).catch(() => null);
+  }
+}
 
 // --- package upload with progress -----------------------------------------------------------
 
