@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from obfleet.client.output import Format, emit
+from obfleet.client.packages import NoPackage, newest, obproxy_packages
 from obfleet.client.session import (
     OutputOpt,
     ProfileOpt,
@@ -15,6 +16,7 @@ from obfleet.client.session import (
     credential_id,
     fail,
     host_ids,
+    hosts_named,
     ob_cluster,
     obproxy_cluster,
     pairs,
@@ -34,7 +36,11 @@ HostsOpt = Annotated[
 SqlPortOpt = Annotated[int | None, typer.Option(help="SQL port (default 2883).")]
 ExporterPortOpt = Annotated[int | None, typer.Option(help="Prometheus exporter port (2884).")]
 VersionOpt = Annotated[
-    str | None, typer.Option(help="Package to install, e.g. obproxy-ce-4.2.3.0-3.el7.x86_64.rpm.")
+    str | None,
+    typer.Option(
+        help="Package to install, e.g. obproxy-ce-4.2.3.0-3.el7.x86_64.rpm "
+        "(default: the newest uploaded)."
+    ),
 ]
 
 
@@ -132,8 +138,17 @@ def cluster_create(
 def install_param(
     api: Any, hosts: list[str], sql_port: int | None, exporter_port: int | None, version: str | None
 ) -> dict[str, Any]:
-    param: dict[str, Any] = {"hostIds": host_ids(api, hosts)}
-    optional = {"sqlPort": sql_port, "exporterPort": exporter_port, "version": version}
+    """Where and what to install; without a version, the newest uploaded package (the server
+    needs one named)."""
+    chosen = hosts_named(api, hosts)
+    if version is None:
+        architectures = {host.get("architecture") or "" for host in chosen}
+        try:
+            version = newest(obproxy_packages(api), architectures)["fileName"]
+        except NoPackage as exc:
+            fail(f"{exc} (--version)")
+    param: dict[str, Any] = {"hostIds": [host["id"] for host in chosen], "version": version}
+    optional = {"sqlPort": sql_port, "exporterPort": exporter_port}
     return {**param, **{k: v for k, v in optional.items() if v is not None}}
 
 
