@@ -33,8 +33,9 @@ ClusterArg = Annotated[str, typer.Argument(help="OBProxy cluster name or id.")]
 HostsOpt = Annotated[
     list[str], typer.Option("--host", help="A host's address or id (repeat for several).")
 ]
-SqlPortOpt = Annotated[int | None, typer.Option(help="SQL port (default 2883).")]
-ExporterPortOpt = Annotated[int | None, typer.Option(help="Prometheus exporter port (2884).")]
+# The server needs both ports named; these defaults are a fleet file's (spec.py).
+SqlPortOpt = Annotated[int, typer.Option(help="SQL port.")]
+ExporterPortOpt = Annotated[int, typer.Option(help="Prometheus exporter port.")]
 VersionOpt = Annotated[
     str | None,
     typer.Option(
@@ -105,8 +106,8 @@ def cluster_create(
     ],
     hosts: HostsOpt,
     mode: Annotated[str, typer.Option(help="CONFIG_URL or RS_LIST.")] = "CONFIG_URL",
-    sql_port: SqlPortOpt = None,
-    exporter_port: ExporterPortOpt = None,
+    sql_port: SqlPortOpt = 2883,
+    exporter_port: ExporterPortOpt = 2884,
     version: VersionOpt = None,
     startup: Annotated[
         list[str] | None, typer.Option(help="Startup parameter name=value (repeatable).")
@@ -136,7 +137,7 @@ def cluster_create(
 
 
 def install_param(
-    api: Any, hosts: list[str], sql_port: int | None, exporter_port: int | None, version: str | None
+    api: Any, hosts: list[str], sql_port: int, exporter_port: int, version: str | None
 ) -> dict[str, Any]:
     """Where and what to install; without a version, the newest uploaded package (the server
     needs one named)."""
@@ -147,9 +148,12 @@ def install_param(
             version = newest(obproxy_packages(api), architectures)["fileName"]
         except NoPackage as exc:
             fail(f"{exc} (--version)")
-    param: dict[str, Any] = {"hostIds": [host["id"] for host in chosen], "version": version}
-    optional = {"sqlPort": sql_port, "exporterPort": exporter_port}
-    return {**param, **{k: v for k, v in optional.items() if v is not None}}
+    return {
+        "hostIds": [host["id"] for host in chosen],
+        "sqlPort": sql_port,
+        "exporterPort": exporter_port,
+        "version": version,
+    }
 
 
 @cluster_app.command("delete")
@@ -303,8 +307,8 @@ def cluster_unlink(
 def obproxy_add(
     cluster: ClusterArg,
     hosts: HostsOpt,
-    sql_port: SqlPortOpt = None,
-    exporter_port: ExporterPortOpt = None,
+    sql_port: SqlPortOpt = 2883,
+    exporter_port: ExporterPortOpt = 2884,
     version: VersionOpt = None,
     wait: WaitOpt = False,
     profile: ProfileOpt = None,
