@@ -164,3 +164,16 @@ def test_without_a_version_or_an_upload_nothing_can_be_installed() -> None:
         plan(fleet(version=None, hosts=["h1", "h3"]), with_packages([], p1=EXISTING), False)
     assert plan(fleet(version=None, hosts=["h1", "h2"], obClusters=["ob1", "ob2"]),
                 with_packages([], p1=EXISTING), prune=False) == []  # fmt: skip
+
+
+def test_the_newest_upload_for_hosts_the_same_apply_adds() -> None:
+    wanted = FleetSpec.model_validate(
+        {
+            "hosts": [{"address": "h7", "credential": "root_key"}],
+            "obproxyClusters": [{"name": "p1", "obClusters": ["ob1"], "hosts": ["h7"]}],
+        }
+    )
+    assert texts(plan(wanted, with_packages(UPLOADED), prune=False)) == [
+        "add hosts h7",
+        "create OBProxy cluster p1 on h7 with obproxy-ce-4.2.3.0-10.el7.x86_64.rpm",
+    ]

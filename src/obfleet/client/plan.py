@@ -84,7 +84,8 @@ def _to_install(state: State, spec: ObproxyClusterSpec, addresses: list[str]) ->
     pinned = _package(state, spec.version)
     if pinned is not None:
         return pinned
-    architectures = {state.hosts[a].get("architecture") or "" for a in addresses}
+    # Hosts this apply adds are not known yet: their architecture cannot pick a build.
+    architectures = {state.hosts.get(a, {}).get("architecture") or "" for a in addresses}
     try:
         return newest(state.packages, architectures)
     except NoPackage as exc:
