@@ -1,30 +1,31 @@
-"""The `obfleet` command: run the service, migrate the metadb, manage users and access keys."""
+"""The `obfleet` command: run the service, migrate the metadb, manage users and access keys.
+
+The client's commands (obfleet/client/) are most of what people run, and they speak HTTP only:
+the server's modules (the app, services, SQLAlchemy, argon2) are imported inside the commands
+that use them, so a client command does not pay for loading them.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from obfleet import __version__, logs
-from obfleet.appcontext import AppContext
 from obfleet.client.cli import add_client_commands
 from obfleet.config import Settings
 from obfleet.errors import ApiError
-from obfleet.security.first_password import forget
-from obfleet.security.passwords import hash_password, policy_problems
 from obfleet.security.roles import ROLES
-from obfleet.services import users
-from obfleet.services.audit import audited
-from obfleet.services.doctor import examine
-from obfleet.services.lifecycle import prepare
-from obfleet.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from obfleet.appcontext import AppContext
 
 app = typer.Typer(
     help="obfleet: OBProxy fleet manager for OceanBase with an OCP-compatible REST API.\n\n"
@@ -65,6 +66,9 @@ def main(
 
 
 def _context() -> AppContext:
+    from obfleet.appcontext import AppContext
+    from obfleet.services.lifecycle import prepare
+
     ctx = AppContext.open(Settings.from_env())
     try:
         first_admin = prepare(ctx)
@@ -88,6 +92,8 @@ def _in_metadb(
     """What `work` returns, run in a metadb session; a change (`audit`: its action, object type
     and object id) runs in one transaction and is recorded in the audit trail, refused or not.
     An ApiError ends the command with its message."""
+    from obfleet.services.audit import audited
+
     ctx = _context()
     try:
         if audit:
@@ -143,6 +149,8 @@ def doctor() -> None:
     date), the data dir (private to its owner) and OBFLEET_ADVERTISE_URL (answers from this
     machine). Exits 1 when something is wrong. (No ssh client is needed: obfleet speaks SSH
     itself.)"""
+    from obfleet.services.doctor import examine
+
     findings = examine(Settings.from_env())
     for finding in findings:
         mark = "[green]ok[/green]  " if finding.healthy else "[red]FAIL[/red]"
@@ -154,6 +162,9 @@ def doctor() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the metadb schema up to date (the service also does this when it starts)."""
+    from obfleet.appcontext import AppContext
+    from obfleet.store.migrate import upgrade
+
     ctx = AppContext.open(Settings.from_env())
     try:
         upgrade(ctx.db)
@@ -171,6 +182,8 @@ def hash_password_command(
     """Print the argon2 hash of a password, for OBFLEET_ADMIN_PASSWORD_HASH: the first admin
     then gets that password without it ever being in the service's environment. Only the hash
     goes to stdout (prompts go to stderr), so `obfleet hash-password > admin.hash` works."""
+    from obfleet.security.passwords import hash_password, policy_problems
+
     if password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     problems = policy_problems(password)
@@ -191,6 +204,8 @@ def user_add(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Add a user with the given roles."""
+    from obfleet.services import users
+
     _in_metadb(
         lambda _ctx, s: users.create_user(s, username, password, _roles_option(roles)),
         audit=("user add", "USER", username),
@@ -204,6 +219,8 @@ def user_passwd(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Set a user's password."""
+    from obfleet.security.first_password import forget
+    from obfleet.services import users
 
     def change(ctx: AppContext, session: Session) -> None:
         users.set_password(session, username, password)
@@ -217,6 +234,8 @@ def user_passwd(
 @user_app.command("list")
 def user_list() -> None:
     """List users and their roles."""
+    from obfleet.services import users
+
     rows = _in_metadb(
         lambda _ctx, s: [
             (u.username, ", ".join(u.role_names), "yes" if u.enabled else "no")
@@ -229,6 +248,8 @@ def user_list() -> None:
 @user_app.command("disable")
 def user_disable(username: str) -> None:
     """Refuse the user's logins (password and access keys) until enabled again."""
+    from obfleet.services import users
+
     _in_metadb(
         lambda _ctx, s: users.disable_user(s, username), audit=("user disable", "USER", username)
     )
@@ -238,6 +259,8 @@ def user_disable(username: str) -> None:
 @user_app.command("enable")
 def user_enable(username: str) -> None:
     """Let a disabled user log in again."""
+    from obfleet.services import users
+
     _in_metadb(
         lambda _ctx, s: users.enable_user(s, username), audit=("user enable", "USER", username)
     )
@@ -247,6 +270,8 @@ def user_enable(username: str) -> None:
 @user_app.command("delete")
 def user_delete(username: str) -> None:
     """Delete a user with its roles and access keys (its tasks keep its name)."""
+    from obfleet.services import users
+
     _in_metadb(
         lambda _ctx, s: users.delete_user(s, username), audit=("user delete", "USER", username)
     )
@@ -256,6 +281,8 @@ def user_delete(username: str) -> None:
 @key_app.command("create")
 def accesskey_create(username: str) -> None:
     """Create an AK/SK pair for a user. The secret is shown once: keep it."""
+    from obfleet.services import users
+
     access_key, secret = _in_metadb(
         lambda ctx, s: users.create_access_key(s, ctx.secrets, username),
         audit=("accesskey create", "USER", username),
@@ -268,6 +295,8 @@ def accesskey_list(
     username: Annotated[str | None, typer.Argument(help="Only this user's keys.")] = None,
 ) -> None:
     """List access keys (never their secrets)."""
+    from obfleet.services import users
+
     rows = _in_metadb(
         lambda _ctx, s: [
             (k.access_key_id, k.user.username, k.create_time.isoformat(timespec="seconds"))
@@ -280,6 +309,8 @@ def accesskey_list(
 @key_app.command("revoke")
 def accesskey_revoke(access_key_id: str) -> None:
     """Delete an access key: requests signed with it are refused from now on."""
+    from obfleet.services import users
+
     owner = _in_metadb(
         lambda _ctx, s: users.revoke_access_key(s, access_key_id),
         audit=("accesskey revoke", "ACCESS_KEY", access_key_id),

@@ -4,6 +4,7 @@ own code, so it works against any obfleet (and OCP) and cannot lean on server in
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,36 @@ def test_loading_the_client_loads_no_server_module() -> None:
     assert "obfleet.client.cli" in ours
     assert [m for m in ours if m != "obfleet" and not m.startswith("obfleet.client")] == []
     assert not {"fastapi", "sqlalchemy", "asyncssh"} & set(loaded)
+
+
+def run_obfleet_and_list_modules(*args: str) -> tuple[str, set[str]]:
+    """What `obfleet ARGS` prints, and the top-level modules it had loaded by its end."""
+    code = (
+        "import sys\n"
+        "from obfleet.cli import app\n"
+        "try:\n"
+        f"    app({list(args)!r}, prog_name='obfleet')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('\\n'.join(sys.modules), file=sys.stderr)"
+    )
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return done.stdout, {m.split(".")[0] for m in done.stderr.split()}
+
+
+def test_client_commands_start_without_the_server() -> None:
+    """`obfleet` loads the server (its app, SQLAlchemy, argon2) only for the commands that run
+    it: the client's commands, and `--help` listing every command, start without it."""
+    server_frameworks = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "argon2"}
+    shown, loaded = run_obfleet_and_list_modules("task", "--help")
+    assert "list" in shown and "watch" in shown
+    assert server_frameworks & loaded == set()
+    shown, loaded = run_obfleet_and_list_modules("--help")
+    for command in ("serve", "migrate", "doctor", "user", "accesskey", "apply", "cluster", "task"):
+        assert command in shown
+    assert server_frameworks & loaded == set()
+    _, loaded = run_obfleet_and_list_modules("hash-password", "--password", "x")
+    assert "argon2" in loaded  # the server's commands still load what they use

@@ -117,3 +117,63 @@ def test_new_hosts_need_a_host_credential() -> None:
         plan(wanted, state(), prune=False)
     ok = FleetSpec.model_validate({"hosts": [{"address": "h7", "credential": "root_key"}]})
     assert texts(plan(ok, state(), prune=False)) == ["add hosts h7"]
+
+
+def build(version: str, number: str, arch: str = "x86_64") -> dict[str, Any]:
+    release = f"{number}.el7"
+    file_name = f"obproxy-ce-{version}-{release}.{arch}.rpm"
+    return {
+        **PACKAGE,
+        "version": version,
+        "buildNumber": release,
+        "fileName": file_name,
+        "architecture": arch,
+    }
+
+
+UPLOADED = [build("4.2.3.0", "3"), build("4.2.3.0", "10"), build("4.2.2.0", "99")]
+
+
+def with_packages(packages: list[dict[str, Any]], **clusters: dict[str, Any]) -> State:
+    now = state(**clusters)
+    now.packages = packages
+    for host in now.hosts.values():
+        host["architecture"] = "aarch64"
+    return now
+
+
+def test_without_a_version_installs_the_newest_upload() -> None:
+    """Newest by version, then by build as a number (10 after 3); of that build's packages,
+    the one for the hosts' architecture."""
+    packages = [*UPLOADED, build("4.2.3.0", "10", "aarch64")]
+    (create,) = plan(fleet(version=None), with_packages(packages), prune=False)
+    assert create.text == (
+        "create OBProxy cluster p1 on h1 with obproxy-ce-4.2.3.0-10.el7.aarch64.rpm"
+    )
+    old = {**EXISTING, "obproxies": [obproxy(10, "h1", "4.2.2.0-1"), obproxy(11, "h2")]}
+    wanted = fleet(version=None, hosts=["h1", "h2", "h3"], obClusters=["ob1", "ob2"])
+    assert texts(plan(wanted, with_packages(UPLOADED, p1=old), prune=False)) == [
+        "add obproxies to p1 on h3 with obproxy-ce-4.2.3.0-10.el7.x86_64.rpm"
+    ]  # and no upgrade: obproxies keep the version they run when none is pinned
+
+
+def test_without_a_version_or_an_upload_nothing_can_be_installed() -> None:
+    with pytest.raises(PlanError, match="p1: no OBProxy package is uploaded: upload one"):
+        plan(fleet(version=None), with_packages([]), prune=False)
+    with pytest.raises(PlanError, match="p1: no OBProxy package is uploaded"):
+        plan(fleet(version=None, hosts=["h1", "h3"]), with_packages([], p1=EXISTING), False)
+    assert plan(fleet(version=None, hosts=["h1", "h2"], obClusters=["ob1", "ob2"]),
+                with_packages([], p1=EXISTING), prune=False) == []  # fmt: skip
+
+
+def test_the_newest_upload_for_hosts_the_same_apply_adds() -> None:
+    wanted = FleetSpec.model_validate(
+        {
+            "hosts": [{"address": "h7", "credential": "root_key"}],
+            "obproxyClusters": [{"name": "p1", "obClusters": ["ob1"], "hosts": ["h7"]}],
+        }
+    )
+    assert texts(plan(wanted, with_packages(UPLOADED), prune=False)) == [
+        "add hosts h7",
+        "create OBProxy cluster p1 on h7 with obproxy-ce-4.2.3.0-10.el7.x86_64.rpm",
+    ]

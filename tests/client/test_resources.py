@@ -119,3 +119,30 @@ def test_refusals_are_messages_with_exit_codes(obfleet: Client) -> None:
     assert away.returncode == 3 and "cannot reach" in away.stderr
     empty = obfleet("cluster", "list", "-o", "json")
     assert empty.returncode == 0 and json.loads(empty.stdout) == []
+
+
+def test_cluster_create_without_a_version_names_the_newest_upload(
+    obfleet: Client, tmp_path: Path, rpm: Path
+) -> None:
+    """The server needs the package and ports named; the client names the newest upload and
+    the default ports, and says what to do when nothing is uploaded."""
+    key = tmp_path / "key"
+    key.write_text(make_key(tmp_path, "ed25519", None).private)
+    obfleet("credential", "add", "root_key", "--type", "HOST", "--username", "root",
+            "--private-key-file", str(key))  # fmt: skip
+    obfleet("ob", "import", "ob1", "--ob-cluster-id", "1", "--root-server",
+            "198.18.250.1:2882:2881", "--proxyro-password-stdin", input="Pw_12345\n")  # fmt: skip
+    # Nothing listens on the port: the host is recorded, its preparation fails at once.
+    r = obfleet("host", "add", "127.0.0.1", "--credential", "root_key",
+                "--ssh-port", str(free_port()))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    create = ("cluster", "create", "p1", "--ob-cluster", "ob1", "--host", "127.0.0.1", "-o", "json")
+    none = obfleet(*create)
+    assert none.returncode == 1 and "no OBProxy package is uploaded: upload one" in none.stderr
+    assert json.loads(obfleet("cluster", "list", "-o", "json").stdout) == []
+
+    # With a package uploaded the server takes the install (ports, package) and refuses only
+    # what it checks next: the host, offline here (the end-to-end installs are test_fleet.py's).
+    assert obfleet("package", "upload", str(rpm)).returncode == 0
+    named = obfleet(*create)
+    assert named.returncode == 1 and "OFFLINE; obproxies are installed on ONLINE" in named.stderr

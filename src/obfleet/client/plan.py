@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from obfleet.client.api import Api
+from obfleet.client.packages import NoPackage, newest, obproxy_packages
 from obfleet.client.spec import FleetSpec, HostSpec, ObClusterSpec, ObproxyClusterSpec
 
 CLUSTERS = "/api/v2/obproxy/clusters"
@@ -25,7 +26,7 @@ class State:
     ob_clusters: dict[str, dict[str, Any]]
     hosts: dict[str, dict[str, Any]]  # by address
     credentials: dict[str, dict[str, Any]]
-    packages: list[dict[str, Any]]
+    packages: list[dict[str, Any]]  # the uploaded OBProxy packages
     clusters: dict[str, dict[str, Any]]
     parameters: dict[str, dict[str, str]] = field(default_factory=dict)  # cluster -> name -> value
 
@@ -36,7 +37,7 @@ class State:
             ob_clusters={c["name"]: c for c in api.every("/api/v2/ob/clusters")},
             hosts={h["innerIpAddress"]: h for h in api.every("/api/v2/compute/hosts")},
             credentials={c["name"]: c for c in api.every("/api/v2/credentials")},
-            packages=api.every("/api/v2/software-packages"),
+            packages=obproxy_packages(api),
             clusters=clusters,
         )
         for name in names:
@@ -68,7 +69,7 @@ def _credential(state: State, name: str, target: str) -> int:
 
 
 def _package(state: State, version: str | None) -> dict[str, Any] | None:
-    """The uploaded package whose version-buildNumber is `version` (None: server's choice)."""
+    """The uploaded package whose version-buildNumber is `version` (None: none is pinned)."""
     if version is None:
         return None
     for package in state.packages:
@@ -76,6 +77,19 @@ def _package(state: State, version: str | None) -> dict[str, Any] | None:
             return package
     shown = ", ".join(sorted(f"{p['version']}-{p['buildNumber']}" for p in state.packages))
     raise PlanError(f"no uploaded OBProxy package {version} (uploaded: {shown or 'none'})")
+
+
+def _to_install(state: State, spec: ObproxyClusterSpec, addresses: list[str]) -> dict[str, Any]:
+    """What new obproxies on `addresses` get: the pinned version, else the newest upload."""
+    pinned = _package(state, spec.version)
+    if pinned is not None:
+        return pinned
+    # Hosts this apply adds are not known yet: their architecture cannot pick a build.
+    architectures = {state.hosts.get(a, {}).get("architecture") or "" for a in addresses}
+    try:
+        return newest(state.packages, architectures)
+    except NoPackage as exc:
+        raise PlanError(f"{spec.name}: {exc} (version in the file)") from exc
 
 
 def _record_ob(spec: ObClusterSpec, state: State) -> Change:
@@ -126,17 +140,15 @@ def _add_hosts(specs: list[HostSpec], state: State) -> list[Change]:
 
 
 def _install(
-    state: State, spec: ObproxyClusterSpec, addresses: list[str], package: dict[str, Any] | None
+    state: State, spec: ObproxyClusterSpec, addresses: list[str], package: dict[str, Any]
 ) -> dict[str, Any]:
     """Where and what to install: the body of batchAdd, and create's obproxyInstallParam."""
-    body: dict[str, Any] = {
+    return {
         "hostIds": [state.hosts[a]["id"] for a in addresses],
         "sqlPort": spec.sqlPort,
         "exporterPort": spec.exporterPort,
+        "version": package["fileName"],
     }
-    if package:
-        body["version"] = package["fileName"]
-    return body
 
 
 def _links(state: State, names: list[str]) -> list[dict[str, Any]]:
@@ -155,7 +167,7 @@ def _pairs(values: dict[str, str]) -> list[dict[str, str]]:
 
 
 def _create(spec: ObproxyClusterSpec, state: State) -> Change:
-    package = _package(state, spec.version)
+    package = _to_install(state, spec, spec.hosts)
 
     def call(api: Api, now: State) -> list[dict[str, Any]]:
         install = _install(now, spec, spec.hosts, package)
@@ -169,7 +181,7 @@ def _create(spec: ObproxyClusterSpec, state: State) -> Change:
         }
         return [api.post(CLUSTERS, body)]
 
-    where = ", ".join(spec.hosts)
+    where = f"{', '.join(spec.hosts)} with {package['fileName']}"
     return Change("create", f"create OBProxy cluster {spec.name} on {where}", call)
 
 
@@ -180,16 +192,16 @@ def _cluster_changes(spec: ObproxyClusterSpec, state: State, prune: bool) -> lis
     changes = []
     running = {p["ip"]: p for p in cluster["obproxies"]}
     new_hosts = [h for h in spec.hosts if h not in running]
-    package = _package(state, spec.version)
+    pinned = _package(state, spec.version)  # only a pinned version upgrades obproxies
     if new_hosts:
+        package = _to_install(state, spec, new_hosts)
 
         def add(api: Api, now: State) -> list[dict[str, Any]]:
             body = _install(now, spec, new_hosts, package)
             return list(api.post(f"{CLUSTERS}/{cid}/obproxies/batchAdd", body)["contents"])
 
-        changes.append(
-            Change("add", f"add obproxies to {spec.name} on {', '.join(new_hosts)}", add)
-        )
+        where = f"{', '.join(new_hosts)} with {package['fileName']}"
+        changes.append(Change("add", f"add obproxies to {spec.name} on {where}", add))
     linked = {link["clusterName"] for link in cluster["obLinks"]}
     missing = [n for n in spec.obClusters if n not in linked]
     if missing:
@@ -200,14 +212,14 @@ def _cluster_changes(spec: ObproxyClusterSpec, state: State, prune: bool) -> lis
 
         changes.append(Change("link", f"link {spec.name} to {', '.join(missing)}", link))
     changes += _parameter_changes(spec, cid, state.parameters.get(spec.name, {}))
-    if package is not None:
+    if pinned is not None:
         stale = [
             p
             for p in cluster["obproxies"]
             if p["ip"] in spec.hosts and p["version"] != spec.version
         ]
         if stale:
-            changes.append(_upgrade(spec, cid, package, stale))
+            changes.append(_upgrade(spec, cid, pinned, stale))
     if prune:
         changes += _prune_in_cluster(spec, cluster)
     return changes

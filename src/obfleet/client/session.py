@@ -112,10 +112,15 @@ def obproxy_cluster(api: Api, ref: str) -> dict[str, Any]:
     return by_name(api.every("/api/v2/obproxy/clusters", name=ref), "name", ref, "OBProxy cluster")
 
 
+def hosts_named(api: Api, refs: list[str]) -> list[dict[str, Any]]:
+    """The hosts of addresses or ids."""
+    hosts = api.every("/api/v2/compute/hosts")
+    return [by_name(hosts, "innerIpAddress", ref, "host") for ref in refs]
+
+
 def host_ids(api: Api, refs: list[str]) -> list[int]:
     """Host ids for addresses or ids."""
-    hosts = api.every("/api/v2/compute/hosts")
-    return [by_name(hosts, "innerIpAddress", ref, "host")["id"] for ref in refs]
+    return [host["id"] for host in hosts_named(api, refs)]
 
 
 def credential_id(api: Api, ref: str) -> int:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from obfleet.client.output import Format, emit
+from obfleet.client.packages import NoPackage, newest, obproxy_packages
 from obfleet.client.session import (
     OutputOpt,
     ProfileOpt,
@@ -15,6 +16,7 @@ from obfleet.client.session import (
     credential_id,
     fail,
     host_ids,
+    hosts_named,
     ob_cluster,
     obproxy_cluster,
     pairs,
@@ -31,10 +33,15 @@ ClusterArg = Annotated[str, typer.Argument(help="OBProxy cluster name or id.")]
 HostsOpt = Annotated[
     list[str], typer.Option("--host", help="A host's address or id (repeat for several).")
 ]
-SqlPortOpt = Annotated[int | None, typer.Option(help="SQL port (default 2883).")]
-ExporterPortOpt = Annotated[int | None, typer.Option(help="Prometheus exporter port (2884).")]
+# The server needs both ports named; these defaults are a fleet file's (spec.py).
+SqlPortOpt = Annotated[int, typer.Option(help="SQL port.")]
+ExporterPortOpt = Annotated[int, typer.Option(help="Prometheus exporter port.")]
 VersionOpt = Annotated[
-    str | None, typer.Option(help="Package to install, e.g. obproxy-ce-4.2.3.0-3.el7.x86_64.rpm.")
+    str | None,
+    typer.Option(
+        help="Package to install, e.g. obproxy-ce-4.2.3.0-3.el7.x86_64.rpm "
+        "(default: the newest uploaded)."
+    ),
 ]
 
 
@@ -99,8 +106,8 @@ def cluster_create(
     ],
     hosts: HostsOpt,
     mode: Annotated[str, typer.Option(help="CONFIG_URL or RS_LIST.")] = "CONFIG_URL",
-    sql_port: SqlPortOpt = None,
-    exporter_port: ExporterPortOpt = None,
+    sql_port: SqlPortOpt = 2883,
+    exporter_port: ExporterPortOpt = 2884,
     version: VersionOpt = None,
     startup: Annotated[
         list[str] | None, typer.Option(help="Startup parameter name=value (repeatable).")
@@ -130,11 +137,23 @@ def cluster_create(
 
 
 def install_param(
-    api: Any, hosts: list[str], sql_port: int | None, exporter_port: int | None, version: str | None
+    api: Any, hosts: list[str], sql_port: int, exporter_port: int, version: str | None
 ) -> dict[str, Any]:
-    param: dict[str, Any] = {"hostIds": host_ids(api, hosts)}
-    optional = {"sqlPort": sql_port, "exporterPort": exporter_port, "version": version}
-    return {**param, **{k: v for k, v in optional.items() if v is not None}}
+    """Where and what to install; without a version, the newest uploaded package (the server
+    needs one named)."""
+    chosen = hosts_named(api, hosts)
+    if version is None:
+        architectures = {host.get("architecture") or "" for host in chosen}
+        try:
+            version = newest(obproxy_packages(api), architectures)["fileName"]
+        except NoPackage as exc:
+            fail(f"{exc} (--version)")
+    return {
+        "hostIds": [host["id"] for host in chosen],
+        "sqlPort": sql_port,
+        "exporterPort": exporter_port,
+        "version": version,
+    }
 
 
 @cluster_app.command("delete")
@@ -288,8 +307,8 @@ def cluster_unlink(
 def obproxy_add(
     cluster: ClusterArg,
     hosts: HostsOpt,
-    sql_port: SqlPortOpt = None,
-    exporter_port: ExporterPortOpt = None,
+    sql_port: SqlPortOpt = 2883,
+    exporter_port: ExporterPortOpt = 2884,
     version: VersionOpt = None,
     wait: WaitOpt = False,
     profile: ProfileOpt = None,
