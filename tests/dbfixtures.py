@@ -67,6 +67,19 @@ def empty_server_database(suffix: str) -> Iterator[str]:
         _drop_run_database(SERVER_URL, url)
 
 
+def migrated_to(url: str, revision: str) -> Database:
+    """The test's metadb emptied, then migrated only up to `revision`: a metadb as an older
+    obfleet left it, for a test of the migrations after it."""
+    if SERVER_URL:
+        empty_database(url)
+    else:
+        Database(url).engine.dispose()
+        open(normalize_url(url).removeprefix("sqlite:///"), "wb").close()
+    db = Database(url)
+    upgrade(db, revision)
+    return db
+
+
 def empty_database(url: str) -> None:
     """Drop every table (alembic's version table too) so migrations run from scratch."""
     engine = create_engine(normalize_url(url))

@@ -14,12 +14,12 @@ from obfleet.engine.targets import running_tasks_on
 from obfleet.errors import ApiError
 from obfleet.records import targets
 from obfleet.services import hosts as host_service
-from obfleet.store.db import Database, normalize_url
+from obfleet.store.db import Database
 from obfleet.store.migrate import upgrade
 from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.tasks import SubtaskInstance, TaskInstance, TaskTarget
 from obfleet.timefmt import utcnow
-from tests.dbfixtures import SERVER_URL, empty_database
+from tests.dbfixtures import migrated_to
 
 HOME = "/home/admin/obproxy-4.2.3.0"
 
@@ -27,15 +27,7 @@ HOME = "/home/admin/obproxy-4.2.3.0"
 @pytest.fixture
 def old_metadb(database_url: str) -> Database:
     """An empty metadb migrated to 0006 only."""
-    if SERVER_URL:
-        empty_database(database_url)
-    else:
-        Database(database_url).engine.dispose()
-        path = normalize_url(database_url).removeprefix("sqlite:///")
-        open(path, "wb").close()
-    db = Database(database_url)
-    upgrade(db, "0006")
-    return db
+    return migrated_to(database_url, "0006")
 
 
 def _task(db: Database, name: str, status: str, context: dict[str, Any], **kw: Any) -> int:

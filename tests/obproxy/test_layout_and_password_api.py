@@ -10,13 +10,13 @@ from sqlalchemy import JSON, column, insert, select, table
 
 from obfleet.obproxy import layout
 from obfleet.services.users import create_user
-from obfleet.store.db import Database, normalize_url
+from obfleet.store.db import Database
 from obfleet.store.migrate import upgrade
 from obfleet.store.models.credentials import Credential
 from obfleet.store.models.obproxy import ObproxyCluster
 from obfleet.timefmt import utcnow
 from tests.conftest import ADMIN, basic, wait_task
-from tests.dbfixtures import SERVER_URL, empty_database
+from tests.dbfixtures import migrated_to
 from tests.obproxy.test_clusters import clusters, create, import_ob
 from tests.obproxy.test_parameters_api import add_obproxy
 
@@ -187,15 +187,7 @@ def test_a_cluster_without_obproxies_changes_its_password_at_once(engine_client)
 @pytest.fixture
 def metadb_0008(database_url: str) -> Database:
     """An empty metadb migrated to 0008 only."""
-    if SERVER_URL:
-        empty_database(database_url)
-    else:
-        Database(database_url).engine.dispose()
-        path = normalize_url(database_url).removeprefix("sqlite:///")
-        open(path, "wb").close()
-    db = Database(database_url)
-    upgrade(db, "0008")
-    return db
+    return migrated_to(database_url, "0008")
 
 
 OLD_CREDENTIAL = table(
