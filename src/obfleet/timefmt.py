@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
+from functools import lru_cache
+
+# Every zone's offset changes on a quarter hour of UTC time (offsets are whole, half or
+# three-quarter hours; the local mean times of the 1800s aside), so one look at the local zone
+# serves every time in the same quarter hour.
+_QUARTER_HOUR_S = 900
 
 
 def utcnow() -> datetime:
@@ -15,4 +21,14 @@ def iso(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone().isoformat(timespec="milliseconds")
+    zone = _local_zone(int(value.timestamp() // _QUARTER_HOUR_S))
+    return value.astimezone(zone).isoformat(timespec="milliseconds")
+
+
+@lru_cache(maxsize=4096)
+def _local_zone(quarter_hour: int) -> timezone:
+    """The local zone's offset during a quarter hour. `astimezone()` with no zone asks the C
+    library for the local zone every time: half the cost of formatting a large page's times."""
+    offset = datetime.fromtimestamp(quarter_hour * _QUARTER_HOUR_S, UTC).astimezone().utcoffset()
+    assert offset is not None
+    return timezone(offset)

@@ -34,14 +34,20 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     commit and the close in one go: one thread-pool hop where a plain generator dependency
     costs two (its start and its end), shielded so a dropped client cannot leave it open."""
     write = request.method not in ("GET", "HEAD", "OPTIONS")
-    session = app_context(request).db.session(write=write)
+    db = app_context(request).db
+    session = db.session(write=write)
     commit = False
     try:
         yield session
         commit = write
     finally:
-        with CancelScope(shield=True):
-            await run_in_threadpool(_end, session, commit)
+        if not write and db.dialect == "sqlite":
+            # Ending a read on SQLite releases a lock in this process's memory, no I/O: a
+            # thread-pool hop would cost more than it.
+            _end(session, commit)
+        else:
+            with CancelScope(shield=True):
+                await run_in_threadpool(_end, session, commit)
 
 
 def _end(session: Session, commit: bool) -> None:

@@ -19,14 +19,12 @@ T = TypeVar("T")
 SERVER = socket.gethostname()
 
 
-def _plain(value: Any) -> Any:
+def _wire(value: Any) -> Any:
+    """A response model's JSON form, for orjson, which meets it anywhere in the data: no walk
+    over the data beforehand (a page of 2,000 clusters written from rows has no model)."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _body(status: int, **fields: Any) -> dict[str, Any]:
@@ -52,11 +50,11 @@ class EnvelopeResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=ORJSON_OPTIONS)
+        return orjson.dumps(content, default=_wire, option=ORJSON_OPTIONS)
 
 
 def ok(data: Any = None, status: int = 200) -> EnvelopeResponse:
-    return EnvelopeResponse(_body(status, data=_plain(data)), status_code=status)
+    return EnvelopeResponse(_body(status, data=data), status_code=status)
 
 
 def error(err: ApiError) -> EnvelopeResponse:

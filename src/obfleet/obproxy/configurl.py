@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from collections.abc import Callable
+from urllib.parse import quote_plus, urlencode
 
 
 def config_url(base_url: str, obproxy_cluster_name: str) -> str:
-    query = urlencode(
-        {
-            "Action": "GetObProxyConfig",
-            "User_ID": "alibaba",
-            "UID": "admin",
-            "ObproxyClusterName": obproxy_cluster_name,
-        }
-    )
-    return f"{base_url.rstrip('/')}/services?{query}"
+    return config_urls(base_url)(obproxy_cluster_name)
+
+
+def config_urls(base_url: str) -> Callable[[str], str]:
+    """The configUrl of any cluster served from `base_url`: the fixed part built once, for a
+    page of clusters."""
+    fixed = urlencode({"Action": "GetObProxyConfig", "User_ID": "alibaba", "UID": "admin"})
+    prefix = f"{base_url.rstrip('/')}/services?{fixed}&ObproxyClusterName="
+    return lambda obproxy_cluster_name: prefix + quote_plus(obproxy_cluster_name)

@@ -53,6 +53,11 @@ def cluster_rows() -> Rows:
     return select(*CLUSTER_COLUMNS)
 
 
+def cluster_row(session: Session, cluster_id: int) -> Row[Any]:
+    """One cluster's view columns (it must exist)."""
+    return session.execute(cluster_rows().where(CLUSTER.id == cluster_id)).one()
+
+
 @dataclass(frozen=True)
 class ClusterParts:
     """The links and obproxies of some clusters, each list in id order, by cluster id."""

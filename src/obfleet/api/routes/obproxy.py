@@ -166,7 +166,7 @@ def list_clusters(
     base = _base_url(ctx, request)
     sortable = {"id": CLUSTER.id, "name": CLUSTER.name, "createTime": CLUSTER.create_time}
     rows, total = fetch_page(session, service.query(name), page, sortable, CLUSTER.id)
-    return ok(paged(ObproxyClusterOut.of_page(session, rows, base), page, total))
+    return ok(paged(ObproxyClusterOut.page(session, rows, base), page, total))
 
 
 @router.get(
@@ -181,7 +181,7 @@ def get_cluster(
     """One OBProxy cluster: its work mode, the OceanBase clusters it serves and every OBProxy with
     its host, ports, version and status."""
     cluster = service.get(session, cluster_id)
-    return ok(ObproxyClusterOut.load(session, cluster, _base_url(ctx, request)))
+    return ok(ObproxyClusterOut.load(session, cluster.id, _base_url(ctx, request)))
 
 
 @router.patch(
@@ -196,7 +196,7 @@ def update_cluster(
     """Change the address and port clients use to reach the OBProxy cluster (a load balancer in
     front of it, for instance). Nothing is restarted."""
     cluster = service.update(session, cluster_id, address=body.address, port=body.port)
-    return ok(ObproxyClusterOut.load(session, cluster, _base_url(ctx, request)))
+    return ok(ObproxyClusterOut.load(session, cluster.id, _base_url(ctx, request)))
 
 
 @router.delete(

@@ -114,7 +114,7 @@ def list_tasks(
         host_id,
     )
     tasks, total = fetch_page(session, stmt, page, SORTABLE, SORTABLE["id"])
-    return ok(paged(BasicTaskOut.of_all(session, tasks), page, total))
+    return ok(paged(BasicTaskOut.page(session, tasks), page, total))
 
 
 @router.get(

@@ -4,19 +4,24 @@ ParameterInfo and ObproxyClusterParameter."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any, Self
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import Field
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.api.schema import ApiModel, OcpTime, WireRow
 from obfleet.obproxy.catalog import ParameterInfo
-from obfleet.obproxy.configurl import config_url
-from obfleet.records.obproxy_views import ClusterParts
+from obfleet.obproxy.configurl import config_urls
+from obfleet.records.obproxy_views import (
+    LINKS_OF,
+    OBPROXIES_OF,
+    ClusterParts,
+    cluster_row,
+    cluster_rows,
+)
 from obfleet.services.obproxy_parameters import ClusterParameter, ValueGroup
-from obfleet.store.models.obproxy import ObproxyCluster
 
 
 class ObproxyServerOut(ApiModel):
@@ -47,18 +52,6 @@ class ObLinkOut(ApiModel):
     connections: float = 0.0  # OCP counts live connections; obfleet does not
     ob_cluster_id: int
     cluster_type: str
-
-    @classmethod
-    def of(cls, link: Row[Any]) -> ObLinkOut:
-        """`link`: a row of ClusterParts.links."""
-        return cls(
-            cluster_id=link.ob_cluster_id,
-            cluster_name=link.name,
-            username=link.username,
-            status=link.status,
-            ob_cluster_id=link.ob_cluster_number,
-            cluster_type=link.type,
-        )
 
 
 class VersionCountOut(ApiModel):
@@ -99,44 +92,58 @@ class ObproxyClusterOut(ApiModel):
     obproxies: list[ObproxyServerOut]
 
     @classmethod
-    def of(cls, cluster: ObproxyCluster | Row[Any], parts: ClusterParts, base_url: str) -> Self:
-        """`cluster`: the cluster's row (or a row of its view columns); `parts`: its links and
-        obproxies, loaded with those of the rest of its page."""
+    def wire(
+        cls, cluster: Row[Any], parts: ClusterParts, url_of: Callable[[str], str]
+    ) -> dict[str, Any]:
+        """`cluster`: a row of its view columns (cluster_rows()); `parts`: its links and
+        obproxies, loaded with those of the rest of its page; `url_of`: a config URL by name."""
         servers = parts.obproxies.get(cluster.id, [])
-        versions = Counter(s.version for s in servers if s.version)
-        idcs = Counter(s.idc_name for s in servers if s.idc_name)
-        return cls(
-            id=cluster.id,
-            name=cluster.name,
-            parameter_version=cluster.parameter_version,
-            creator_id=cluster.creator_id,
-            creator_name=cluster.creator_name,
-            create_time=cluster.create_time,
-            update_time=cluster.update_time,
-            config_url=config_url(base_url, cluster.name)
-            if cluster.work_mode == "CONFIG_URL"
-            else None,
-            address=cluster.address,
-            port=cluster.port,
-            work_mode=cluster.work_mode,
-            install_path=cluster.install_path,
-            run_user=cluster.run_user,
-            proxysys_credential_id=cluster.proxysys_credential_id,
-            ob_links=[ObLinkOut.of(link) for link in parts.links.get(cluster.id, [])],
-            versions=[VersionCountOut(version=v, count=n) for v, n in sorted(versions.items())],
-            topo=[IdcCountOut(idc_name=i, count=n) for i, n in sorted(idcs.items())],
-            obproxies=[ObproxyServerOut.model_validate(s) for s in servers],
-        )
+        # Only clusters with obproxies count them: a Counter costs more than the rest of a
+        # cluster with none.
+        versions = Counter(s.version for s in servers if s.version) if servers else {}
+        idcs = Counter(s.idc_name for s in servers if s.idc_name) if servers else {}
+        return {
+            **CLUSTER_WIRE(cluster),
+            "configUrl": url_of(cluster.name) if cluster.work_mode == "CONFIG_URL" else None,
+            "obLinks": [LINK_WIRE(link) for link in parts.links.get(cluster.id, [])],
+            "versions": [{"version": v, "count": n} for v, n in sorted(versions.items())],
+            "topo": [{"idcName": i, "count": n} for i, n in sorted(idcs.items())],
+            "obproxies": [SERVER_WIRE(s) for s in servers],
+        }
 
     @classmethod
-    def load(cls, session: Session, cluster: ObproxyCluster, base_url: str) -> Self:
-        return cls.of(cluster, ClusterParts.load(session, [cluster.id]), base_url)
+    def load(cls, session: Session, cluster_id: int, base_url: str) -> dict[str, Any]:
+        """One cluster as this session sees it, its own changes included."""
+        session.flush()
+        return cls.page(session, [cluster_row(session, cluster_id)], base_url)[0]
 
     @classmethod
-    def of_page(cls, session: Session, rows: Sequence[Row[Any]], base_url: str) -> list[Self]:
+    def page(
+        cls, session: Session, rows: Sequence[Row[Any]], base_url: str
+    ) -> list[dict[str, Any]]:
         """A page of clusters' view rows, their links and obproxies read in two queries."""
         parts = ClusterParts.load(session, [r.id for r in rows])
-        return [cls.of(r, parts, base_url) for r in rows]
+        url_of = config_urls(base_url)
+        return [cls.wire(r, parts, url_of) for r in rows]
+
+
+SERVER_WIRE = WireRow(ObproxyServerOut, OBPROXIES_OF.selected_columns.keys())
+# A link's row (ClusterParts.links) names its columns after the tables they come from.
+LINK_WIRE = WireRow(
+    ObLinkOut,
+    LINKS_OF.selected_columns.keys(),
+    source={
+        "cluster_id": "ob_cluster_id",
+        "cluster_name": "name",
+        "ob_cluster_id": "ob_cluster_number",
+        "cluster_type": "type",
+    },
+)
+CLUSTER_WIRE = WireRow(
+    ObproxyClusterOut,
+    cluster_rows().selected_columns.keys(),
+    skip={"config_url", "ob_links", "versions", "topo", "obproxies"},
+)
 
 
 class ParameterInfoOut(ApiModel):

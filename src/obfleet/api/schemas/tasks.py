@@ -14,9 +14,15 @@ from typing import Any, Self
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from obfleet.api.schema import ApiModel, OcpTime
+from obfleet.api.schema import ApiModel, OcpTime, WireRow
 from obfleet.engine.context import TaskContextData
-from obfleet.engine.reads import Edges, TaskRows, subtask_summaries_of
+from obfleet.engine.reads import (
+    SUBTASK_SUMMARIES_OF,
+    Edges,
+    TaskRows,
+    subtask_summaries_of,
+    task_summaries,
+)
 from obfleet.store.models.tasks import SubtaskInstance as Sub
 from obfleet.store.models.tasks import TaskInstance as Task
 
@@ -203,29 +209,34 @@ class BasicTaskOut(ApiModel):
     subtasks: list[BasicSubtaskOut]
 
     @classmethod
-    def of(cls, task: Row[Any], subtasks: Sequence[Row[Any]]) -> BasicTaskOut:
+    def wire(cls, task: Row[Any], subtasks: Sequence[Row[Any]]) -> dict[str, Any]:
         """`task`: a row of task_summaries(); `subtasks`: its subtask_summaries_of() rows."""
-        return cls(
-            id=task.id,
-            name=task.name,
-            type=task.type,
-            status=task.status,
-            operation=task.operation,
-            creator=_creator(task),
-            cluster=NamedRef.known(task.cluster_id, task.cluster_name),
-            tenant=NamedRef.known(task.tenant_id, task.tenant_name),
-            host_id=task.host_id,
-            create_time=task.create_time,
-            start_time=task.start_time,
-            finish_time=task.finish_time,
-            subtasks=[BasicSubtaskOut.model_validate(s) for s in subtasks],
-        )
+        return {
+            **BASIC_TASK_WIRE(task),
+            "creator": {"id": task.creator_id, "name": task.creator},
+            "cluster": _known(task.cluster_id, task.cluster_name),
+            "tenant": _known(task.tenant_id, task.tenant_name),
+            "subtasks": [BASIC_SUBTASK_WIRE(s) for s in subtasks],
+        }
 
     @classmethod
-    def of_all(cls, session: Session, tasks: Sequence[Row[Any]]) -> list[BasicTaskOut]:
+    def page(cls, session: Session, tasks: Sequence[Row[Any]]) -> list[dict[str, Any]]:
         """A page of task_summaries() rows, their subtasks loaded in one query."""
         subtasks = subtask_summaries_of(session, [t.id for t in tasks])
-        return [cls.of(t, subtasks[t.id]) for t in tasks]
+        return [cls.wire(t, subtasks[t.id]) for t in tasks]
+
+
+BASIC_TASK_WIRE = WireRow(
+    BasicTaskOut,
+    task_summaries().selected_columns.keys(),
+    skip={"creator", "cluster", "tenant", "subtasks"},
+)
+BASIC_SUBTASK_WIRE = WireRow(BasicSubtaskOut, SUBTASK_SUMMARIES_OF.selected_columns.keys())
+
+
+def _known(ref_id: int | None, name: str | None) -> dict[str, Any] | None:
+    """NamedRef.known's wire form."""
+    return None if ref_id is None and name is None else {"id": ref_id, "name": name}
 
 
 class LogOut(ApiModel):
