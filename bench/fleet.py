@@ -22,6 +22,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +63,17 @@ class Phase:
 
 
 class Bench:
-    def __init__(self, url: str, pid: int, concurrency: int, rounds: int) -> None:
+    """One server under measurement, with its connections; `label` names its code ("after",
+    "before") when two are measured side by side."""
+
+    def __init__(self, label: str, url: str, pid: int, concurrency: int, rounds: int) -> None:
+        self.label = label
         self.url = url
         self.pid = pid
         self.rounds = rounds
         self.conns = [Connection(url) for _ in range(concurrency)]
+        self.seq = [0]  # its clusters are bench_1, bench_2, ...
+        self.creates = [create_send(self.seq)]
 
     async def load(
         self, sends: list[Send], *, requests: int, seconds: float, counted: int = 0
@@ -113,11 +120,12 @@ class Row:
     base_rates: list[float]
     cpu_ratios: list[float]
 
-    def line(self) -> str:
+    def line(self, label: str = "") -> str:
         med = statistics.median(self.ratios)
         spread = f"{min(self.ratios):.2f}-{max(self.ratios):.2f}"
         return (
-            f"| {self.what} | {med:.2f}x ({spread}) | {statistics.median(self.rates):.1f}/s | "
+            f"| {self.what}{label} | {med:.2f}x ({spread}) | "
+            f"{statistics.median(self.rates):.1f}/s | "
             f"{statistics.median(self.server_ms):.2f} ms "
             f"({statistics.median(self.cpu_ratios):.1f}x /time's) | "
             f"{max(self.client_share) * 100:.0f}% | {statistics.median(self.base_rates):.0f}/s |"
@@ -142,30 +150,34 @@ def get(target: str, headers: dict[str, str] | None = None) -> Send:
 
 
 async def rounds(
-    bench: Bench,
+    benches: list[Bench],
     what: str,
-    target: list[Send],
+    target: Callable[[Bench], list[Send]],
     *,
     as_cost: bool = True,
     requests: int = 2000,
     seconds: float = 2.0,
-    baseline: list[Send] | None = None,
-) -> Row:
-    """`bench.rounds` rounds of the baseline then the target, each bounded by `requests` and
-    `seconds`."""
-    row = Row(what, as_cost, [], [], [], [], [], [])
-    for _ in range(bench.rounds):
-        base = await bench.load(baseline or [time_send], requests=4000, seconds=2.0)
-        measured = await bench.load(target, requests=requests, seconds=seconds)
-        ratio = base.rate / measured.rate if as_cost else measured.rate / base.rate
-        row.ratios.append(ratio)
-        row.rates.append(measured.rate)
-        row.base_rates.append(base.rate)
-        row.cpu_ratios.append(measured.server_ms / base.server_ms if base.server_ms else 0.0)
-        row.server_ms.append(measured.server_ms)
-        row.client_share.append(max(base.client_share, measured.client_share))
-    print(row.line(), flush=True)
-    return row
+    baseline: Callable[[Bench], list[Send]] | None = None,
+) -> None:
+    """Rounds of the baseline then the target, each bounded by `requests` and `seconds`; with
+    two servers, each round measures one then the other, so both see the same machine."""
+    rows = {b.label: Row(what, as_cost, [], [], [], [], [], []) for b in benches}
+    for _ in range(benches[0].rounds):
+        for bench in benches:
+            row = rows[bench.label]
+            base_sends = baseline(bench) if baseline else [time_send]
+            base = await bench.load(base_sends, requests=4000, seconds=2.0)
+            measured = await bench.load(target(bench), requests=requests, seconds=seconds)
+            ratio = base.rate / measured.rate if as_cost else measured.rate / base.rate
+            row.ratios.append(ratio)
+            row.rates.append(measured.rate)
+            row.base_rates.append(base.rate)
+            row.cpu_ratios.append(measured.server_ms / base.server_ms if base.server_ms else 0.0)
+            row.server_ms.append(measured.server_ms)
+            row.client_share.append(max(base.client_share, measured.client_share))
+    for bench in benches:
+        label = f" ({bench.label})" if len(benches) > 1 else ""
+        print(rows[bench.label].line(label), flush=True)
 
 
 def create_send(seq: list[int]) -> Send:
@@ -207,54 +219,66 @@ OB_CLUSTER = {
 CONFIG = "/services?Action=GetObProxyConfig&User_ID=alibaba&UID=admin&ObproxyClusterName=bench_1"
 
 
-async def measure(url: str, pid: int, args: argparse.Namespace) -> None:
-    bench = Bench(url, pid, args.concurrency, args.rounds)
+async def measure(benches: list[Bench], args: argparse.Namespace) -> None:
     try:
-        await bench.conns[0].open()
-        reply = await bench.conns[0].request("POST", "/api/v2/ob/clusters/import", AUTH, OB_CLUSTER)
-        reply.raise_for_status()
+        for bench in benches:
+            await bench.conns[0].open()
+            reply = await bench.conns[0].request(
+                "POST", "/api/v2/ob/clusters/import", AUTH, OB_CLUSTER
+            )
+            reply.raise_for_status()
         hosts = get("/api/v2/compute/hosts", AUTH)
-        await rounds(bench, "authenticated GET, empty table (GET /api/v2/compute/hosts)", [hosts])
-        seq = [0]
-        creates = [create_send(seq)]
         await rounds(
-            bench,
+            benches, "authenticated GET, empty table (GET /api/v2/compute/hosts)", lambda b: [hosts]
+        )
+        await rounds(
+            benches,
             "register-only creates to task SUCCESSFUL (rate)",
-            creates,
+            lambda b: b.creates,
             as_cost=False,
             requests=args.clusters // args.rounds,
             seconds=args.max_seconds,
         )
         # Fill up to --clusters if the bounded rounds made fewer (not measured).
-        while seq[0] < args.clusters:
-            await bench.load(creates, requests=args.clusters - seq[0], seconds=args.max_seconds)
+        for bench in benches:
+            while bench.seq[0] < args.clusters:
+                await bench.load(
+                    bench.creates, requests=args.clusters - bench.seq[0], seconds=args.max_seconds
+                )
         clusters = get("/api/v2/obproxy/clusters", AUTH)
+        count = args.clusters
         await rounds(
-            bench, f"GET /api/v2/obproxy/clusters, default page, {seq[0]} clusters", [clusters]
+            benches,
+            f"GET /api/v2/obproxy/clusters, default page, {count} clusters",
+            lambda b: [clusters],
         )
         tasks = get("/api/v2/tasks/instances", AUTH)
-        await rounds(bench, f"GET /api/v2/tasks/instances, default page, {seq[0]} tasks", [tasks])
+        await rounds(
+            benches, f"GET /api/v2/tasks/instances, default page, {count} tasks", lambda b: [tasks]
+        )
         for what, path in (("clusters", "obproxy/clusters"), ("tasks", "tasks/instances")):
+            everything = get(f"/api/v2/{path}?size=2000", AUTH)
             await rounds(
-                bench,
-                f"{what}, size=2000 (all {seq[0]})",
-                [get(f"/api/v2/{path}?size=2000", AUTH)],
+                benches,
+                f"{what}, size=2000 (all {count})",
+                lambda b, everything=everything: [everything],
                 requests=args.big_requests,
                 seconds=args.max_seconds / 4,
             )
         config = get(CONFIG)
-        await rounds(bench, "GetObProxyConfig alone (rate)", [config], as_cost=False)
+        await rounds(benches, "GetObProxyConfig alone (rate)", lambda b: [config], as_cost=False)
         # Half the connections list clusters (default page) throughout; the other half send
         # /time, then GetObProxyConfig: the rate of the second over the first's.
         await rounds(
-            bench,
+            benches,
             "GetObProxyConfig, half the connections listing clusters (rate)",
-            [config, clusters],
-            baseline=[time_send, clusters],
+            lambda b: [config, clusters],
+            baseline=lambda b: [time_send, clusters],
             as_cost=False,
         )
     finally:
-        await bench.close()
+        for bench in benches:
+            await bench.close()
 
 
 def main() -> None:
@@ -265,6 +289,12 @@ def main() -> None:
     parser.add_argument("--big-requests", type=int, default=16)
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
+    parser.add_argument(
+        "--before",
+        default="",
+        help="a source tree's src/ (e.g. `git archive <commit> src | tar -x -C /tmp/before`) "
+        "to measure side by side with this one, round by round",
+    )
     args = parser.parse_args()
     print(
         f"obfleet fleet benchmark (issue 18): {args.concurrency} keep-alive connections, "
@@ -274,15 +304,24 @@ def main() -> None:
     )
     print("| what | ratio to /time | rate | server CPU/request | client CPU (max) | /time rate |")
     print("|---|---|---|---|---|---|", flush=True)
-    with tempfile.TemporaryDirectory(prefix="obfleet-bench-") as tmp:
-        server = ServerProcess(
-            Path(tmp) / "data",
-            database_url=args.database_url,
-            env={"OBFLEET_ADMIN_PASSWORD": PASSWORD},
-        )
-        with server:
+    trees = [("after", "")] + ([("before", args.before)] if args.before else [])
+    with tempfile.TemporaryDirectory(prefix="obfleet-bench-") as tmp, ExitStack() as stack:
+        benches = []
+        for label, source in trees:
+            if args.database_url and len(trees) > 1:
+                raise SystemExit("--before runs on SQLite only (each server its own metadb)")
+            server = ServerProcess(
+                Path(tmp) / label,
+                database_url=args.database_url,
+                env={
+                    "OBFLEET_ADMIN_PASSWORD": PASSWORD,
+                    **({"PYTHONPATH": source} if source else {}),
+                },
+            )
+            stack.enter_context(server)
             assert server.proc is not None
-            asyncio.run(measure(server.url, server.proc.pid, args))
+            benches.append(Bench(label, server.url, server.proc.pid, args.concurrency, args.rounds))
+        asyncio.run(measure(benches, args))
 
 
 if __name__ == "__main__":
