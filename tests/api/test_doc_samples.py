@@ -83,6 +83,7 @@ TASK_FIELDS = {
     "taskDefinitionId": "WrappedTaskInstance's (the task detail page's table and sample)",
     "cluster": "WrappedTaskInstance's (the task detail page's table); null: no OB cluster task",
     "tenant": "WrappedTaskInstance's (the task detail page's table); null: obfleet has no tenants",
+    "subtasks[].branchLabel": "extension: what the subtask's branch acts on, as its flow named it",
 }
 SUBTASK_FIELDS = {
     key.removeprefix("subtasks[]."): why

@@ -274,6 +274,8 @@ def test_create_a_cluster_in_the_wizard_and_watch_its_graph_turn_green(console: 
     assert task_end(page) == "SUCCESSFUL"
     # The graph changed in place, from the event stream: the page was never reloaded.
     assert first == "RUNNING" and page.evaluate("window.notReloaded") is True
+    # Each host's column is headed by its address.
+    expect(page.locator("g.head text")).to_have_text([host.ip for host in hosts])
     nodes = page.locator("g.node")
     assert nodes.count() > 2 * 6
     assert {n.get_attribute("data-status") for n in nodes.all()} == {"SUCCESSFUL"}

@@ -220,7 +220,7 @@ def batch_create(session: Session, request: BatchCreateIn, principal: Principal)
         task_ids.append(
             submit(
                 session,
-                prepare_host.build(host.id),
+                prepare_host.build(host.id, host.inner_ip_address),
                 creator=principal.username,
                 creator_id=principal.user_id,
                 subject=TaskSubject(host_id=host.id),

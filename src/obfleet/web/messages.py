@@ -118,6 +118,7 @@ EN: dict[str, str] = {
     "tasks.until": "Started before",
     "tasks.filter": "Filter",
     "task.subtasks": "Subtasks",
+    "task.branch": "branch {}",
     "task.log": "Log",
     "task.log.pick": "Pick a subtask in the graph to see its log.",
     "task.retry": "Retry",
