@@ -472,6 +472,7 @@ UNDOCUMENTED_ROUTES = {
     "PUT /api/v2/obproxy/clusters/{cluster_id}/parameters": "extension (OCP's UI only)",
     "POST /api/v2/obproxy/clusters/{cluster_id}/changePassword": "extension (OCP's UI only)",
     "POST /api/v2/credentials/{credential_id}/reveal": "extension (password box)",
+    "POST /api/v2/compute/hosts/{host_id}/prepare": "extension, tests/api/test_prepare_again.py",
 }
 
 

@@ -1,12 +1,13 @@
 """The console in a real browser, against a real `obfleet serve` and real test hosts, as an
-operator uses it: log in, upload the package, store a key, add hosts, import an OB cluster and
-give it a new proxyro credential from the wizard, create an RS_LIST cluster through the wizard
-and watch its task graph turn green, read a subtask's log, see the ports its obproxies take
-marked in the wizard (and refused by the API), restart an obproxy, change a parameter, add an
-obproxy on a host whose port is taken (the red subtask, its log, retry from the page), take
-over an obproxy started by hand, link a second OB cluster to a CONFIG_URL cluster and unlink
-it, delete the cluster, log out (the cookie from before, replayed, opens no page); and a
-read-only user, who sees no write button and whose writes the API refuses anyway.
+operator uses it: log in, upload the package, store a key, add hosts (and prepare one again),
+import an OB cluster and give it a new proxyro credential from the wizard, create an RS_LIST
+cluster through the wizard and watch its task graph turn green (each host's column headed by
+its address), read a subtask's log, see the ports its obproxies take marked in the wizard (and
+refused by the API), restart an obproxy, change a parameter, add an obproxy on a host whose
+port is taken (the red subtask, its log, retry from the page), take over an obproxy started by
+hand, link a second OB cluster to a CONFIG_URL cluster and unlink it, delete the cluster, log
+out (the cookie from before, replayed, opens no page); and a read-only user, who sees no write
+button and whose writes the API refuses anyway.
 
 The tests run in order and build on each other (one server, one lab); each saves a screenshot
 of the page it checks into ./screenshots/ (git-ignored).
@@ -197,6 +198,20 @@ def test_add_hosts_by_batch_and_see_them_online(console: Console) -> None:
             page.reload()
         expect(row).to_contain_text("ONLINE")
     console.browser.shot(page, "04-hosts-online")
+
+
+def test_prepare_a_host_again(console: Console) -> None:
+    page = console.page
+    host = console.lab.hosts[0]
+    page.goto(console.url("/hosts"))
+    page.locator("#hosts tr", has_text=host.ip).locator(
+        "button:text-is('Prepare host again')"
+    ).click()
+    confirm(page)
+    on_task_page(page)
+    assert task_end(page) == "SUCCESSFUL"
+    expect(page.locator("g.head text")).to_have_text([host.ip])  # the one host it acts on
+    console.browser.shot(page, "04-host-prepared-again")
 
 
 def test_import_an_ob_cluster(console: Console) -> None:

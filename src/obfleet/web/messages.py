@@ -143,6 +143,8 @@ EN: dict[str, str] = {
     "hosts.ip": "IP address",
     "hosts.os": "Operating system",
     "hosts.fingerprint": "Host key",
+    "hosts.prepare": "Prepare host again",
+    "hosts.prepare.confirm": "Run Prepare host on this host again (its facts are read anew)?",
     # credentials
     "credentials.title": "Password box",
     "credentials.add": "Add credential",
