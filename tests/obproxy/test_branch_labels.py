@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.models.tasks import SubtaskInstance
+from tests.api.test_prepare_again import ADDRESS, add_host
 from tests.conftest import ADMIN, ADMIN_PASSWORD
 from tests.obproxy.lab import CLUSTERS, add_hosts, app_of, obproxy_package, rs_list_cluster
 from tests.obproxy.test_parameters_api import add_obproxy
@@ -89,24 +90,8 @@ def test_a_one_host_task_names_its_subtasks_after_the_host(
 
 
 def test_prepare_host_names_its_subtasks_after_the_host(client: TestClient) -> None:
-    credential = client.post(
-        "/api/v2/credentials",
-        headers=ADMIN,
-        json={"name": "ssh", "targetType": "HOST", "username": "root", "password": "Ssh_pw_12"},
-    )
-    assert credential.status_code == 200, credential.text
-    made = client.post(
-        "/api/v2/compute/hosts/batchCreate",
-        headers=ADMIN,
-        json={
-            "hostBasicDataList": [{"innerIpAddress": "198.18.0.2"}],
-            "kind": "DEDICATED_PHYSICAL_MACHINE",
-            "credentialId": credential.json()["data"]["id"],
-        },
-    )
-    assert made.status_code == 200, made.text
-    (task,) = made.json()["data"]["contents"]
-    assert labels_by_branch(client, task["id"]) == {-1: {"198.18.0.2"}}
+    _, task_id = add_host(client)
+    assert labels_by_branch(client, task_id) == {-1: {ADDRESS}}
 
 
 def column_heads(page: str) -> list[str]:
