@@ -601,6 +601,7 @@ def test_a_copied_session_cookie_gets_no_page_after_logout(console: Console) -> 
     replay.goto(console.url("/clusters"))
     expect(replay).to_have_url(re.compile(r"/console/login\?next="))
     expect(replay.locator("input[name=password]")).to_be_visible()
+    expect(replay.locator(".flash.error")).to_have_text("Your session has ended; log in again.")
     console.browser.shot(replay, "18-logged-out-cookie-replayed")
     api = replay.context.request.get(f"{console.server.url}/api/v2/obproxy/clusters")
     assert api.status == 401

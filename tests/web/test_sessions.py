@@ -129,6 +129,7 @@ def refused(client: TestClient, cookie: str) -> bool:
     if is_login:  # the login form itself, not a redirect back to the page (a loop)
         login_page = replay.get(page.headers["location"], follow_redirects=False)
         assert login_page.status_code == 200 and 'name="password"' in login_page.text
+        assert "Your session has ended" in login_page.text
     return is_login
 
 

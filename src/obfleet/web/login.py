@@ -24,6 +24,7 @@ from obfleet.web.frame import (
     logged_in,
     render,
 )
+from obfleet.web.messages import text
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -51,7 +52,12 @@ async def login_page(request: Request, next: str | None = None) -> Response:
     # Only a session that still holds leads on (an ended one would be sent back here).
     if await logged_in(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "login.html", None, next=_safe_next(next))
+    if not request.cookies.get(COOKIE):
+        return render(request, "login.html", None, next=_safe_next(next))
+    # A cookie that no longer holds (expired, logged out): said so, and dropped.
+    page = render(request, "login.html", None, next=_safe_next(next), message=text("login.expired"))
+    page.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
+    return page
 
 
 @router.post(LOGIN_PATH)
