@@ -83,6 +83,7 @@ TASK_FIELDS = {
     "taskDefinitionId": "WrappedTaskInstance's (the task detail page's table and sample)",
     "cluster": "WrappedTaskInstance's (the task detail page's table); null: no OB cluster task",
     "tenant": "WrappedTaskInstance's (the task detail page's table); null: obfleet has no tenants",
+    "subtasks[].branchLabel": "extension: what the subtask's branch acts on, as its flow named it",
 }
 SUBTASK_FIELDS = {
     key.removeprefix("subtasks[]."): why
@@ -471,6 +472,7 @@ UNDOCUMENTED_ROUTES = {
     "PUT /api/v2/obproxy/clusters/{cluster_id}/parameters": "extension (OCP's UI only)",
     "POST /api/v2/obproxy/clusters/{cluster_id}/changePassword": "extension (OCP's UI only)",
     "POST /api/v2/credentials/{credential_id}/reveal": "extension (password box)",
+    "POST /api/v2/compute/hosts/{host_id}/prepare": "extension, tests/api/test_prepare_again.py",
 }
 
 

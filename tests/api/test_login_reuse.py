@@ -3,15 +3,17 @@ any change to users or roles this process commits is in force at the very next r
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, update
 
+from obfleet.api.sessions import COOKIE
 from obfleet.services import users
 from obfleet.store.models.iam import User
-from tests.conftest import ADMIN, basic
+from tests.conftest import ADMIN, ADMIN_PASSWORD, basic
 
 PATH = "/api/v2/compute/hosts"
 
@@ -75,3 +77,14 @@ def test_a_new_password_is_in_force_at_the_next_request(client):
         users.set_password(session, "ops", "Ops_Pass_456")
     assert user_reads(client, basic("ops", "Ops_Pass_123"))[0] == 401
     assert user_reads(client, basic("ops", "Ops_Pass_456"))[0] == 200
+
+
+def test_console_sessions_reuse_the_login_and_a_logout_is_in_force_at_the_next_request(client):
+    answer = client.post("/console/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+    assert answer.status_code == 200
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', answer.text)
+    assert csrf
+    copied = {"Cookie": f"{COOKIE}={client.cookies[COOKIE]}"}
+    assert user_reads(client, copied) == (200, 0)  # the login read at login, reused
+    client.post("/console/logout", data={"csrf": csrf.group(1)})
+    assert user_reads(client, copied) == (401, 1)

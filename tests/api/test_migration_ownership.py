@@ -17,7 +17,7 @@ from obfleet.services import hosts as host_service
 from obfleet.store.db import Database
 from obfleet.store.migrate import upgrade
 from obfleet.store.models.obproxy import ObproxyServer
-from obfleet.store.models.tasks import SubtaskInstance, TaskInstance, TaskTarget
+from obfleet.store.models.tasks import TaskInstance, TaskTarget
 from obfleet.timefmt import utcnow
 from tests.dbfixtures import migrated_to
 
@@ -41,20 +41,23 @@ def _task(db: Database, name: str, status: str, context: dict[str, Any], **kw: A
 
 
 def _check_step(db: Database, task_id: int, parallel_idx: int, status: str) -> None:
-    with db.transaction() as session:
-        session.add(
-            SubtaskInstance(
-                task_id=task_id,
-                series_id=parallel_idx + 2,
-                name="Check if process not exist",
-                description="",
-                class_name="obfleet.flows.install_obproxy.CheckProcessNotExist",
-                timeout=300,
-                status=status,
-                operation="EXECUTE",
-                parallel_idx=parallel_idx,
-            )
-        )
+    _insert(
+        db,
+        "subtask_instance",
+        task_id=task_id,
+        series_id=parallel_idx + 2,
+        name="Check if process not exist",
+        description="",
+        class_name="obfleet.flows.install_obproxy.CheckProcessNotExist",
+        timeout=300,
+        status=status,
+        operation="EXECUTE",
+        action="EXECUTE",
+        parallel_idx=parallel_idx,
+        prohibit_rollback=False,
+        run_time=0,
+        attempt=0,
+    )
 
 
 def _insert(db: Database, table_name: str, **values: Any) -> int:
@@ -62,11 +65,11 @@ def _insert(db: Database, table_name: str, **values: Any) -> int:
     have columns the old schema lacks)."""
     tables = MetaData()
     tables.reflect(db.engine, only=[table_name])
+    table = tables.tables[table_name]
     now = utcnow().replace(tzinfo=None)
+    stamps = {name: now for name in ("create_time", "update_time") if name in table.c}
     with db.engine.begin() as conn:
-        result = conn.execute(
-            insert(tables.tables[table_name]).values(create_time=now, update_time=now, **values)
-        )
+        result = conn.execute(insert(table).values(**stamps, **values))
         return int(result.inserted_primary_key[0])
 
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from obfleet.obproxy import cmdline
+from obfleet.obproxy.layout import ROOT
 from obfleet.packages.rpm import extract
 from obfleet.store.models.obproxy import ObproxyServer
 from tests.deploy.conftest import (
@@ -60,10 +61,12 @@ def start_by_hand(
     *,
     exporter_port: int,
     password: str | None,
+    app_name: str = NAME,
+    run_user: str = ROOT,
 ) -> int:
     """Install the package's files and start OBProxy the way obfleet would (obproxy/cmdline.py),
-    but outside obfleet; password None: no root@proxysys password at all (OBProxy's default).
-    Returns the pid."""
+    but outside obfleet, as `run_user` (owning the files); password None: no root@proxysys
+    password at all (OBProxy's default). Returns the pid."""
     for path, (data, mode) in payload.items():
         host.run(f"mkdir -p {shlex.quote(str(Path(path).parent))}", check=True)
         host.write_file(path, data, mode)
@@ -71,7 +74,7 @@ def start_by_hand(
         home=HOME,
         sql_port=SQL_PORT,
         exporter_port=exporter_port,
-        app_name=NAME,
+        app_name=app_name,
         proxysys_password=password or "unused",
         upstream=cmdline.RsList(OB_CLUSTER, (f"{ROOT_SERVER[0]}:{ROOT_SERVER[2]}",)),
     )
@@ -79,7 +82,11 @@ def start_by_hand(
     if password is None:
         options = argv.index("-o") + 1
         argv[options] = argv[options].rpartition(",obproxy_sys_password=")[0]
-    host.run(f"cd {HOME} && LD_LIBRARY_PATH={HOME}/lib {shlex.join(argv)}", check=True)
+    started = f"cd {HOME} && LD_LIBRARY_PATH={HOME}/lib {shlex.join(argv)}"
+    if run_user != ROOT:
+        host.run(f"chown -R {shlex.quote(run_user)}: {HOME}", check=True)
+        started = shlex.join(["runuser", "-u", run_user, "--", "/bin/sh", "-c", started])
+    host.run(started, check=True)
     return int(host.read_file(f"{HOME}/run/obproxy.pid"))
 
 

@@ -1,11 +1,13 @@
 """The console in a real browser, against a real `obfleet serve` and real test hosts, as an
-operator uses it: log in, upload the package, store a key, add hosts, import an OB cluster and
-give it a new proxyro credential from the wizard, create an RS_LIST cluster through the wizard
-and watch its task graph turn green, read a subtask's log, see the ports its obproxies take
-marked in the wizard (and refused by the API), restart an obproxy, change a parameter, add an
-obproxy on a host whose port is taken (the red subtask, its log, retry from the page), delete
-the cluster; and a read-only user, who sees no write button and whose writes the API refuses
-anyway.
+operator uses it: log in, upload the package, store a key, add hosts (and prepare one again),
+import an OB cluster and give it a new proxyro credential from the wizard, create an RS_LIST
+cluster through the wizard and watch its task graph turn green (each host's column headed by
+its address), read a subtask's log, see the ports its obproxies take marked in the wizard (and
+refused by the API), restart an obproxy, change a parameter, add an obproxy on a host whose
+port is taken (the red subtask, its log, retry from the page), take over an obproxy started by
+hand, link a second OB cluster to a CONFIG_URL cluster and unlink it, delete the cluster, log
+out (the cookie from before, replayed, opens no page); and a read-only user, who sees no write
+button and whose writes the API refuses anyway.
 
 The tests run in order and build on each other (one server, one lab); each saves a screenshot
 of the page it checks into ./screenshots/ (git-ignored).
@@ -17,18 +19,23 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from obfleet.api.sessions import COOKIE
+from obfleet.obproxy.layout import DEFAULT_RUN_USER
 from obfleet.security.secrets import SecretBox, load_or_create_key
 from obfleet.services.users import create_user
 from obfleet.store.db import Database
 from tests.conftest import ADMIN_PASSWORD
 from tests.deploy.conftest import (
     EXPORTER_PORT,
+    HOME,
     OB_CLUSTER,
+    PROXYRO_PASSWORD,
     RELEASE,
     ROOT_SERVER,
     RPM_NAME,
@@ -38,6 +45,10 @@ from tests.deploy.conftest import (
     standin_rpm,  # noqa: F401 - the fixture
 )
 from tests.deploy.test_parameters import alter_by_hand
+from tests.deploy.test_takeover import (
+    payload,  # noqa: F401 - the fixture
+    start_by_hand,
+)
 from tests.server import SECRET_KEY, ServerProcess
 from tests.standin.rpm import build_standin_rpm
 from tests.support.browser import OfflineBrowser
@@ -48,6 +59,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.hosts]
 CLUSTER = "web1"
 NEWER = "4.2.3.1"  # the version the obproxies are upgraded to
 VIEWER, VIEWER_PASSWORD = "viewer1", "Viewer_Pass_12"
+# A second OceanBase cluster, and the CONFIG_URL cluster that links and unlinks it.
+SECOND_OB, SECOND_OB_ROOT, LINKING = "ob2", "198.18.250.2:2882:2881", "web3"
 # A task's end as the page shows it; installs over SSH on a busy machine take a while.
 DONE = re.compile(r"^(SUCCESSFUL|FAILED)$")
 TASK_TIMEOUT_MS = 180_000
@@ -187,6 +200,20 @@ def test_add_hosts_by_batch_and_see_them_online(console: Console) -> None:
     console.browser.shot(page, "04-hosts-online")
 
 
+def test_prepare_a_host_again(console: Console) -> None:
+    page = console.page
+    host = console.lab.hosts[0]
+    page.goto(console.url("/hosts"))
+    page.locator("#hosts tr", has_text=host.ip).locator(
+        "button:text-is('Prepare host again')"
+    ).click()
+    confirm(page)
+    on_task_page(page)
+    assert task_end(page) == "SUCCESSFUL"
+    expect(page.locator("g.head text")).to_have_text([host.ip])  # the one host it acts on
+    console.browser.shot(page, "04-host-prepared-again")
+
+
 def test_import_an_ob_cluster(console: Console) -> None:
     page = console.page
     page.goto(console.url("/ob-clusters"))
@@ -262,6 +289,8 @@ def test_create_a_cluster_in_the_wizard_and_watch_its_graph_turn_green(console: 
     assert task_end(page) == "SUCCESSFUL"
     # The graph changed in place, from the event stream: the page was never reloaded.
     assert first == "RUNNING" and page.evaluate("window.notReloaded") is True
+    # Each host's column is headed by its address.
+    expect(page.locator("g.head text")).to_have_text([host.ip for host in hosts])
     nodes = page.locator("g.node")
     assert nodes.count() > 2 * 6
     assert {n.get_attribute("data-status") for n in nodes.all()} == {"SUCCESSFUL"}
@@ -444,6 +473,76 @@ def test_delete_an_obproxy(console: Console) -> None:
     expect(page.locator("#clusters tr", has_text=CLUSTER)).to_contain_text("2 / 2")
 
 
+def test_take_over_an_obproxy_running_on_a_host(
+    console: Console,
+    payload: dict[str, Any],  # noqa: F811
+) -> None:
+    # Started by hand on the host whose obproxy of the cluster was deleted: with the cluster's
+    # name, its OceanBase cluster and its run-as user, as take-over requires.
+    host = console.lab.hosts[2]
+    host.run(f"rm -rf {HOME}", check=True)
+    pid = start_by_hand(
+        host,
+        payload,
+        exporter_port=EXPORTER_PORT,
+        password=proxysys_password(console),
+        app_name=CLUSTER,
+        run_user=DEFAULT_RUN_USER,
+    )
+    page = _cluster_page(console)
+    form = page.locator("details", has_text="Take over running OBProxy")
+    form.locator("summary").click()
+    form.locator("[name='hosts.0.hostId']").select_option(label=host.ip)
+    form.locator("[name='hosts.0.sqlPort']").fill(str(SQL_PORT))
+    console.browser.shot(page, "16-take-over-form")
+    form.locator("button[type=submit]").click()
+    confirm(page)
+    on_task_page(page)
+    assert task_end(page) == "SUCCESSFUL"
+    assert "Take over" in page.locator("h1").inner_text()
+    console.browser.shot(page, "16-take-over-task")
+    page = _cluster_page(console)
+    expect(page.locator("#obproxies tbody tr", has_text=host.ip)).to_contain_text("RUNNING")
+    console.browser.shot(page, "16-taken-over")
+    assert int(host.read_file(f"{HOME}/run/obproxy.pid")) == pid  # adopted, not restarted
+
+
+def test_link_a_second_ob_cluster_and_unlink_it(console: Console) -> None:
+    page = console.page
+    page.goto(console.url("/ob-clusters"))
+    form = page.locator("#import-ob")
+    form.locator("[name=name]").fill(SECOND_OB)
+    form.locator("[name=obClusterId]").fill("2")
+    form.locator("[name=rootServers]").fill(SECOND_OB_ROOT)
+    form.locator("[name=proxyroPassword]").fill(PROXYRO_PASSWORD)
+    form.locator("button[type=submit]").click()
+    confirm(page)
+    expect(page.locator("#ob-clusters")).to_contain_text(SECOND_OB)
+    # Only a CONFIG_URL cluster serves more than one OceanBase cluster: one without obproxies.
+    page.goto(console.url("/clusters/new"))
+    page.fill("[name=name]", LINKING)
+    page.select_option("[name=workMode]", "CONFIG_URL")
+    page.locator(f".ob-link[data-ob-name='{OB_CLUSTER}'] [name='obLinks[]']").check()
+    page.click("#create-cluster button[type=submit]")
+    confirm(page)
+    on_task_page(page)
+    assert task_end(page) == "SUCCESSFUL"
+    page.goto(console.url("/clusters"))
+    page.click(f"#clusters a:text-is('{LINKING}')")
+    page.wait_for_url(re.compile(r"/console/clusters/\d+$"))
+    links = page.locator("ul.links")
+    page.locator("select[name=link]").select_option(label=SECOND_OB)
+    page.click("button:text-is('Link an OB cluster')")
+    confirm(page)
+    expect(links.locator("li", has_text=SECOND_OB)).to_have_count(1)
+    console.browser.shot(page, "17-ob-cluster-linked")
+    links.locator("li", has_text=SECOND_OB).locator("button:text-is('Unlink')").click()
+    confirm(page)
+    expect(links.locator("li", has_text=SECOND_OB)).to_have_count(0)
+    expect(links).to_contain_text(OB_CLUSTER)
+    console.browser.shot(page, "17-ob-cluster-unlinked")
+
+
 def test_read_only_user_sees_no_write_button_and_the_api_refuses_anyway(
     console: Console,
 ) -> None:
@@ -488,3 +587,21 @@ def test_delete_the_cluster(console: Console) -> None:
     expect(page.locator("#clusters")).not_to_contain_text(CLUSTER)
     console.browser.shot(page, "15-cluster-deleted")
     assert console.browser.blocked == []
+
+
+def test_a_copied_session_cookie_gets_no_page_after_logout(console: Console) -> None:
+    page = console.page
+    page.goto(console.url("/clusters"))
+    (copied,) = [c for c in page.context.cookies() if c["name"] == COOKIE]
+    page.click("form.logout button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/console/login$"))
+    # Replayed from another browser, the cookie from before the logout opens nothing.
+    replay = console.browser.page(console.lab.gateway_ip)
+    replay.context.add_cookies([copied])
+    replay.goto(console.url("/clusters"))
+    expect(replay).to_have_url(re.compile(r"/console/login\?next="))
+    expect(replay.locator("input[name=password]")).to_be_visible()
+    expect(replay.locator(".flash.error")).to_have_text("Your session has ended; log in again.")
+    console.browser.shot(replay, "18-logged-out-cookie-replayed")
+    api = replay.context.request.get(f"{console.server.url}/api/v2/obproxy/clusters")
+    assert api.status == 401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from obfleet.web.dag import NODE_H, NODE_W, layout
+from obfleet.web.dag import MARGIN, NODE_H, NODE_W, layout
 
 CHAIN = 8  # subtasks per host, as in "Install obproxy"
 
@@ -74,3 +74,35 @@ def test_a_graph_without_host_branches_centres_each_row() -> None:
     a, b, c = sorted(graph.nodes, key=lambda n: n.id)
     assert b.y == c.y > a.y and b.x != c.x
     assert a.x + NODE_W // 2 == (b.x + c.x + NODE_W) // 2
+
+
+def labelled(subs: list[dict[str, Any]], labels: dict[int, str]) -> list[dict[str, Any]]:
+    """`subs` with each branch's label (by parallelIdx; -1: the subtasks outside branches)."""
+    return [
+        {**s, "branchLabel": labels.get((s.get("context") or {}).get("parallelIdx", -1))}
+        for s in subs
+    ]
+
+
+def test_each_branch_column_is_headed_by_its_label_above_its_chain() -> None:
+    graph = layout(labelled(install_like(3), {0: "10.0.0.1", 1: "10.0.0.2", 2: "10.0.0.3"}))
+    assert [h.text for h in graph.heads] == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    by_id = {n.id: n for n in graph.nodes}
+    first_chain = [by_id[i] for i in range(2, 2 + CHAIN)]
+    assert graph.heads[0].x == first_chain[0].x + NODE_W // 2
+    assert all(h.y < min(n.y for n in graph.nodes) for h in graph.heads)
+    assert max(n.y + NODE_H for n in graph.nodes) <= graph.height
+
+
+def test_unlabelled_branches_are_headed_by_their_index() -> None:
+    assert [h.text for h in layout(install_like(2)).heads] == ["branch 0", "branch 1"]
+
+
+def test_a_one_host_task_is_headed_by_its_host_and_an_unnamed_one_not_at_all() -> None:
+    chain = [
+        {"id": 1, "name": "a", "status": "SUCCESSFUL", "upstreams": []},
+        {"id": 2, "name": "b", "status": "RUNNING", "upstreams": [1]},
+    ]
+    assert [h.text for h in layout(labelled(chain, {-1: "10.0.0.9"})).heads] == ["10.0.0.9"]
+    plain = layout(chain)
+    assert plain.heads == [] and min(n.y for n in plain.nodes) == MARGIN

@@ -88,11 +88,24 @@ async def _login(request: Request, logins: Logins, pair: Pair, password: str) ->
     A user's requests in a row reuse the login read for the first (`logins.recent`): no
     metadb read, no thread-pool hop."""
     logins.throttle.check(pair)
-    db = app_context(request).db
     username = pair[0]
     recent = cached_login(logins.recent.get(username), username, password)
     if recent is not None:
         return recent
+
+    def check(login: Login | None) -> Principal | None:
+        logins.throttle.check(pair)  # again: the pair may have been locked while this queued
+        return check_login(login, username, password)
+
+    login = await _read_login(request, logins, username)
+    return cached_login(login, username, password) or await to_thread.run_sync(
+        check, login, limiter=logins.checks
+    )
+
+
+async def _read_login(request: Request, logins: Logins, username: str) -> Login | None:
+    """The user's Login from the metadb (in a worker thread), kept in `logins.recent`."""
+    db = app_context(request).db
 
     def lookup() -> Login | None:
         before = logins.recent.before_read()
@@ -101,14 +114,7 @@ async def _login(request: Request, logins: Logins, pair: Pair, password: str) ->
         logins.recent.put(username, login, before)
         return login
 
-    def check(login: Login | None) -> Principal | None:
-        logins.throttle.check(pair)  # again: the pair may have been locked while this queued
-        return check_login(login, username, password)
-
-    login = await run_in_threadpool(lookup)
-    return cached_login(login, username, password) or await to_thread.run_sync(
-        check, login, limiter=logins.checks
-    )
+    return await run_in_threadpool(lookup)
 
 
 async def _by_basic(request: Request, header: str) -> Principal:
@@ -204,17 +210,19 @@ def _by_access_key(request: Request) -> Principal:
 
 
 async def session_principal(request: Request, session: ConsoleSession) -> Principal:
-    """The principal a console session acts for, read afresh (a disabled user, or one whose
-    roles changed, is not the user who logged in)."""
-    db = app_context(request).db
-
-    def lookup() -> Login | None:
-        with db.session() as s:
-            return find_login(s, session.username)
-
-    login = await run_in_threadpool(lookup)
+    """The principal a console session acts for while the session is current: its user still
+    enabled, the same row, at the session epoch of the login (no logout, new password or
+    disabling since). The user's Login is read as Basic's is, reused from `logins.recent`
+    while this process changed no user and for LOGIN_RECHECK_S at most: a logout here is seen
+    at once, one through another replica (or the CLI) within that time."""
+    logins: Logins = request.app.state.logins
+    login = logins.recent.get(session.username) or await _read_login(
+        request, logins, session.username
+    )
     if login is None:
         raise ApiError(ErrorCode.NOT_LOGGED_IN, "The console session's user is gone or disabled.")
+    if not session.is_current(login.principal.user_id, login.principal.session_epoch):
+        raise ApiError(ErrorCode.NOT_LOGGED_IN, "The console session has ended: log in again.")
     return login.principal
 
 

@@ -29,7 +29,9 @@ and `submit` it inside the transaction of the service call that asked for it::
 `chain(a, b, c, after=...)` places a sequence and returns its last node, `parallel(steps,
 over=key, after=...)` places one branch per element of the context list `key` (parallelIdx
 0..n-1) and returns the branches' last nodes, so any DAG (chains, fan-out/fan-in, diamonds)
-reads top to bottom.
+reads top to bottom. `name_branches(["10.0.0.1", ...])` (or `name_branch(i, label)`) says what
+each branch acts on: stored on its subtasks (`branch_label`), it heads the branch's column
+where the task is drawn (never read by the engine, never by a subtask).
 
 The rules for subtask authors
 -----------------------------

@@ -21,6 +21,8 @@ from obfleet.timefmt import utcnow
 
 log = logging.getLogger("obfleet.engine")
 
+BRANCH_LABEL_MAX = 255  # subtask_instance.branch_label
+
 
 @dataclass(frozen=True)
 class Node:
@@ -52,6 +54,8 @@ class Flow:
     prohibit_rollback: bool = False
     context: TaskContextData = field(default_factory=TaskContextData)
     nodes: list[Node] = field(default_factory=list)
+    # What each branch is about, by parallelIdx (see `name_branch`).
+    branch_labels: dict[int, str] = field(default_factory=dict)
 
     def add(self, subtask: type[Subtask], *, after: Upstreams = (), parallel_idx: int = -1) -> Node:
         node = Node(len(self.nodes), subtask, parallel_idx, _indexes(after))
@@ -82,6 +86,17 @@ class Flow:
         if items is None:
             raise KeyError(f"set the context list '{over}' before fanning out over it")
         return [self.chain(*subtasks, after=after, parallel_idx=i) for i in range(len(items))]
+
+    def name_branch(self, parallel_idx: int, label: object) -> None:
+        """Name what branch `parallel_idx` acts on (a host's address), for whoever shows the
+        task: stored on each of its subtasks (`branch_label`). -1 names the subtasks outside
+        any branch, for a flow that acts on one thing throughout (one host's task)."""
+        self.branch_labels[parallel_idx] = str(label)[:BRANCH_LABEL_MAX]
+
+    def name_branches(self, labels: Sequence[object]) -> None:
+        """Name branch i `labels[i]`, for a flow whose branches follow a list (its hosts)."""
+        for index, label in enumerate(labels):
+            self.name_branch(index, label)
 
     def set(self, key: str, value: str) -> None:
         self.context.string_map[key] = str(value)
@@ -140,7 +155,10 @@ def submit(
     )
     session.add(task)
     session.flush()
-    rows = [_subtask_row(task.id, node, now) for node in flow.nodes]
+    rows = [
+        _subtask_row(task.id, node, flow.branch_labels.get(node.parallel_idx), now)
+        for node in flow.nodes
+    ]
     session.add_all(rows)
     session.flush()
     ids = [row.id for row in rows]
@@ -169,7 +187,9 @@ def _note_submitted(session: Session, task: TaskInstance) -> None:
     event.listen(session, "after_commit", committed, once=True)
 
 
-def _subtask_row(task_id: int, node: Node, now: datetime) -> SubtaskInstance:
+def _subtask_row(
+    task_id: int, node: Node, branch_label: str | None, now: datetime
+) -> SubtaskInstance:
     subtask = node.subtask
     return SubtaskInstance(
         task_id=task_id,
@@ -182,6 +202,7 @@ def _subtask_row(task_id: int, node: Node, now: datetime) -> SubtaskInstance:
         operation=Operation.EXECUTE,
         action=Action.EXECUTE,
         parallel_idx=node.parallel_idx,
+        branch_label=branch_label,
         prohibit_rollback=subtask.prohibit_rollback,
         create_time=now,
     )

@@ -43,10 +43,11 @@ TASK_NAME = "Prepare host"
 HOST_ID = "host_id"
 
 
-def build(host_id: int) -> Flow:
-    """The "Prepare host" flow for one recorded host."""
+def build(host_id: int, address: str) -> Flow:
+    """The "Prepare host" flow for one recorded host (at `address`)."""
     flow = Flow(TASK_NAME)
     flow.set(HOST_ID, str(host_id))
+    flow.name_branch(-1, address)
     flow.chain(PreCheckHost, CollectHostFacts, CreateRunUser, UpdateHostStatus)
     return flow
 

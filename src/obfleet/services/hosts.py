@@ -217,17 +217,34 @@ def batch_create(session: Session, request: BatchCreateIn, principal: Principal)
         except IntegrityError:
             raise ApiError(ErrorCode.HOST_EXISTS, address, request.ssh_port) from None
         note("objectIds", host.id)  # the request's audit record names the hosts it made
-        task_ids.append(
-            submit(
-                session,
-                prepare_host.build(host.id),
-                creator=principal.username,
-                creator_id=principal.user_id,
-                subject=TaskSubject(host_id=host.id),
-                targets=[targets.host(host.id)],
-            )
-        )
+        task_ids.append(_submit_prepare(session, host, principal))
     return task_ids
+
+
+def prepare_again(session: Session, host_id: int, principal: Principal) -> int:
+    """Submit "Prepare host" again for a recorded host (its last one failed and the cause is
+    fixed, or the host changed: a new OS, tools installed); returns the task id. Refused (1005)
+    while a task acting on the host runs: the two would change the host's record at once."""
+    host = get_host(session, host_id)
+    running = _running_tasks(session, [host.id]).get(host.id)
+    if running:
+        raise ApiError(
+            ErrorCode.CONFLICT,
+            f"host {host.inner_ip_address}:{host.ssh_port}: tasks acting on it are running: "
+            f"{', '.join(running)}. Let them end (or cancel them) first.",
+        )
+    return _submit_prepare(session, host, principal)
+
+
+def _submit_prepare(session: Session, host: Host, principal: Principal) -> int:
+    return submit(
+        session,
+        prepare_host.build(host.id, host.inner_ip_address),
+        creator=principal.username,
+        creator_id=principal.user_id,
+        subject=TaskSubject(host_id=host.id),
+        targets=[targets.host(host.id)],
+    )
 
 
 def _in_use(session: Session, host: Host) -> str | None:

@@ -91,13 +91,18 @@ def check_target(session: Session, target: Target, fields: Fields, install_path:
         raise bad_request(f"{fields.name('hostIds')}: at least one host is required")
     if len(set(target.host_ids)) != len(target.host_ids):
         raise bad_request(f"{fields.name('hostIds')} lists a host twice")
+    addresses = []
     for host_id in target.host_ids:
-        if session.get(Host, host_id) is None:
+        host = session.get(Host, host_id)
+        if host is None:
             raise ApiError(ErrorCode.HOST_NOT_FOUND, host_id)
+        addresses.append(host.inner_ip_address)
     if not target.version:
         raise bad_request(f"{fields.name('version')} (the OBProxy RPM file name) is required")
     package = packages.by_file_name(session, target.version, packages.OBPROXY)
-    return Install(list(target.host_ids), sql_port, exporter_port, package, install_path)
+    return Install(
+        list(target.host_ids), sql_port, exporter_port, package, install_path, tuple(addresses)
+    )
 
 
 def check_proxyro(session: Session, box: SecretBox, linked: list[ObCluster]) -> None:

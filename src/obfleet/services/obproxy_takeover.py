@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from obfleet.engine.flow import TaskSubject, submit
 from obfleet.errors import ApiError, ErrorCode, bad_request
 from obfleet.flows.obproxy import takeover
-from obfleet.records import credentials, ob_clusters, targets
+from obfleet.records import credentials, host_access, ob_clusters, targets
 from obfleet.records import obproxy as records
 from obfleet.security.secrets import SecretBox
 from obfleet.services import obproxy_instances as instances
@@ -83,7 +83,10 @@ def _check(session: Session, hosts: list[TakeOverHost]) -> None:
 def _submit_one(
     session: Session, cluster: ObproxyCluster, entry: TakeOverHost, principal: Principal
 ) -> int:
-    flow = takeover.build(cluster, entry.host_id, entry.sql_port, entry.proxysys_credential_id)
+    address = host_access.get_host(session, entry.host_id).inner_ip_address
+    flow = takeover.build(
+        cluster, entry.host_id, address, entry.sql_port, entry.proxysys_credential_id
+    )
     return submit(
         session,
         flow,

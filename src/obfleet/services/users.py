@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from obfleet.errors import ApiError, ErrorCode, bad_request
@@ -38,10 +38,13 @@ class Principal:
     user_id: int
     username: str
     permissions: frozenset[Permission]
+    # The user's console session epoch when this was read (api/sessions.py): a console login
+    # seals it into its cookie, and the cookie holds while the user's row keeps it.
+    session_epoch: int = 0
 
 
 def _principal(user: User) -> Principal:
-    return Principal(user.id, user.username, permissions_of(user.role_names))
+    return Principal(user.id, user.username, permissions_of(user.role_names), user.session_epoch)
 
 
 def _check_roles(roles: list[str]) -> None:
@@ -91,9 +94,23 @@ def get_user(session: Session, username: str) -> User:
 
 
 def set_password(session: Session, username: str, password: str) -> None:
+    """A new password, which also ends the user's console sessions (whoever knew the old one
+    may hold one)."""
     _check_password(password)
-    get_user(session, username).password_hash = hash_password(password)
+    user = get_user(session, username)
+    user.password_hash = hash_password(password)
+    end_console_sessions(session, user.id)
     PASSWORD_CACHE.clear()
+
+
+def end_console_sessions(session: Session, user_id: int, epoch: int | None = None) -> None:
+    """Move the user's session epoch on, so that every console cookie made before is refused
+    (only when it is still `epoch`, when given: a logout ends its own generation, once). One
+    UPDATE adding 1 in the metadb, so that replicas ending sessions at once each move it."""
+    ending = update(User).where(User.id == user_id)
+    if epoch is not None:
+        ending = ending.where(User.session_epoch == epoch)
+    session.execute(ending.values(session_epoch=User.session_epoch + 1))
 
 
 def ensure_admin(
@@ -286,6 +303,7 @@ def disable_user(session: Session, username: str) -> None:
     user = get_user(session, username)
     _keep_an_admin(session, user)
     user.enabled = False
+    end_console_sessions(session, user.id)  # enabling the user again revives none of them
 
 
 def enable_user(session: Session, username: str) -> None:

@@ -90,6 +90,14 @@ async def viewer(request: Request) -> Viewer:
     return Viewer(principal, session, Api(request, cookie, session))
 
 
+async def logged_in(request: Request) -> Viewer | None:
+    """The viewer while the request's session holds, else None."""
+    try:
+        return await viewer(request)
+    except LoginNeeded:
+        return None
+
+
 ViewerDep = Annotated[Viewer, Depends(viewer)]
 
 
@@ -124,8 +132,7 @@ class ConsoleRoute(APIRoute):
             except LoginNeeded:
                 return login_redirect(request)
             except ApiRefused as refused:
-                found = await current_session(request)
-                shown = await viewer(request) if found else None
+                shown = await logged_in(request)
                 return render(
                     request, "error.html", shown, status=refused.status, message=refused.message
                 )

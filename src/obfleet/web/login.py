@@ -7,12 +7,24 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from obfleet.api.auth import password_login
 from obfleet.api.deps import app_context
-from obfleet.api.sessions import COOKIE, SESSION_SECONDS, new_session
+from obfleet.api.sessions import COOKIE, SESSION_SECONDS, ConsoleSession, new_session
 from obfleet.errors import ApiError
-from obfleet.web.frame import HOME_PATH, LOGIN_PATH, PREFIX, ConsoleRoute, current_session, render
+from obfleet.services.users import end_console_sessions
+from obfleet.store.db import Database
+from obfleet.web.frame import (
+    HOME_PATH,
+    LOGIN_PATH,
+    PREFIX,
+    ConsoleRoute,
+    current_session,
+    logged_in,
+    render,
+)
+from obfleet.web.messages import text
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -37,9 +49,15 @@ def console_home() -> RedirectResponse:
 
 @router.get(LOGIN_PATH)
 async def login_page(request: Request, next: str | None = None) -> Response:
-    if await current_session(request) is not None:
+    # Only a session that still holds leads on (an ended one would be sent back here).
+    if await logged_in(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "login.html", None, next=_safe_next(next))
+    if not request.cookies.get(COOKIE):
+        return render(request, "login.html", None, next=_safe_next(next))
+    # A cookie that no longer holds (expired, logged out): said so, and dropped.
+    page = render(request, "login.html", None, next=_safe_next(next), message=text("login.expired"))
+    page.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
+    return page
 
 
 @router.post(LOGIN_PATH)
@@ -61,7 +79,7 @@ async def login(
             message=exc.message,
             username=username,
         )
-    session = new_session(principal.username)
+    session = new_session(principal.username, principal.user_id, principal.session_epoch)
     answer = RedirectResponse(_safe_next(next), status_code=303)
     answer.set_cookie(
         COOKIE,
@@ -77,9 +95,18 @@ async def login(
 
 @router.post(f"{PREFIX}/logout")
 async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """End the session on the server (a copy of the cookie is refused from now on: the user's
+    session epoch moved on, which ends the user's other console sessions too), then in the
+    browser."""
     found = await current_session(request)
     answer = RedirectResponse(LOGIN_PATH, status_code=303)
     # Only the page's own form may log the user out (not another site's POST).
     if found is not None and found[1].accepts(csrf):
+        await run_in_threadpool(_end, app_context(request).db, found[1])
         answer.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax")
     return answer
+
+
+def _end(db: Database, session: ConsoleSession) -> None:
+    with db.transaction() as s:
+        end_console_sessions(s, session.user_id, session.epoch)

@@ -118,6 +118,7 @@ EN: dict[str, str] = {
     "tasks.until": "Started before",
     "tasks.filter": "Filter",
     "task.subtasks": "Subtasks",
+    "task.branch": "branch {}",
     "task.log": "Log",
     "task.log.pick": "Pick a subtask in the graph to see its log.",
     "task.retry": "Retry",
@@ -142,6 +143,8 @@ EN: dict[str, str] = {
     "hosts.ip": "IP address",
     "hosts.os": "Operating system",
     "hosts.fingerprint": "Host key",
+    "hosts.prepare": "Prepare host again",
+    "hosts.prepare.confirm": "Run Prepare host on this host again (its facts are read anew)?",
     # credentials
     "credentials.title": "Password box",
     "credentials.add": "Add credential",

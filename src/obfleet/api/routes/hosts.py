@@ -1,4 +1,5 @@
-"""OCP's host module: list, get, batchCreate (answers with "Prepare host" tasks), delete."""
+"""OCP's host module: list, get, batchCreate (answers with "Prepare host" tasks), delete; and
+(extension) running a host's "Prepare host" again."""
 
 from __future__ import annotations
 
@@ -138,6 +139,21 @@ def batch_create(
     )
     task_ids = service.batch_create(session, request, principal)
     return ok(contents([StartedTaskOut.load(session, task_id) for task_id in task_ids]))
+
+
+@router.post(
+    "/{host_id}/prepare",
+    response_model=Envelope[StartedTaskOut],
+    tags=["extension"],
+    summary='Run "Prepare host" again (extension)',
+)
+def prepare_again(
+    host_id: int, session: SessionDep, principal: Principal = Depends(WRITE)
+) -> EnvelopeResponse:
+    """Run the host's "Prepare host" task again: after the last one failed and its cause was
+    fixed on the host, or when the host changed (its facts are read anew). Refused (409) while a
+    task acting on the host runs. The host key pinned at first contact stays pinned."""
+    return ok(StartedTaskOut.load(session, service.prepare_again(session, host_id, principal)))
 
 
 def _deleted(ctx: CtxDep, background: BackgroundTasks, host_ids: list[int]) -> EnvelopeResponse:

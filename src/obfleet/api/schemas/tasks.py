@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Self
 
+from pydantic import Field
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
@@ -71,6 +72,11 @@ class SubtaskOut(ApiModel):
     run_time: int
     node_type: str = NODE_TYPE
     parallel_idx: int
+    branch_label: str | None = Field(
+        description="Extension: what the subtask's parallel branch acts on, as its flow named "
+        "it (a host's address; also a one-host task's subtasks outside branches); null when "
+        "the flow named none."
+    )
     upstreams: list[int]
     downstreams: list[int]
     prohibit_rollback: bool
@@ -93,6 +99,7 @@ class SubtaskOut(ApiModel):
             executor=sub.executor,
             run_time=sub.run_time,
             parallel_idx=sub.parallel_idx,
+            branch_label=sub.branch_label,
             upstreams=edges.upstreams.get(sub.id, []),
             downstreams=edges.downstreams.get(sub.id, []),
             prohibit_rollback=sub.prohibit_rollback,

@@ -34,6 +34,7 @@ cluster. The steps in between only configure the process that Start's rollback s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -71,6 +72,7 @@ class Install:
     exporter_port: int
     package: SoftwarePackage
     install_path: str = layout.DEFAULT_INSTALL_PATH  # the cluster's (obproxy/layout.py)
+    host_addresses: Sequence[str] = ()  # of `host_ids`, in their order: to name the branches
 
     @property
     def home(self) -> str:
@@ -104,9 +106,11 @@ def build(cluster: ObproxyCluster, install: Install | None, *, host_id: int | No
     ):
         flow.set(key, str(value))
     if host_id:
+        flow.name_branch(-1, install.host_addresses[install.host_ids.index(host_id)])
         flow.chain(PrepareObproxyInstall, *HOST_CHAIN, FinishInstall)
         return flow
     flow.set_list(keys.HOST_IDS, install.host_ids)
+    flow.name_branches(install.host_addresses)
     prepare = flow.add(PrepareObproxyInstall)
     branches = flow.parallel(HOST_CHAIN, over=keys.HOST_IDS, after=prepare)
     flow.add(FinishInstall, after=branches)

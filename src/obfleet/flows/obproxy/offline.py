@@ -69,6 +69,7 @@ def build(cluster: ObproxyCluster, rows: Sequence[ObproxyServer], *, delete_clus
         return flow
     flow.set_list(keys.SERVER_IDS, [row.id for row in rows])
     flow.set_list(keys.HOST_IDS, [row.host_id for row in rows])
+    flow.name_branches([row.ip for row in rows])  # each stage's branch i: obproxy i
     flow.set_list(keys.PREVIOUS_STATUSES, [row.status for row in rows])
     flow.set(keys.SERVICE_TYPE, "OB_PROXY")
     flow.set(keys.NEED_DELETE_CLUSTER, "true" if delete_cluster else "false")

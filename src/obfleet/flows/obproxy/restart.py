@@ -58,6 +58,7 @@ def mark(flow: Flow, cluster: ObproxyCluster, rows: Sequence[ObproxyServer], sta
     flow.set_list(keys.SERVER_IDS, [row.id for row in rows])
     flow.set_list(keys.HOST_IDS, [row.host_id for row in rows])
     flow.set_list(keys.PREVIOUS_STATUSES, [row.status for row in rows])
+    flow.name_branches([row.ip for row in rows])  # branch i acts on obproxy i
 
 
 def one_after_another(flow: Flow, chain: Sequence[type[Subtask]], *, after: Node) -> Node:

@@ -62,10 +62,15 @@ TAKINGOVER = ObproxyStatus.TAKINGOVER
 
 
 def build(
-    cluster: ObproxyCluster, host_id: int, sql_port: int, proxysys_credential_id: int | None
+    cluster: ObproxyCluster,
+    host_id: int,
+    address: str,
+    sql_port: int,
+    proxysys_credential_id: int | None,
 ) -> Flow:
-    """Take over the OBProxy listening on `sql_port` of host `host_id`."""
+    """Take over the OBProxy listening on `sql_port` of host `host_id` (at `address`)."""
     flow = Flow(keys.TAKE_OVER)
+    flow.name_branch(-1, address)
     flow.set(keys.CLUSTER_ID, str(cluster.id))
     flow.set(keys.CLUSTER_NAME, cluster.name)
     flow.set(keys.NEED_DELETE_CLUSTER, "false")

@@ -15,6 +15,9 @@ class User(IdMixin, TimestampMixin, Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(default=True)
+    # Console sessions carry the epoch they were made in; moving it on (logout, a new
+    # password, disabling) ends them all, although their cookies have not expired.
+    session_epoch: Mapped[int] = mapped_column(default=0)
     roles: Mapped[list[UserRole]] = relationship(
         cascade="all, delete-orphan", lazy="joined", order_by="UserRole.role"
     )

@@ -61,6 +61,9 @@ class SubtaskInstance(Base):
     operation: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(16), default="EXECUTE")
     parallel_idx: Mapped[int] = mapped_column(Integer, default=-1)
+    # What the flow named this subtask's parallel branch (a host's address), for whoever draws
+    # the branches; None outside a branch or when the flow named none.
+    branch_label: Mapped[str | None] = mapped_column(String(255), default=None)
     prohibit_rollback: Mapped[bool] = mapped_column(Boolean, default=False)
     executor: Mapped[str | None] = mapped_column(String(128), default=None)
     run_time: Mapped[int] = mapped_column(Integer, default=0)
