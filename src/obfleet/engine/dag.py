@@ -6,11 +6,12 @@ All of it runs inside a write transaction that already holds the task row locks
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, func, select, update
+from sqlalchemy import CursorResult, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from obfleet.engine.states import ACTIVE, Action, Operation, SubtaskStatus, TaskStatus
@@ -132,25 +133,57 @@ def derive_status(rolling_back: bool, counts: Mapping[tuple[str, str], int]) -> 
     return TaskStatus.FAILED
 
 
+# Every task's operation and its subtasks' (status, action) counts, in one grouped query.
+_SUBTASK_COUNTS = (
+    select(Sub.task_id, Task.operation, Sub.status, Sub.action, func.count().label("n"))
+    .join(Task, Task.id == Sub.task_id)
+    .where(Sub.task_id.in_(bindparam("task_ids", expanding=True)))
+    .group_by(Sub.task_id, Task.operation, Sub.status, Sub.action)
+)
+
+
+def settle_tasks(
+    session: Session, task_ids: Collection[int], now: datetime, executor: str | None = None
+) -> dict[int, TaskStatus]:
+    """Recompute and store the tasks' statuses (their rows locked by the caller), bumping their
+    versions: one query for all their counts, one UPDATE per resulting status."""
+    ids = sorted(set(task_ids))
+    if not ids:
+        return {}
+    operations: dict[int, str] = {}
+    counts: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
+    for row in session.execute(_SUBTASK_COUNTS, {"task_ids": ids}):
+        operations[row.task_id] = row.operation
+        counts[row.task_id][(row.status, row.action)] = row.n
+    statuses = {
+        task_id: derive_status(operations.get(task_id) == Operation.ROLLBACK, counts[task_id])
+        for task_id in ids
+    }
+    for status in TaskStatus:
+        group = [task_id for task_id, settled in statuses.items() if settled == status]
+        if not group:
+            continue
+        values: dict[str, Any] = {
+            "status": status,
+            "finish_time": None if status == TaskStatus.RUNNING else now,
+            "version": Task.version + 1,
+        }
+        if executor is not None:
+            values["executor"] = executor
+        session.execute(update(Task).where(Task.id.in_(group)).values(**values))
+    return statuses
+
+
 def settle_task(
     session: Session, task_id: int, now: datetime, executor: str | None = None
 ) -> TaskStatus:
-    """Recompute and store the task's status (its row must be locked by the caller)."""
-    operation = session.scalar(select(Task.operation).where(Task.id == task_id))
-    counts = {
-        (row.status, row.action): row.n
-        for row in session.execute(
-            select(Sub.status, Sub.action, func.count().label("n"))
-            .where(Sub.task_id == task_id)
-            .group_by(Sub.status, Sub.action)
+    """Recompute and store one task's status (its row locked by the caller)."""
+    return settle_tasks(session, [task_id], now, executor)[task_id]
+
+
+def touch_tasks(session: Session, task_ids: Collection[int]) -> None:
+    """Bump the versions of tasks whose subtasks changed without a change of their status."""
+    if task_ids:
+        session.execute(
+            update(Task).where(Task.id.in_(sorted(task_ids))).values(version=Task.version + 1)
         )
-    }
-    status = derive_status(operation == Operation.ROLLBACK, counts)
-    values: dict[str, Any] = {
-        "status": status,
-        "finish_time": None if status == TaskStatus.RUNNING else now,
-    }
-    if executor is not None:
-        values["executor"] = executor
-    session.execute(update(Task).where(Task.id == task_id).values(**values))
-    return status

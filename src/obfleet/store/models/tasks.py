@@ -42,6 +42,9 @@ class TaskInstance(Base):
     create_time: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     start_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     finish_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Bumped by every transaction that changes the task or any of its subtasks (all of them
+    # lock the task row), so a task's view built once serves every read of the same version.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SubtaskInstance(Base):
