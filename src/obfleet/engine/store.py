@@ -7,6 +7,7 @@ Every method is one short transaction, retried when the database reports a deadl
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -16,25 +17,41 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from obfleet.engine.clock import DbClock
 from obfleet.engine.context import ContextChanges, log_prefix
 from obfleet.engine.dag import (
+    BUMP_VERSIONS,
+    IDS,
+    SUBTASKS,
+    TASKS,
     lock_tasks,
     promote_neighbours,
     rows_updated,
     settle_tasks,
     touch_tasks,
 )
+from obfleet.engine.reads import SUB, TASK
 from obfleet.engine.states import LEASED, Action, Operation, SubtaskStatus, TaskStatus
 from obfleet.store.db import Database
 from obfleet.store.models.tasks import EngineNode, SubtaskLog
 from obfleet.store.models.tasks import SubtaskInstance as Sub
-from obfleet.store.models.tasks import TaskInstance as Task
 from obfleet.timefmt import iso
 
 log = logging.getLogger("obfleet.engine")
@@ -46,12 +63,30 @@ _PG_TRANSIENT = {"40P01", "40001"}
 _MYSQL_TRANSIENT = {1213, 1205}
 _ATTEMPTS = 8
 
-# The step's statements go through the tables, not the ORM: it holds no objects, and the ORM's
-# bookkeeping around each statement cost more than running it.
-SUBTASKS = cast(Table, Sub.__table__)
-TASKS = cast(Table, Task.__table__)
-SUB = SUBTASKS.c
-TASK = TASKS.c
+# The step's statements, built once (see engine/dag.py for why).
+_NODE: BindParameter[str] = bindparam("node")
+_FINISHED: BindParameter[datetime] = bindparam("finished")
+# The outcomes' subtasks while this node still holds the attempts it claimed: `ids` for the
+# primary key index, `runs` the (id, attempt) pairs.
+_FENCED = and_(
+    SUB.id.in_(IDS),
+    SUB.owner == _NODE,
+    tuple_(SUB.id, SUB.attempt).in_(bindparam("runs", expanding=True)),
+)
+_LIVE = select(SUB.id, SUB.status).where(_FENCED)
+_RELEASED = {"finish_time": _FINISHED, "owner": None, "lease_until": None}
+_FINISH = (
+    update(SUBTASKS)
+    .where(_FENCED, SUB.status == SubtaskStatus.RUNNING)
+    .values(status=bindparam("outcome"), **_RELEASED)
+)
+_FINISH_CANCELLED = (
+    update(SUBTASKS)
+    .where(_FENCED, SUB.status.in_(LEASED))
+    .values(status=SubtaskStatus.FAILED, operation=Operation.CANCEL, **_RELEASED)
+)
+# A finished run's context changes, merged into its task's context: one executemany.
+_SET_CONTEXT = update(TASKS).where(TASK.id == bindparam("task")).values(context=bindparam("merged"))
 _CLAIMED = (
     SUB.id,
     SUB.task_id,
@@ -65,8 +100,44 @@ _CLAIMED = (
     SUB.name,
     SUB.series_id,
 )
-# A finished run's context changes, merged into its task's context: one executemany.
-_SET_CONTEXT = update(TASKS).where(TASK.id == bindparam("task")).values(context=bindparam("merged"))
+_CLAIM = (
+    update(SUBTASKS)
+    .where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.READY)
+    .values(
+        status=SubtaskStatus.RUNNING,
+        owner=_NODE,
+        executor=bindparam("address"),
+        attempt=SUB.attempt + 1,
+        run_time=SUB.run_time + 1,
+        lease_until=bindparam("lease"),
+        start_time=bindparam("started"),
+        finish_time=None,
+    )
+)
+_CLAIMED_BY_NODE = select(*_CLAIMED).where(
+    SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING
+)
+_LOCK_UNLESS_HELD = (
+    select(TASK.id).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update(skip_locked=True)
+)
+_CONTEXTS = select(TASK.id, TASK.context).where(TASK.id.in_(IDS))
+_CANCELING = select(SUB.id).where(SUB.owner == _NODE, SUB.status == SubtaskStatus.CANCELING)
+_ENDED = (
+    select(TASK.id, TASK.name, TASK.status, TASK.operation, TASK.start_time)
+    .where(TASK.id.in_(IDS))
+    .order_by(TASK.id)
+)
+_APPEND_LOG = insert(cast(Table, SubtaskLog.__table__))
+_BUMP_RETURNING = BUMP_VERSIONS.returning(TASK.id, TASK.context)
+
+
+@functools.cache
+def _candidates(limit: int, skip_locked: bool) -> Select[Any]:
+    """The first `limit` READY subtasks, by id (one statement per limit, built once)."""
+    statement = select(SUB.id, SUB.task_id).where(SUB.status == SubtaskStatus.READY)
+    statement = statement.order_by(SUB.id).limit(limit)
+    # Another node's claim skips the rows this one locks instead of waiting for them.
+    return statement.with_for_update(skip_locked=True) if skip_locked else statement
 
 
 def is_transient(error: DBAPIError) -> bool:
@@ -194,7 +265,7 @@ class EngineStore:
                 self._finish(session, outcomes, now, result, lines)
             if lines:
                 session.execute(
-                    insert(SubtaskLog),
+                    _APPEND_LOG,
                     [
                         {"subtask_id": x.subtask_id, "attempt": x.attempt, "line": x.line}
                         for x in lines
@@ -203,13 +274,7 @@ class EngineStore:
             if claim_limit > 0:
                 self._claim(session, claim_limit, now, result)
             if check_cancels:
-                result.canceling = set(
-                    session.scalars(
-                        select(Sub.id).where(
-                            Sub.owner == self.node_id, Sub.status == SubtaskStatus.CANCELING
-                        )
-                    ).all()
-                )
+                result.canceling = set(session.scalars(_CANCELING, {"node": self.node_id}))
             return result
 
         return self._transaction(work)
@@ -272,10 +337,8 @@ class EngineStore:
             # tasks locked nobody else can change these rows (a claim takes READY ones only),
             # so the UPDATEs below match exactly what this read finds.
             live = {
-                row.id: row.status
-                for row in session.execute(select(SUB.id, SUB.status).where(self._fenced(outcomes)))
+                row.id: row.status for row in session.execute(_LIVE, self._fenced(outcomes, now))
             }
-        released = {"finish_time": now, "owner": None, "lease_until": None}
         recorded: dict[int, SubtaskStatus] = {}
         for status in (SubtaskStatus.SUCCESSFUL, SubtaskStatus.FAILED):
             group = [
@@ -284,61 +347,48 @@ class EngineStore:
                 if not o.cancelled and o.succeeded == (status == SubtaskStatus.SUCCESSFUL)
             ]
             ids = self._update_runs(
-                session, group, live, (SubtaskStatus.RUNNING,), status=status, **released
+                session, _FINISH, group, now, live, (SubtaskStatus.RUNNING,), outcome=status
             )
             recorded.update(dict.fromkeys(ids, status))
         cancelled = [o for o in outcomes if o.claim.subtask_id not in recorded]
-        ids = self._update_runs(
-            session,
-            cancelled,
-            live,
-            LEASED,
-            status=SubtaskStatus.FAILED,
-            operation=Operation.CANCEL,
-            **released,
-        )
+        ids = self._update_runs(session, _FINISH_CANCELLED, cancelled, now, live, LEASED)
         recorded.update(dict.fromkeys(ids, SubtaskStatus.FAILED))
         return recorded
 
-    def _fenced(self, outcomes: Collection[Outcome]) -> ColumnElement[bool]:
-        """The outcomes' subtasks while this node still holds their claimed attempts."""
+    def _fenced(self, outcomes: Collection[Outcome], now: datetime) -> dict[str, Any]:
+        """The parameters of _FENCED for the outcomes' runs, and the time they finished."""
         claims = [o.claim for o in outcomes]
-        return and_(
-            SUB.id.in_([c.subtask_id for c in claims]),
-            SUB.owner == self.node_id,
-            tuple_(SUB.id, SUB.attempt).in_([(c.subtask_id, c.attempt) for c in claims]),
-        )
+        return {
+            "ids": sorted(c.subtask_id for c in claims),
+            "node": self.node_id,
+            "runs": [(c.subtask_id, c.attempt) for c in claims],
+            "finished": now,
+        }
 
     def _update_runs(
         self,
         session: Session,
+        statement: Update,
         outcomes: list[Outcome],
+        now: datetime,
         live: dict[int, str] | None,
         statuses: Collection[str],
-        **values: Any,
+        **params: Any,
     ) -> list[int]:
-        """Set `values` on the outcomes' subtasks still ours and in one of `statuses`; returns
-        their ids. `live`: the statuses read beforehand, where UPDATE has no RETURNING."""
+        """Run `statement` on the outcomes' subtasks still ours and in one of `statuses`;
+        returns their ids. `live`: the statuses read beforehand, where UPDATE has no RETURNING."""
         if live is not None:
             outcomes = [o for o in outcomes if live.get(o.claim.subtask_id) in statuses]
         if not outcomes:
             return []
-        statement = (
-            update(SUBTASKS)
-            .where(self._fenced(outcomes), SUB.status.in_(statuses))
-            .values(**values)
-        )
+        params.update(self._fenced(outcomes, now))
         if live is None:
-            return list(session.scalars(statement.returning(SUB.id)))
-        session.execute(statement)
+            return list(session.scalars(statement.returning(SUB.id), params))
+        session.execute(statement, params)
         return [o.claim.subtask_id for o in outcomes]
 
     def _claim(self, session: Session, limit: int, now: datetime, result: StepResult) -> None:
-        candidates = select(SUB.id, SUB.task_id).where(SUB.status == SubtaskStatus.READY)
-        candidates = candidates.order_by(SUB.id).limit(limit)
-        if self.skip_locked:  # another node's claim skips our rows instead of waiting
-            candidates = candidates.with_for_update(skip_locked=True)
-        rows = session.execute(candidates).all()
+        rows = session.execute(_candidates(limit, self.skip_locked)).all()
         if not rows:
             return
         task_ids = {row.task_id for row in rows}
@@ -347,49 +397,30 @@ class EngineStore:
             # rows: after the subtasks' rows, the reverse of every other writer's order, so it
             # must never wait. It leaves the tasks another transaction holds for a moment and
             # asks the pump to look again soon.
-            task_ids = set(
-                session.scalars(
-                    select(TASK.id)
-                    .where(TASK.id.in_(sorted(task_ids)))
-                    .order_by(TASK.id)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            result.contended = len(task_ids) < len({row.task_id for row in rows})
+            held = set(session.scalars(_LOCK_UNLESS_HELD, {"ids": sorted(task_ids)}))
+            result.contended = held != task_ids
+            task_ids = held
         ids = [row.id for row in rows if row.task_id in task_ids]
         if not ids:
             return
-        claim = (
-            update(SUBTASKS)
-            .where(SUB.id.in_(ids), SUB.status == SubtaskStatus.READY)
-            .values(
-                status=SubtaskStatus.RUNNING,
-                owner=self.node_id,
-                executor=self.address,
-                attempt=SUB.attempt + 1,
-                run_time=SUB.run_time + 1,
-                lease_until=now + self.lease,
-                start_time=now,
-                finish_time=None,
-            )
-        )
+        params = {
+            "ids": ids,
+            "node": self.node_id,
+            "address": self.address,
+            "lease": now + self.lease,
+            "started": now,
+        }
         if self.returning:
-            claimed = session.execute(claim.returning(*_CLAIMED)).all()
+            claimed = session.execute(_CLAIM.returning(*_CLAIMED), params).all()
         else:
-            session.execute(claim)
-            claimed = session.execute(
-                select(*_CLAIMED).where(
-                    SUB.id.in_(ids),
-                    SUB.owner == self.node_id,
-                    SUB.status == SubtaskStatus.RUNNING,
-                )
-            ).all()
+            session.execute(_CLAIM, params)
+            claimed = session.execute(_CLAIMED_BY_NODE, params).all()
         if not claimed:
             return
         claimed = sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
         contexts = self._bump_tasks(session, {r.task_id for r in claimed})
         session.execute(
-            insert(SubtaskLog),
+            _APPEND_LOG,
             [
                 {
                     "subtask_id": r.id,
@@ -419,12 +450,11 @@ class EngineStore:
 
     def _bump_tasks(self, session: Session, task_ids: Collection[int]) -> dict[int, Any]:
         """Bump the versions of the tasks whose subtasks were claimed; returns their contexts."""
-        ids = sorted(task_ids)
-        bump = update(TASKS).where(TASK.id.in_(ids)).values(version=TASK.version + 1)
+        params = {"ids": sorted(task_ids)}
         if self.returning:
-            return dict(session.execute(bump.returning(TASK.id, TASK.context)).all())
-        session.execute(bump)
-        return dict(session.execute(select(TASK.id, TASK.context).where(TASK.id.in_(ids))).all())
+            return dict(session.execute(_BUMP_RETURNING, params).all())
+        session.execute(BUMP_VERSIONS, params)
+        return dict(session.execute(_CONTEXTS, params).all())
 
     def ready_count(self) -> int:
         """How many subtasks wait for a runner (READY), on every node."""
@@ -574,11 +604,7 @@ def _task_ends(session: Session, task_ids: list[int], now: datetime) -> list[Tas
     """What the tasks that just settled were, for the log and the metrics."""
     if not task_ids:
         return []
-    rows = session.execute(
-        select(Task.id, Task.name, Task.status, Task.operation, Task.start_time)
-        .where(Task.id.in_(task_ids))
-        .order_by(Task.id)
-    )
+    rows = session.execute(_ENDED, {"ids": task_ids})
     return [TaskEnd(r.id, r.name, r.status, r.operation, _seconds(r.start_time, now)) for r in rows]
 
 
