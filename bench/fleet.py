@@ -225,6 +225,8 @@ async def measure(url: str, pid: int, args: argparse.Namespace) -> None:
             requests=args.clusters // args.rounds,
             seconds=args.max_seconds,
         )
+        if args.creates_only:
+            return
         # Fill up to --clusters if the bounded rounds made fewer (not measured).
         while seq[0] < args.clusters:
             await bench.load(creates, requests=args.clusters - seq[0], seconds=args.max_seconds)
@@ -265,6 +267,9 @@ def main() -> None:
     parser.add_argument("--big-requests", type=int, default=16)
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
+    parser.add_argument(
+        "--creates-only", action="store_true", help="stop after the creates row (engine work)"
+    )
     args = parser.parse_args()
     print(
         f"obfleet fleet benchmark (issue 18): {args.concurrency} keep-alive connections, "
