@@ -14,7 +14,6 @@ kept under a version that its rollback would hand to a different change.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, cast
@@ -26,7 +25,7 @@ from sqlalchemy.orm import Session
 from obfleet.api.envelope import ORJSON_OPTIONS
 from obfleet.api.schemas.tasks import TaskOut
 from obfleet.errors import ApiError, ErrorCode
-from obfleet.store.db import Database
+from obfleet.store.db import PerDatabase
 from obfleet.store.models.tasks import TaskInstance
 
 VIEWS_KEPT = 512  # tasks per metadb and process; a view is a few KiB
@@ -77,13 +76,4 @@ class TaskViews:
 
 
 # One cache per metadb (task ids and versions mean nothing across metadbs), gone with it.
-_BY_DATABASE: weakref.WeakKeyDictionary[Database, TaskViews] = weakref.WeakKeyDictionary()
-_BY_DATABASE_LOCK = threading.Lock()
-
-
-def task_views(db: Database) -> TaskViews:
-    with _BY_DATABASE_LOCK:
-        views = _BY_DATABASE.get(db)
-        if views is None:
-            views = _BY_DATABASE[db] = TaskViews()
-        return views
+task_views: PerDatabase[TaskViews] = PerDatabase(TaskViews)

@@ -13,8 +13,10 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
+    Column,
     CursorResult,
     Executable,
+    Select,
     Table,
     Update,
     bindparam,
@@ -41,25 +43,20 @@ EDGE = EDGES.c
 IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 
 _LOCK = select(TASK.id, TASK.context).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
+
+
+def _pending_across(finished: Column[int], neighbour: Column[int], action: Action) -> Select[Any]:
+    """The PENDING `action` subtasks on the `neighbour` side of edges from finished ones."""
+    return (
+        select(neighbour)
+        .join(SUBTASKS, SUB.id == neighbour)
+        .where(finished.in_(IDS), SUB.status == SubtaskStatus.PENDING, SUB.action == action)
+    )
+
+
 # Pending subtasks downstream of newly executed ones, and upstream of newly rolled back ones.
-_EXECUTE_CANDIDATES = (
-    select(EDGE.downstream_id)
-    .join(SUBTASKS, SUB.id == EDGE.downstream_id)
-    .where(
-        EDGE.upstream_id.in_(IDS),
-        SUB.status == SubtaskStatus.PENDING,
-        SUB.action == Action.EXECUTE,
-    )
-)
-_ROLLBACK_CANDIDATES = (
-    select(EDGE.upstream_id)
-    .join(SUBTASKS, SUB.id == EDGE.upstream_id)
-    .where(
-        EDGE.downstream_id.in_(IDS),
-        SUB.status == SubtaskStatus.PENDING,
-        SUB.action == Action.ROLLBACK,
-    )
-)
+_EXECUTE_CANDIDATES = _pending_across(EDGE.upstream_id, EDGE.downstream_id, Action.EXECUTE)
+_ROLLBACK_CANDIDATES = _pending_across(EDGE.downstream_id, EDGE.upstream_id, Action.ROLLBACK)
 # Of those, the ones still waiting for an upstream (executing) or a downstream (rolling back).
 _EXECUTE_BLOCKED = (
     select(EDGE.downstream_id)

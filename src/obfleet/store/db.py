@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -191,3 +191,23 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+T = TypeVar("T")
+
+
+class PerDatabase(Generic[T]):
+    """One `T` per metadb (per Database object), made on first use and dropped with it: what a
+    process keeps about one metadb (ids, versions, generations) means nothing for another."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._kept: weakref.WeakKeyDictionary[Database, T] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __call__(self, db: Database) -> T:
+        with self._lock:
+            kept = self._kept.get(db)
+            if kept is None:
+                kept = self._kept[db] = self._make()
+            return kept
