@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, select
 
 from obfleet.api.taskviews import task_views
 from obfleet.engine import Flow, kept, operations
+from obfleet.engine.store import supports_skip_locked
 from obfleet.store.db import Database
+from obfleet.store.models.tasks import TaskInstance
 from tests.engine.conftest import StartEngine, status_is, submit_flow, subtask, task_view
 from tests.engine.subtasks import A, B, C, Journal, Patient
 
@@ -144,3 +147,24 @@ def test_a_cached_view_costs_one_primary_key_read(database: Database) -> None:
         event.remove(database.engine, "before_cursor_execute", count)
     assert again is first
     assert len(statements) == 1 and "version" in statements[0], statements
+
+
+async def test_a_claim_leaves_a_held_task_rather_than_wait(
+    database: Database, start_engine: StartEngine
+) -> None:
+    # A claim bumps its tasks' versions after locking its subtasks, the reverse of every other
+    # writer's order: it must skip a task another transaction holds, and claim the rest.
+    if not supports_skip_locked(database):
+        pytest.skip("SQLite has one writer at a time; old MySQL has no SKIP LOCKED")
+    held, free = Flow("held"), Flow("free")
+    held.add(A)
+    free.add(B)
+    held_id = submit_flow(database, held)
+    await start_engine()
+    with database.session(write=True) as holder:
+        holder.execute(select(TaskInstance.id).where(TaskInstance.id == held_id).with_for_update())
+        free_id = submit_flow(database, free)
+        await cached_until(database, free_id, status_is("SUCCESSFUL"))
+        assert subtask(cached_view(database, held_id), "A")["status"] == "READY"
+        holder.rollback()
+    await cached_until(database, held_id, status_is("SUCCESSFUL"))
