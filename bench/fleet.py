@@ -239,6 +239,8 @@ async def measure(benches: list[Bench], args: argparse.Namespace) -> None:
             requests=args.clusters // args.rounds,
             seconds=args.max_seconds,
         )
+        if args.creates_only:
+            return
         # Fill up to --clusters if the bounded rounds made fewer (not measured).
         for bench in benches:
             while bench.seq[0] < args.clusters:
@@ -294,6 +296,9 @@ def main() -> None:
         default="",
         help="a source tree's src/ (e.g. `git archive <commit> src | tar -x -C /tmp/before`) "
         "to measure side by side with this one, round by round",
+    )
+    parser.add_argument(
+        "--creates-only", action="store_true", help="stop after the creates row (engine work)"
     )
     args = parser.parse_args()
     print(

@@ -7,7 +7,8 @@ with `event: end` once the task is SUCCESSFUL or FAILED. Changes committed in th
 are seen at once; those of other replicas at the next poll.
 
 It lives in the API layer: its frames are the task API's JSON (TaskOut), and all it needs of
-the engine is the change signal and the task's rows.
+the engine is the change signal and the task's rows. A poll that finds the task's version
+unchanged reuses the view (api/taskviews.py): one primary-key read.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from obfleet.api.schemas.tasks import TaskOut
+from obfleet.api.taskviews import task_views
 from obfleet.engine import signals
 from obfleet.engine.states import ACTIVE, TaskStatus
 from obfleet.store.db import Database
@@ -58,9 +59,11 @@ async def task_events(
             with contextlib.suppress(RuntimeError):  # the stream's loop is gone
                 loop.call_soon_threadsafe(changed.set)
 
+    views = task_views(db)
+
     def snapshot() -> dict[str, Any]:
         with db.session() as session:
-            return TaskOut.load(session, task_id).model_dump(mode="json", by_alias=True)
+            return views.get(session, task_id).data
 
     signals.subscribe(on_signal)
     try:

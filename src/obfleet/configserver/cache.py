@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from obfleet.store.db import Database
+from obfleet.store.db import PerDatabase
 from obfleet.store.generation import LocalBumps
 
 # What answers are bounded by: a poller with a cache-busting parameter gets nothing from it,
@@ -122,14 +121,5 @@ class AnswerCache:
         return len(self._entries)
 
 
-_caches: weakref.WeakKeyDictionary[Database, AnswerCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
-
-
-def cache_for(db: Database) -> AnswerCache:
-    """The process's cache for one metadb (one per Database object)."""
-    with _caches_lock:
-        cache = _caches.get(db)
-        if cache is None:
-            cache = _caches[db] = AnswerCache()
-        return cache
+# The process's cache for one metadb (one per Database object).
+cache_for: PerDatabase[AnswerCache] = PerDatabase(AnswerCache)

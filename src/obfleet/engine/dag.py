@@ -6,17 +6,94 @@ All of it runs inside a write transaction that already holds the task row locks
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, func, select, update
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    CursorResult,
+    Executable,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from obfleet.engine.reads import SUB, TASK
 from obfleet.engine.states import ACTIVE, Action, Operation, SubtaskStatus, TaskStatus
 from obfleet.store.models.tasks import SubtaskDependency as Edge
 from obfleet.store.models.tasks import SubtaskInstance as Sub
 from obfleet.store.models.tasks import TaskInstance as Task
+
+# The engine's statements name tables, not ORM entities, and are built once with an expanding
+# `ids` parameter: building a statement, its cache key and the ORM's bookkeeping around it each
+# cost more than SQLite took to run it. They bypass the session's objects: a caller holding
+# some (the operations) expires them after (operations._changed).
+SUBTASKS = cast(Table, Sub.__table__)
+TASKS = cast(Table, Task.__table__)
+EDGES = cast(Table, Edge.__table__)
+EDGE = EDGES.c
+IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+
+_LOCK = select(TASK.id, TASK.context).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
+
+
+def _pending_across(finished: Column[int], neighbour: Column[int], action: Action) -> Select[Any]:
+    """The PENDING `action` subtasks on the `neighbour` side of edges from finished ones."""
+    return (
+        select(neighbour)
+        .join(SUBTASKS, SUB.id == neighbour)
+        .where(finished.in_(IDS), SUB.status == SubtaskStatus.PENDING, SUB.action == action)
+    )
+
+
+# Pending subtasks downstream of newly executed ones, and upstream of newly rolled back ones.
+_EXECUTE_CANDIDATES = _pending_across(EDGE.upstream_id, EDGE.downstream_id, Action.EXECUTE)
+_ROLLBACK_CANDIDATES = _pending_across(EDGE.downstream_id, EDGE.upstream_id, Action.ROLLBACK)
+# Of those, the ones still waiting for an upstream (executing) or a downstream (rolling back).
+_EXECUTE_BLOCKED = (
+    select(EDGE.downstream_id)
+    .join(SUBTASKS, SUB.id == EDGE.upstream_id)
+    .where(EDGE.downstream_id.in_(IDS), SUB.status != SubtaskStatus.SUCCESSFUL)
+)
+_ROLLBACK_BLOCKED = (
+    select(EDGE.upstream_id)
+    .join(SUBTASKS, SUB.id == EDGE.downstream_id)
+    .where(
+        EDGE.upstream_id.in_(IDS),
+        SUB.action == Action.ROLLBACK,
+        SUB.status != SubtaskStatus.SUCCESSFUL,
+    )
+)
+_MAKE_READY = (
+    update(SUBTASKS)
+    .where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.PENDING)
+    .values(status=SubtaskStatus.READY)
+)
+# Every task's operation and its subtasks' (status, action) counts, in one grouped query.
+_SUBTASK_COUNTS = (
+    select(SUB.task_id, TASK.operation, SUB.status, SUB.action, func.count().label("n"))
+    .join(TASKS, TASK.id == SUB.task_id)
+    .where(SUB.task_id.in_(IDS))
+    .group_by(SUB.task_id, TASK.operation, SUB.status, SUB.action)
+)
+# A task's new status, the finish time with it, and (by the runner) the node that settled it.
+_SETTLE = (
+    update(TASKS)
+    .where(TASK.id.in_(IDS))
+    .values(
+        status=bindparam("settled"), finish_time=bindparam("finished"), version=TASK.version + 1
+    )
+)
+_SETTLE_BY = _SETTLE.values(executor=bindparam("settler"))
+BUMP_VERSIONS = update(TASKS).where(TASK.id.in_(IDS)).values(version=TASK.version + 1)
 
 
 def lock_tasks(session: Session, task_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -24,10 +101,7 @@ def lock_tasks(session: Session, task_ids: Iterable[int]) -> dict[int, dict[str,
     ids = sorted(set(task_ids))
     if not ids:
         return {}
-    rows = session.execute(
-        select(Task.id, Task.context).where(Task.id.in_(ids)).order_by(Task.id).with_for_update()
-    ).all()
-    return {row.id: row.context for row in rows}
+    return {row.id: row.context for row in session.execute(_LOCK, {"ids": ids})}
 
 
 def promote_neighbours(session: Session, finished: Mapping[Action, Collection[int]]) -> int:
@@ -38,78 +112,39 @@ def promote_neighbours(session: Session, finished: Mapping[Action, Collection[in
     """
     promoted = 0
     if finished.get(Action.EXECUTE):
-        promoted += promote_execute(
-            session,
-            session.scalars(
-                select(Edge.downstream_id)
-                .join(Sub, Sub.id == Edge.downstream_id)
-                .where(
-                    Edge.upstream_id.in_(finished[Action.EXECUTE]),
-                    Sub.status == SubtaskStatus.PENDING,
-                    Sub.action == Action.EXECUTE,
-                )
-            ).all(),
-        )
+        candidates = _ids(session, _EXECUTE_CANDIDATES, finished[Action.EXECUTE])
+        promoted += promote_execute(session, candidates)
     if finished.get(Action.ROLLBACK):
-        promoted += promote_rollback(
-            session,
-            session.scalars(
-                select(Edge.upstream_id)
-                .join(Sub, Sub.id == Edge.upstream_id)
-                .where(
-                    Edge.downstream_id.in_(finished[Action.ROLLBACK]),
-                    Sub.status == SubtaskStatus.PENDING,
-                    Sub.action == Action.ROLLBACK,
-                )
-            ).all(),
-        )
+        candidates = _ids(session, _ROLLBACK_CANDIDATES, finished[Action.ROLLBACK])
+        promoted += promote_rollback(session, candidates)
     return promoted
 
 
 def promote_execute(session: Session, candidates: Collection[int]) -> int:
     if not candidates:
         return 0
-    blocked = set(
-        session.scalars(
-            select(Edge.downstream_id)
-            .join(Sub, Sub.id == Edge.upstream_id)
-            .where(Edge.downstream_id.in_(candidates), Sub.status != SubtaskStatus.SUCCESSFUL)
-        ).all()
-    )
-    return _make_ready(session, set(candidates) - blocked)
+    return _make_ready(session, set(candidates) - _ids(session, _EXECUTE_BLOCKED, candidates))
 
 
 def promote_rollback(session: Session, candidates: Collection[int]) -> int:
     if not candidates:
         return 0
-    blocked = set(
-        session.scalars(
-            select(Edge.upstream_id)
-            .join(Sub, Sub.id == Edge.downstream_id)
-            .where(
-                Edge.upstream_id.in_(candidates),
-                Sub.action == Action.ROLLBACK,
-                Sub.status != SubtaskStatus.SUCCESSFUL,
-            )
-        ).all()
-    )
-    return _make_ready(session, set(candidates) - blocked)
+    return _make_ready(session, set(candidates) - _ids(session, _ROLLBACK_BLOCKED, candidates))
 
 
-def rows_updated(session: Session, statement: Update) -> int:
+def _ids(session: Session, statement: Executable, ids: Collection[int]) -> set[int]:
+    return set(session.scalars(statement, {"ids": sorted(ids)}))
+
+
+def rows_updated(session: Session, statement: Update, params: Any = None) -> int:
     """Run an UPDATE and say how many rows matched (conditional updates decide by it)."""
-    return cast(CursorResult[Any], session.execute(statement)).rowcount
+    return cast(CursorResult[Any], session.execute(statement, params)).rowcount
 
 
 def _make_ready(session: Session, ids: Collection[int]) -> int:
     if not ids:
         return 0
-    return rows_updated(
-        session,
-        update(Sub)
-        .where(Sub.id.in_(sorted(ids)), Sub.status == SubtaskStatus.PENDING)
-        .values(status=SubtaskStatus.READY),
-    )
+    return rows_updated(session, _MAKE_READY, {"ids": sorted(ids)})
 
 
 def derive_status(rolling_back: bool, counts: Mapping[tuple[str, str], int]) -> TaskStatus:
@@ -132,25 +167,45 @@ def derive_status(rolling_back: bool, counts: Mapping[tuple[str, str], int]) -> 
     return TaskStatus.FAILED
 
 
+def settle_tasks(
+    session: Session, task_ids: Collection[int], now: datetime, executor: str | None = None
+) -> dict[int, TaskStatus]:
+    """Recompute and store the tasks' statuses (their rows locked by the caller), bumping their
+    versions: one query for all their counts, one UPDATE per resulting status."""
+    ids = sorted(set(task_ids))
+    if not ids:
+        return {}
+    operations: dict[int, str] = {}
+    counts: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
+    for row in session.execute(_SUBTASK_COUNTS, {"ids": ids}):
+        operations[row.task_id] = row.operation
+        counts[row.task_id][(row.status, row.action)] = row.n
+    statuses = {
+        task_id: derive_status(operations.get(task_id) == Operation.ROLLBACK, counts[task_id])
+        for task_id in ids
+    }
+    for status in TaskStatus:
+        group = [task_id for task_id, settled in statuses.items() if settled == status]
+        if not group:
+            continue
+        params = {
+            "ids": group,
+            "settled": status,
+            "finished": None if status == TaskStatus.RUNNING else now,
+            "settler": executor,
+        }
+        session.execute(_SETTLE if executor is None else _SETTLE_BY, params)
+    return statuses
+
+
 def settle_task(
     session: Session, task_id: int, now: datetime, executor: str | None = None
 ) -> TaskStatus:
-    """Recompute and store the task's status (its row must be locked by the caller)."""
-    operation = session.scalar(select(Task.operation).where(Task.id == task_id))
-    counts = {
-        (row.status, row.action): row.n
-        for row in session.execute(
-            select(Sub.status, Sub.action, func.count().label("n"))
-            .where(Sub.task_id == task_id)
-            .group_by(Sub.status, Sub.action)
-        )
-    }
-    status = derive_status(operation == Operation.ROLLBACK, counts)
-    values: dict[str, Any] = {
-        "status": status,
-        "finish_time": None if status == TaskStatus.RUNNING else now,
-    }
-    if executor is not None:
-        values["executor"] = executor
-    session.execute(update(Task).where(Task.id == task_id).values(**values))
-    return status
+    """Recompute and store one task's status (its row locked by the caller)."""
+    return settle_tasks(session, [task_id], now, executor)[task_id]
+
+
+def touch_tasks(session: Session, task_ids: Collection[int]) -> None:
+    """Bump the versions of tasks whose subtasks changed without a change of their status."""
+    if task_ids:
+        session.execute(BUMP_VERSIONS, {"ids": sorted(task_ids)})

@@ -37,4 +37,8 @@ def keep(session: Session, task_id: int, key: str, value: str) -> None:
     """Write `key` into the task context in the caller's transaction: it commits with what the
     caller writes beside it, whatever the run does next."""
     merged = ContextChanges(strings={key: value}).apply_to(_locked_context(session, task_id))
-    session.execute(update(TaskInstance).where(TaskInstance.id == task_id).values(context=merged))
+    session.execute(
+        update(TaskInstance)
+        .where(TaskInstance.id == task_id)
+        .values(context=merged, version=TaskInstance.version + 1)
+    )

@@ -82,6 +82,9 @@ def _retried_operation(subtask: Sub) -> Operation:
 def _changed(session: Session, task: Task, what: str) -> None:
     session.flush()
     settle_task(session, task.id, utcnow())
+    # Promotion and settling write through the tables, past the session's objects: what the
+    # caller reads next (the answer) must come from the metadb.
+    session.expire_all()
     session.refresh(task)
     signals.publish_after_commit(session, [task.id], work=True)
     log.info("task %s (%s): %s", task.id, task.name, what)

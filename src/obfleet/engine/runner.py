@@ -40,6 +40,7 @@ log = logging.getLogger("obfleet.engine")
 T = TypeVar("T")
 
 CLOCK_SYNC_EVERY = 20  # heartbeats
+CONTENDED_RETRY = 0.005  # seconds
 
 
 class EngineAlreadyRunning(RuntimeError):
@@ -269,6 +270,10 @@ class TaskEngine:
                 self._cancel(run)
         if result.claims and len(result.claims) == free:
             self._wake.set()  # slots were the limit: more may be READY
+        elif result.contended and self._loop is not None:
+            # Another node's transaction held some READY subtasks' tasks: look again once it
+            # has likely committed, rather than at the next poll.
+            self._loop.call_later(CONTENDED_RETRY, self._wake.set)
         if result.changed_tasks:
             signals.publish(result.changed_tasks, work=False)
 

@@ -7,6 +7,7 @@ Every method is one short transaction, retried when the database reports a deadl
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -14,20 +15,43 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from obfleet.engine.clock import DbClock
 from obfleet.engine.context import ContextChanges, log_prefix
-from obfleet.engine.dag import lock_tasks, promote_neighbours, rows_updated, settle_task
+from obfleet.engine.dag import (
+    BUMP_VERSIONS,
+    IDS,
+    SUBTASKS,
+    TASKS,
+    lock_tasks,
+    promote_neighbours,
+    rows_updated,
+    settle_tasks,
+    touch_tasks,
+)
+from obfleet.engine.reads import SUB, TASK
 from obfleet.engine.states import LEASED, Action, Operation, SubtaskStatus, TaskStatus
 from obfleet.store.db import Database
 from obfleet.store.models.tasks import EngineNode, SubtaskLog
 from obfleet.store.models.tasks import SubtaskInstance as Sub
-from obfleet.store.models.tasks import TaskInstance as Task
 from obfleet.timefmt import iso
 
 log = logging.getLogger("obfleet.engine")
@@ -38,6 +62,82 @@ T = TypeVar("T")
 _PG_TRANSIENT = {"40P01", "40001"}
 _MYSQL_TRANSIENT = {1213, 1205}
 _ATTEMPTS = 8
+
+# The step's statements, built once (see engine/dag.py for why).
+_NODE: BindParameter[str] = bindparam("node")
+_FINISHED: BindParameter[datetime] = bindparam("finished")
+# The outcomes' subtasks while this node still holds the attempts it claimed: `ids` for the
+# primary key index, `runs` the (id, attempt) pairs.
+_FENCED = and_(
+    SUB.id.in_(IDS),
+    SUB.owner == _NODE,
+    tuple_(SUB.id, SUB.attempt).in_(bindparam("runs", expanding=True)),
+)
+_LIVE = select(SUB.id, SUB.status).where(_FENCED)
+_RELEASED = {"finish_time": _FINISHED, "owner": None, "lease_until": None}
+_FINISH = (
+    update(SUBTASKS)
+    .where(_FENCED, SUB.status == SubtaskStatus.RUNNING)
+    .values(status=bindparam("outcome"), **_RELEASED)
+)
+_FINISH_CANCELLED = (
+    update(SUBTASKS)
+    .where(_FENCED, SUB.status.in_(LEASED))
+    .values(status=SubtaskStatus.FAILED, operation=Operation.CANCEL, **_RELEASED)
+)
+# A finished run's context changes, merged into its task's context: one executemany.
+_SET_CONTEXT = update(TASKS).where(TASK.id == bindparam("task")).values(context=bindparam("merged"))
+_CLAIMED = (
+    SUB.id,
+    SUB.task_id,
+    SUB.attempt,
+    SUB.run_time,
+    SUB.action,
+    SUB.operation,
+    SUB.class_name,
+    SUB.timeout,
+    SUB.parallel_idx,
+    SUB.name,
+    SUB.series_id,
+)
+_CLAIM = (
+    update(SUBTASKS)
+    .where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.READY)
+    .values(
+        status=SubtaskStatus.RUNNING,
+        owner=_NODE,
+        executor=bindparam("address"),
+        attempt=SUB.attempt + 1,
+        run_time=SUB.run_time + 1,
+        lease_until=bindparam("lease"),
+        start_time=bindparam("started"),
+        finish_time=None,
+    )
+)
+_CLAIMED_BY_NODE = select(*_CLAIMED).where(
+    SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING
+)
+_LOCK_UNLESS_HELD = (
+    select(TASK.id).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update(skip_locked=True)
+)
+_CONTEXTS = select(TASK.id, TASK.context).where(TASK.id.in_(IDS))
+_CANCELING = select(SUB.id).where(SUB.owner == _NODE, SUB.status == SubtaskStatus.CANCELING)
+_ENDED = (
+    select(TASK.id, TASK.name, TASK.status, TASK.operation, TASK.start_time)
+    .where(TASK.id.in_(IDS))
+    .order_by(TASK.id)
+)
+_APPEND_LOG = insert(cast(Table, SubtaskLog.__table__))
+_BUMP_RETURNING = BUMP_VERSIONS.returning(TASK.id, TASK.context)
+
+
+@functools.cache
+def _candidates(limit: int, skip_locked: bool) -> Select[Any]:
+    """The first `limit` READY subtasks, by id (one statement per limit, built once)."""
+    statement = select(SUB.id, SUB.task_id).where(SUB.status == SubtaskStatus.READY)
+    statement = statement.order_by(SUB.id).limit(limit)
+    # Another node's claim skips the rows this one locks instead of waiting for them.
+    return statement.with_for_update(skip_locked=True) if skip_locked else statement
 
 
 def is_transient(error: DBAPIError) -> bool:
@@ -113,6 +213,8 @@ class StepResult:
     changed_tasks: set[int] = field(default_factory=set)
     ended: list[TaskEnd] = field(default_factory=list)
     promoted: int = 0
+    # Some READY subtasks were left because another transaction held their tasks.
+    contended: bool = False
 
 
 class EngineStore:
@@ -125,6 +227,8 @@ class EngineStore:
         self.lease = lease
         self.clock = clock
         self.skip_locked = supports_skip_locked(db)
+        # PostgreSQL and SQLite >= 3.35 have UPDATE ... RETURNING; MySQL and MariaDB do not.
+        self.returning = db.engine.dialect.update_returning
         # Subtasks this node reclaimed from runners that stopped renewing their leases.
         self.taken_over = 0
 
@@ -161,23 +265,16 @@ class EngineStore:
                 self._finish(session, outcomes, now, result, lines)
             if lines:
                 session.execute(
-                    insert(SubtaskLog),
+                    _APPEND_LOG,
                     [
                         {"subtask_id": x.subtask_id, "attempt": x.attempt, "line": x.line}
                         for x in lines
                     ],
                 )
             if claim_limit > 0:
-                result.claims = self._claim(session, claim_limit, now)
-                result.changed_tasks.update(c.task_id for c in result.claims)
+                self._claim(session, claim_limit, now, result)
             if check_cancels:
-                result.canceling = set(
-                    session.scalars(
-                        select(Sub.id).where(
-                            Sub.owner == self.node_id, Sub.status == SubtaskStatus.CANCELING
-                        )
-                    ).all()
-                )
+                result.canceling = set(session.scalars(_CANCELING, {"node": self.node_id}))
             return result
 
         return self._transaction(work)
@@ -191,11 +288,12 @@ class EngineStore:
         logs: list[LogLine],
     ) -> None:
         contexts = lock_tasks(session, (o.claim.task_id for o in outcomes))
+        recorded = self._record_outcomes(session, outcomes, now)
         dirty: set[int] = set()
         finished: dict[Action, list[int]] = {Action.EXECUTE: [], Action.ROLLBACK: []}
         for outcome in outcomes:
             claim = outcome.claim
-            status = self._record_outcome(session, outcome, now)
+            status = recorded.get(claim.subtask_id)
             if status is None:
                 result.fenced_out.append(outcome)
                 continue
@@ -215,101 +313,124 @@ class EngineStore:
                 if outcome.changes:
                     contexts[claim.task_id] = outcome.changes.apply_to(contexts[claim.task_id])
                     dirty.add(claim.task_id)
-        for task_id in dirty:
+        if dirty:
             session.execute(
-                update(Task).where(Task.id == task_id).values(context=contexts[task_id])
+                _SET_CONTEXT, [{"task": task_id, "merged": contexts[task_id]} for task_id in dirty]
             )
         result.promoted = promote_neighbours(session, finished)
-        settled = [
-            task_id
-            for task_id in sorted(result.changed_tasks)
-            if settle_task(session, task_id, now, executor=self.address) != TaskStatus.RUNNING
-        ]
+        statuses = settle_tasks(session, result.changed_tasks, now, executor=self.address)
+        settled = [task_id for task_id, status in statuses.items() if status != TaskStatus.RUNNING]
         result.ended = _task_ends(session, settled, now)
 
-    def _record_outcome(
-        self, session: Session, outcome: Outcome, now: datetime
-    ) -> SubtaskStatus | None:
-        """Store a run's result under its fence; None when the lease was lost meanwhile.
+    def _record_outcomes(
+        self, session: Session, outcomes: list[Outcome], now: datetime
+    ) -> dict[int, SubtaskStatus]:
+        """Store runs' results under their fences, one UPDATE per resulting status; returns the
+        status stored for each subtask (a run whose lease was lost meanwhile has none).
 
         A subtask an operator cancelled ends FAILED with operation CANCEL, whatever its run
         returned: the operator's word is the last one.
         """
-        fence = self._fence(outcome.claim.subtask_id, outcome.claim.attempt)
-        released = {"finish_time": now, "owner": None, "lease_until": None}
-        if not outcome.cancelled:
-            status = SubtaskStatus.SUCCESSFUL if outcome.succeeded else SubtaskStatus.FAILED
-            if rows_updated(
-                session,
-                update(Sub)
-                .where(*fence, Sub.status == SubtaskStatus.RUNNING)
-                .values(status=status, **released),
-            ):
-                return status
-        cancelled = rows_updated(
-            session,
-            update(Sub)
-            .where(*fence, Sub.status.in_(LEASED))
-            .values(status=SubtaskStatus.FAILED, operation=Operation.CANCEL, **released),
-        )
-        return SubtaskStatus.FAILED if cancelled else None
-
-    def _claim(self, session: Session, limit: int, now: datetime) -> list[Claim]:
-        candidates = select(Sub.id).where(Sub.status == SubtaskStatus.READY)
-        candidates = candidates.order_by(Sub.id).limit(limit)
-        if self.skip_locked:  # another node's claim skips our rows instead of waiting
-            candidates = candidates.with_for_update(skip_locked=True)
-        ids = session.scalars(candidates).all()
-        if not ids:
-            return []
-        session.execute(
-            update(Sub)
-            .where(Sub.id.in_(ids), Sub.status == SubtaskStatus.READY)
-            .values(
-                status=SubtaskStatus.RUNNING,
-                owner=self.node_id,
-                executor=self.address,
-                attempt=Sub.attempt + 1,
-                run_time=Sub.run_time + 1,
-                lease_until=now + self.lease,
-                start_time=now,
-                finish_time=None,
+        live: dict[int, str] | None = None
+        if not self.returning:
+            # Without UPDATE ... RETURNING: read which runs are still ours first. With their
+            # tasks locked nobody else can change these rows (a claim takes READY ones only),
+            # so the UPDATEs below match exactly what this read finds.
+            live = {
+                row.id: row.status for row in session.execute(_LIVE, self._fenced(outcomes, now))
+            }
+        recorded: dict[int, SubtaskStatus] = {}
+        for status in (SubtaskStatus.SUCCESSFUL, SubtaskStatus.FAILED):
+            group = [
+                o
+                for o in outcomes
+                if not o.cancelled and o.succeeded == (status == SubtaskStatus.SUCCESSFUL)
+            ]
+            ids = self._update_runs(
+                session, _FINISH, group, now, live, (SubtaskStatus.RUNNING,), outcome=status
             )
-        )
-        rows = session.execute(
-            select(
-                Sub.id,
-                Sub.task_id,
-                Sub.attempt,
-                Sub.run_time,
-                Sub.action,
-                Sub.operation,
-                Sub.class_name,
-                Sub.timeout,
-                Sub.parallel_idx,
-                Sub.name,
-                Sub.series_id,
-            ).where(Sub.id.in_(ids), Sub.owner == self.node_id, Sub.status == SubtaskStatus.RUNNING)
-        ).all()
-        if not rows:
+            recorded.update(dict.fromkeys(ids, status))
+        cancelled = [o for o in outcomes if o.claim.subtask_id not in recorded]
+        ids = self._update_runs(session, _FINISH_CANCELLED, cancelled, now, live, LEASED)
+        recorded.update(dict.fromkeys(ids, SubtaskStatus.FAILED))
+        return recorded
+
+    def _fenced(self, outcomes: Collection[Outcome], now: datetime) -> dict[str, Any]:
+        """The parameters of _FENCED for the outcomes' runs, and the time they finished."""
+        claims = [o.claim for o in outcomes]
+        return {
+            "ids": sorted(c.subtask_id for c in claims),
+            "node": self.node_id,
+            "runs": [(c.subtask_id, c.attempt) for c in claims],
+            "finished": now,
+        }
+
+    def _update_runs(
+        self,
+        session: Session,
+        statement: Update,
+        outcomes: list[Outcome],
+        now: datetime,
+        live: dict[int, str] | None,
+        statuses: Collection[str],
+        **params: Any,
+    ) -> list[int]:
+        """Run `statement` on the outcomes' subtasks still ours and in one of `statuses`;
+        returns their ids. `live`: the statuses read beforehand, where UPDATE has no RETURNING."""
+        if live is not None:
+            outcomes = [o for o in outcomes if live.get(o.claim.subtask_id) in statuses]
+        if not outcomes:
             return []
-        contexts: dict[int, dict[str, Any]] = dict(
-            session.execute(
-                select(Task.id, Task.context).where(Task.id.in_({r.task_id for r in rows}))
-            ).all()
-        )
+        params.update(self._fenced(outcomes, now))
+        if live is None:
+            return list(session.scalars(statement.returning(SUB.id), params))
+        session.execute(statement, params)
+        return [o.claim.subtask_id for o in outcomes]
+
+    def _claim(self, session: Session, limit: int, now: datetime, result: StepResult) -> None:
+        rows = session.execute(_candidates(limit, self.skip_locked)).all()
+        if not rows:
+            return
+        task_ids = {row.task_id for row in rows}
+        if self.skip_locked:
+            # A claim changes its tasks' views, so it bumps their versions and locks their
+            # rows: after the subtasks' rows, the reverse of every other writer's order, so it
+            # must never wait. It leaves the tasks another transaction holds for a moment and
+            # asks the pump to look again soon.
+            held = set(session.scalars(_LOCK_UNLESS_HELD, {"ids": sorted(task_ids)}))
+            result.contended = held != task_ids
+            task_ids = held
+        ids = [row.id for row in rows if row.task_id in task_ids]
+        if not ids:
+            return
+        params = {
+            "ids": ids,
+            "node": self.node_id,
+            "address": self.address,
+            "lease": now + self.lease,
+            "started": now,
+        }
+        if self.returning:
+            claimed = session.execute(_CLAIM.returning(*_CLAIMED), params).all()
+        else:
+            session.execute(_CLAIM, params)
+            claimed = session.execute(_CLAIMED_BY_NODE, params).all()
+        if not claimed:
+            return
+        claimed = sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
+        contexts = self._bump_tasks(session, {r.task_id for r in claimed})
         session.execute(
-            insert(SubtaskLog),
+            _APPEND_LOG,
             [
                 {
                     "subtask_id": r.id,
                     "attempt": r.attempt,
                     "line": f"############{{{r.operation}}}{{{iso(now)}}}############",
                 }
-                for r in rows
+                for r in claimed
             ],
         )
-        return [
+        result.claims = [
             Claim(
                 r.id,
                 r.task_id,
@@ -323,8 +444,17 @@ class EngineStore:
                 r.name,
                 r.series_id,
             )
-            for r in rows
+            for r in claimed
         ]
+        result.changed_tasks.update(c.task_id for c in result.claims)
+
+    def _bump_tasks(self, session: Session, task_ids: Collection[int]) -> dict[int, Any]:
+        """Bump the versions of the tasks whose subtasks were claimed; returns their contexts."""
+        params = {"ids": sorted(task_ids)}
+        if self.returning:
+            return dict(session.execute(_BUMP_RETURNING, params).all())
+        session.execute(BUMP_VERSIONS, params)
+        return dict(session.execute(_CONTEXTS, params).all())
 
     def ready_count(self) -> int:
         """How many subtasks wait for a runner (READY), on every node."""
@@ -380,8 +510,7 @@ class EngineStore:
             ).all()
             lock_tasks(session, (r.task_id for r in expired))
             reclaimed = [r.task_id for r in expired if self._reclaim(session, r, now)]
-            for task_id in sorted(set(reclaimed)):
-                settle_task(session, task_id, now)
+            settle_tasks(session, reclaimed, now)
             return reclaimed
 
         reclaimed = self._transaction(work)
@@ -436,6 +565,7 @@ class EngineStore:
                     .values(status=SubtaskStatus.READY, owner=None, lease_until=None),
                 ):
                     changed.add(claim.task_id)
+            touch_tasks(session, changed)
             return changed
 
         return self._transaction(work) if claims else set()
@@ -474,11 +604,7 @@ def _task_ends(session: Session, task_ids: list[int], now: datetime) -> list[Tas
     """What the tasks that just settled were, for the log and the metrics."""
     if not task_ids:
         return []
-    rows = session.execute(
-        select(Task.id, Task.name, Task.status, Task.operation, Task.start_time)
-        .where(Task.id.in_(task_ids))
-        .order_by(Task.id)
-    )
+    rows = session.execute(_ENDED, {"ids": task_ids})
     return [TaskEnd(r.id, r.name, r.status, r.operation, _seconds(r.start_time, now)) for r in rows]
 
 

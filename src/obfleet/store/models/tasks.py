@@ -19,6 +19,7 @@ from obfleet.timefmt import utcnow
 
 class TaskInstance(Base):
     __tablename__ = "task_instance"
+    __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012 (SQLAlchemy reads it once)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128), index=True)
@@ -42,6 +43,10 @@ class TaskInstance(Base):
     create_time: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     start_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     finish_time: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Bumped by every transaction that changes the task or any of its subtasks (all of them
+    # lock the task row), so a task's view built once serves every read of the same version.
+    # Deferred, and not fetched back after an INSERT: only the task views read it, by itself.
+    version: Mapped[int] = mapped_column(Integer, server_default="0", deferred=True)
 
 
 class SubtaskInstance(Base):
