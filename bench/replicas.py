@@ -12,10 +12,11 @@ grows with replicas when each has its own CPU and the metadb has spare (the ≥4
 not the machine, are the limit, as they would be on a bigger one. Without it every process
 shares the 2 cores and the figure says what this machine does.
 
-Printed per run: creates/s, the ratio to 1 replica, the CPU each replica and PostgreSQL spent per
-create, PostgreSQL's transactions per create (pg_stat_database), and the bare commit rate of the
-metadb measured in the same run (one-row UPDATE + COMMIT, one connection): with those, the
-creates/s at which the metadb itself becomes the limit. Every load loop is bounded in count and
+Printed per run: creates/s, the ratio to 1 replica, the CPU each replica and PostgreSQL (the
+backends serving the bench's database) spent per create, the backends started during the run,
+PostgreSQL's transactions per create (pg_stat_database), and the bare commit rate of the metadb
+measured in the same run (one-row UPDATE + COMMIT, one connection): with those, the creates/s
+at which the metadb itself becomes the limit. Every load loop is bounded in count and
 time.
 """
 
@@ -49,6 +50,7 @@ class Run:
     replica_cpu: list[float]
     postgres_cpu: float
     transactions: int
+    backends_started: int
 
     @property
     def rate(self) -> float:
@@ -78,16 +80,37 @@ class CpuQuota:
             self.path.rmdir()
 
 
-def postgres_cpu() -> float:
-    """CPU of every postgres process so far (the server and its backends)."""
-    total = 0.0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if (proc / "comm").read_text().strip() == "postgres":
-                total += cpu_seconds(int(proc.name))
-    return total
+def backend_cpu(engine: Engine, database: str) -> dict[int, float]:
+    """CPU so far of each PostgreSQL backend connected to `database`, by pid. Only the bench's
+    database: summing every postgres process counted other clients of the same server (this
+    machine's test runs) as the bench's, which had made PostgreSQL's CPU per create look as if
+    it grew tenfold with three replicas."""
+    with engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
+            {"d": database},
+        ).scalars()
+        found: dict[int, float] = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                found[pid] = cpu_seconds(pid)
+        return found
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """The backends' CPU between two readings: a backend new since `before` counts whole (one
+    that came and went between them is missed: the replicas' pools keep theirs)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def sessions(engine: Engine, database: str) -> int:
+    """Backends started for `database` so far (connection churn costs the server a fork each)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT sessions FROM pg_stat_database WHERE datname = :d"), {"d": database}
+            ).scalar_one()
+        )
 
 
 def transactions(engine: Engine, database: str) -> int:
@@ -197,11 +220,13 @@ def one_run(
             engine = create_engine(url)
             try:
                 cpu0 = [cpu_seconds(pid) for pid in pids]
-                pg0, tx0 = postgres_cpu(), transactions(engine, database)
+                pg0, tx0 = backend_cpu(engine, database), transactions(engine, database)
+                forks0 = sessions(engine, database)
                 began = time.perf_counter()
                 done = asyncio.run(drive(urls, send, args.connections, args.creates, args.seconds))
                 elapsed = time.perf_counter() - began
-                pg1, tx1 = postgres_cpu(), transactions(engine, database)
+                pg1, tx1 = backend_cpu(engine, database), transactions(engine, database)
+                forks1 = sessions(engine, database)
                 cpu1 = [cpu_seconds(pid) for pid in pids]
             finally:
                 engine.dispose()
@@ -210,8 +235,9 @@ def one_run(
                 done,
                 elapsed,
                 [b - a for a, b in zip(cpu0, cpu1, strict=True)],
-                pg1 - pg0,
+                cpu_between(pg0, pg1),
                 tx1 - tx0,
+                forks1 - forks0,
             )
         finally:
             for server in servers:
@@ -225,16 +251,18 @@ def report(label: str, runs: list[Run], commit_rate: float) -> None:
     print(f"\n{label}")
     print(
         "| replicas | creates/s | vs 1 replica | replica CPU per create (each) | "
-        "PostgreSQL CPU per create | transactions per create | metadb limit (creates/s) |"
+        "PostgreSQL CPU per create | transactions per create | backends started | "
+        "metadb limit (creates/s) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for run in runs:
         each = ", ".join(f"{run.ms_per_create(c):.1f}" for c in run.replica_cpu)
         per_create = run.transactions / run.creates if run.creates else 0.0
         limit = commit_rate / per_create if per_create else 0.0
         print(
             f"| {run.replicas} | {run.rate:.1f} | {run.rate / base:.2f}x | {each} ms | "
-            f"{run.ms_per_create(run.postgres_cpu):.1f} ms | {per_create:.1f} | {limit:.0f} |",
+            f"{run.ms_per_create(run.postgres_cpu):.1f} ms | {per_create:.1f} | "
+            f"{run.backends_started} | {limit:.0f} |",
             flush=True,
         )
 

@@ -34,8 +34,11 @@ def normalize_url(url: str) -> str:
 
 # Connections kept open, and made beyond them at busy times (then closed once returned). SQLite
 # too: with its default of 5, concurrent requests kept opening and closing connections, each
-# opening the file and setting its pragmas anew.
-POOL_SIZES = {"pool_size": 10, "max_overflow": 20}
+# opening the file and setting its pragmas anew. 20 kept: with 10, one replica serving 12 busy
+# clients beside its engine went past 10 at every burst and PostgreSQL forked a backend for
+# each connection made beyond them (over 100 a minute, bench/replicas.py). 30 in all, as
+# before: three replicas stay within PostgreSQL's default max_connections (100).
+POOL_SIZES = {"pool_size": 20, "max_overflow": 10}
 
 
 class _WriteGate:
