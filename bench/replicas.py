@@ -14,9 +14,9 @@ shares the 2 cores and the figure says what this machine does.
 
 Printed per run: creates/s, the ratio to 1 replica, the CPU each replica and PostgreSQL (the
 backends serving the bench's database) spent per create, the backends started during the run,
-PostgreSQL's transactions per create (pg_stat_database), and the bare commit rate of the metadb
-measured in the same run (one-row UPDATE + COMMIT, one connection): with those, the creates/s
-at which the metadb itself becomes the limit. Every load loop is bounded in count and
+PostgreSQL's commits and rollbacks per create (pg_stat_database), and the bare commit rate of
+the metadb measured in the same run (one-row UPDATE + COMMIT, one connection): with those, the
+creates/s at which the metadb itself becomes the limit. Every load loop is bounded in count and
 time.
 """
 
@@ -49,8 +49,7 @@ class Run:
     seconds: float
     replica_cpu: list[float]
     postgres_cpu: float
-    transactions: int
-    backends_started: int
+    counts: DatabaseCounts
 
     @property
     def rate(self) -> float:
@@ -103,23 +102,31 @@ def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
-def sessions(engine: Engine, database: str) -> int:
-    """Backends started for `database` so far (connection churn costs the server a fork each)."""
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                text("SELECT sessions FROM pg_stat_database WHERE datname = :d"), {"d": database}
-            ).scalar_one()
-        )
+@dataclass(frozen=True)
+class DatabaseCounts:
+    """pg_stat_database's counters for one database."""
 
+    commits: int
+    rollbacks: int  # read sessions end with ROLLBACK: the pollers' reads are mostly here
+    sessions: int  # backends started (connection churn costs the server a fork each)
 
-def transactions(engine: Engine, database: str) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                text("SELECT xact_commit FROM pg_stat_database WHERE datname = :d"),
+    @classmethod
+    def read(cls, engine: Engine, database: str) -> DatabaseCounts:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT xact_commit, xact_rollback, sessions FROM pg_stat_database "
+                    "WHERE datname = :d"
+                ),
                 {"d": database},
-            ).scalar_one()
+            ).one()
+        return cls(int(row[0]), int(row[1]), int(row[2]))
+
+    def __sub__(self, other: DatabaseCounts) -> DatabaseCounts:
+        return DatabaseCounts(
+            self.commits - other.commits,
+            self.rollbacks - other.rollbacks,
+            self.sessions - other.sessions,
         )
 
 
@@ -220,13 +227,11 @@ def one_run(
             engine = create_engine(url)
             try:
                 cpu0 = [cpu_seconds(pid) for pid in pids]
-                pg0, tx0 = backend_cpu(engine, database), transactions(engine, database)
-                forks0 = sessions(engine, database)
+                pg0, counts0 = backend_cpu(engine, database), DatabaseCounts.read(engine, database)
                 began = time.perf_counter()
                 done = asyncio.run(drive(urls, send, args.connections, args.creates, args.seconds))
                 elapsed = time.perf_counter() - began
-                pg1, tx1 = backend_cpu(engine, database), transactions(engine, database)
-                forks1 = sessions(engine, database)
+                pg1, counts1 = backend_cpu(engine, database), DatabaseCounts.read(engine, database)
                 cpu1 = [cpu_seconds(pid) for pid in pids]
             finally:
                 engine.dispose()
@@ -236,8 +241,7 @@ def one_run(
                 elapsed,
                 [b - a for a, b in zip(cpu0, cpu1, strict=True)],
                 cpu_between(pg0, pg1),
-                tx1 - tx0,
-                forks1 - forks0,
+                counts1 - counts0,
             )
         finally:
             for server in servers:
@@ -251,18 +255,19 @@ def report(label: str, runs: list[Run], commit_rate: float) -> None:
     print(f"\n{label}")
     print(
         "| replicas | creates/s | vs 1 replica | replica CPU per create (each) | "
-        "PostgreSQL CPU per create | transactions per create | backends started | "
-        "metadb limit (creates/s) |"
+        "PostgreSQL CPU per create | commits per create | rollbacks (reads) per create | "
+        "backends started | metadb limit (creates/s) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         each = ", ".join(f"{run.ms_per_create(c):.1f}" for c in run.replica_cpu)
-        per_create = run.transactions / run.creates if run.creates else 0.0
+        per_create = run.counts.commits / run.creates if run.creates else 0.0
+        reads = run.counts.rollbacks / run.creates if run.creates else 0.0
         limit = commit_rate / per_create if per_create else 0.0
         print(
             f"| {run.replicas} | {run.rate:.1f} | {run.rate / base:.2f}x | {each} ms | "
-            f"{run.ms_per_create(run.postgres_cpu):.1f} ms | {per_create:.1f} | "
-            f"{run.backends_started} | {limit:.0f} |",
+            f"{run.ms_per_create(run.postgres_cpu):.1f} ms | {per_create:.1f} | {reads:.1f} | "
+            f"{run.counts.sessions} | {limit:.0f} |",
             flush=True,
         )
 
