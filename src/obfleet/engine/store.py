@@ -41,6 +41,7 @@ from obfleet.engine.dag import (
     IDS,
     SUBTASKS,
     TASKS,
+    lock_task_rows,
     lock_tasks,
     promote_neighbours,
     rows_updated,
@@ -229,6 +230,8 @@ class EngineStore:
         self.skip_locked = supports_skip_locked(db)
         # PostgreSQL and SQLite >= 3.35 have UPDATE ... RETURNING; MySQL and MariaDB do not.
         self.returning = db.engine.dialect.update_returning
+        # Whether task rows can be locked one by one (not SQLite: a writer holds the file).
+        self.row_locks = db.dialect != "sqlite"
         # Subtasks this node reclaimed from runners that stopped renewing their leases.
         self.taken_over = 0
 
@@ -287,7 +290,12 @@ class EngineStore:
         result: StepResult,
         logs: list[LogLine],
     ) -> None:
-        contexts = lock_tasks(session, (o.claim.task_id for o in outcomes))
+        task_ids = [o.claim.task_id for o in outcomes]
+        contexts: dict[int, dict[str, Any]] = {}
+        if any(o.changes for o in outcomes):
+            contexts = lock_tasks(session, task_ids)
+        else:  # most steps: no run wrote context, so none is read
+            lock_task_rows(session, task_ids, row_locks=self.row_locks)
         recorded = self._record_outcomes(session, outcomes, now)
         dirty: set[int] = set()
         finished: dict[Action, list[int]] = {Action.EXECUTE: [], Action.ROLLBACK: []}
