@@ -266,7 +266,9 @@ class EngineStore:
             lines = list(logs)
             if outcomes:
                 self._finish(session, outcomes, now, result, lines)
-            if lines:
+            if claim_limit > 0:
+                self._claim(session, claim_limit, now, result, lines)
+            if lines:  # the runs' lines, the finished ones' and the claimed ones' headers
                 session.execute(
                     _APPEND_LOG,
                     [
@@ -274,8 +276,6 @@ class EngineStore:
                         for x in lines
                     ],
                 )
-            if claim_limit > 0:
-                self._claim(session, claim_limit, now, result)
             if check_cancels:
                 result.canceling = set(session.scalars(_CANCELING, {"node": self.node_id}))
             return result
@@ -395,7 +395,9 @@ class EngineStore:
         session.execute(statement, params)
         return [o.claim.subtask_id for o in outcomes]
 
-    def _claim(self, session: Session, limit: int, now: datetime, result: StepResult) -> None:
+    def _claim(
+        self, session: Session, limit: int, now: datetime, result: StepResult, logs: list[LogLine]
+    ) -> None:
         rows = session.execute(_candidates(limit, self.skip_locked)).all()
         if not rows:
             return
@@ -427,16 +429,11 @@ class EngineStore:
             return
         claimed = sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
         contexts = self._bump_tasks(session, {r.task_id for r in claimed})
-        session.execute(
-            _APPEND_LOG,
-            [
-                {
-                    "subtask_id": r.id,
-                    "attempt": r.attempt,
-                    "line": f"############{{{r.operation}}}{{{iso(now)}}}############",
-                }
-                for r in claimed
-            ],
+        # Each claimed run's log header, written with the step's other lines (one INSERT).
+        at = iso(now)
+        logs.extend(
+            LogLine(r.id, r.attempt, f"############{{{r.operation}}}{{{at}}}############")
+            for r in claimed
         )
         result.claims = [
             Claim(
