@@ -43,6 +43,7 @@ EDGE = EDGES.c
 IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 
 _LOCK = select(TASK.id, TASK.context).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
+_LOCK_ONLY = select(TASK.id).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
 
 
 def _pending_across(finished: Column[int], neighbour: Column[int], action: Action) -> Select[Any]:
@@ -56,13 +57,21 @@ def _pending_across(finished: Column[int], neighbour: Column[int], action: Actio
 
 # Pending subtasks downstream of newly executed ones, and upstream of newly rolled back ones.
 _EXECUTE_CANDIDATES = _pending_across(EDGE.upstream_id, EDGE.downstream_id, Action.EXECUTE)
-_ROLLBACK_CANDIDATES = _pending_across(EDGE.downstream_id, EDGE.upstream_id, Action.ROLLBACK)
-# Of those, the ones still waiting for an upstream (executing) or a downstream (rolling back).
-_EXECUTE_BLOCKED = (
-    select(EDGE.downstream_id)
-    .join(SUBTASKS, SUB.id == EDGE.upstream_id)
-    .where(EDGE.downstream_id.in_(IDS), SUB.status != SubtaskStatus.SUCCESSFUL)
+# Of the first, those whose upstreams have all succeeded: one statement where a step's
+# promotion took two (candidates, then the blocked among them).
+_WAITING = EDGES.alias("waiting")
+_UPSTREAM = SUBTASKS.alias("upstream")
+_EXECUTE_UNBLOCKED = _EXECUTE_CANDIDATES.where(
+    ~select(_WAITING.c.upstream_id)
+    .join(_UPSTREAM, _UPSTREAM.c.id == _WAITING.c.upstream_id)
+    .where(
+        _WAITING.c.downstream_id == EDGE.downstream_id,
+        _UPSTREAM.c.status != SubtaskStatus.SUCCESSFUL,
+    )
+    .exists()
 )
+_ROLLBACK_CANDIDATES = _pending_across(EDGE.downstream_id, EDGE.upstream_id, Action.ROLLBACK)
+# Of the rollback candidates, those still waiting for a downstream to roll back.
 _ROLLBACK_BLOCKED = (
     select(EDGE.upstream_id)
     .join(SUBTASKS, SUB.id == EDGE.downstream_id)
@@ -104,6 +113,15 @@ def lock_tasks(session: Session, task_ids: Iterable[int]) -> dict[int, dict[str,
     return {row.id: row.context for row in session.execute(_LOCK, {"ids": ids})}
 
 
+def lock_task_rows(session: Session, task_ids: Iterable[int], *, row_locks: bool) -> None:
+    """`lock_tasks` without reading the contexts (JSON, decoded per row), for a caller that
+    changes none. `row_locks` False (SQLite): nothing to do, the write transaction already
+    holds the whole database (BEGIN IMMEDIATE)."""
+    ids = sorted(set(task_ids))
+    if ids and row_locks:
+        session.execute(_LOCK_ONLY, {"ids": ids}).all()
+
+
 def promote_neighbours(session: Session, finished: Mapping[Action, Collection[int]]) -> int:
     """Make READY what the newly SUCCESSFUL subtasks unblocked; returns how many.
 
@@ -112,18 +130,12 @@ def promote_neighbours(session: Session, finished: Mapping[Action, Collection[in
     """
     promoted = 0
     if finished.get(Action.EXECUTE):
-        candidates = _ids(session, _EXECUTE_CANDIDATES, finished[Action.EXECUTE])
-        promoted += promote_execute(session, candidates)
+        unblocked = _ids(session, _EXECUTE_UNBLOCKED, finished[Action.EXECUTE])
+        promoted += _make_ready(session, unblocked)
     if finished.get(Action.ROLLBACK):
         candidates = _ids(session, _ROLLBACK_CANDIDATES, finished[Action.ROLLBACK])
         promoted += promote_rollback(session, candidates)
     return promoted
-
-
-def promote_execute(session: Session, candidates: Collection[int]) -> int:
-    if not candidates:
-        return 0
-    return _make_ready(session, set(candidates) - _ids(session, _EXECUTE_BLOCKED, candidates))
 
 
 def promote_rollback(session: Session, candidates: Collection[int]) -> int:

@@ -41,6 +41,7 @@ from obfleet.engine.dag import (
     IDS,
     SUBTASKS,
     TASKS,
+    lock_task_rows,
     lock_tasks,
     promote_neighbours,
     rows_updated,
@@ -229,6 +230,8 @@ class EngineStore:
         self.skip_locked = supports_skip_locked(db)
         # PostgreSQL and SQLite >= 3.35 have UPDATE ... RETURNING; MySQL and MariaDB do not.
         self.returning = db.engine.dialect.update_returning
+        # Whether task rows can be locked one by one (not SQLite: a writer holds the file).
+        self.row_locks = db.dialect != "sqlite"
         # Subtasks this node reclaimed from runners that stopped renewing their leases.
         self.taken_over = 0
 
@@ -263,7 +266,9 @@ class EngineStore:
             lines = list(logs)
             if outcomes:
                 self._finish(session, outcomes, now, result, lines)
-            if lines:
+            if claim_limit > 0:
+                self._claim(session, claim_limit, now, result, lines)
+            if lines:  # the runs' lines, the finished ones' and the claimed ones' headers
                 session.execute(
                     _APPEND_LOG,
                     [
@@ -271,8 +276,6 @@ class EngineStore:
                         for x in lines
                     ],
                 )
-            if claim_limit > 0:
-                self._claim(session, claim_limit, now, result)
             if check_cancels:
                 result.canceling = set(session.scalars(_CANCELING, {"node": self.node_id}))
             return result
@@ -287,7 +290,12 @@ class EngineStore:
         result: StepResult,
         logs: list[LogLine],
     ) -> None:
-        contexts = lock_tasks(session, (o.claim.task_id for o in outcomes))
+        task_ids = [o.claim.task_id for o in outcomes]
+        contexts: dict[int, dict[str, Any]] = {}
+        if any(o.changes for o in outcomes):
+            contexts = lock_tasks(session, task_ids)
+        else:  # most steps: no run wrote context, so none is read
+            lock_task_rows(session, task_ids, row_locks=self.row_locks)
         recorded = self._record_outcomes(session, outcomes, now)
         dirty: set[int] = set()
         finished: dict[Action, list[int]] = {Action.EXECUTE: [], Action.ROLLBACK: []}
@@ -387,7 +395,9 @@ class EngineStore:
         session.execute(statement, params)
         return [o.claim.subtask_id for o in outcomes]
 
-    def _claim(self, session: Session, limit: int, now: datetime, result: StepResult) -> None:
+    def _claim(
+        self, session: Session, limit: int, now: datetime, result: StepResult, logs: list[LogLine]
+    ) -> None:
         rows = session.execute(_candidates(limit, self.skip_locked)).all()
         if not rows:
             return
@@ -419,16 +429,11 @@ class EngineStore:
             return
         claimed = sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
         contexts = self._bump_tasks(session, {r.task_id for r in claimed})
-        session.execute(
-            _APPEND_LOG,
-            [
-                {
-                    "subtask_id": r.id,
-                    "attempt": r.attempt,
-                    "line": f"############{{{r.operation}}}{{{iso(now)}}}############",
-                }
-                for r in claimed
-            ],
+        # Each claimed run's log header, written with the step's other lines (one INSERT).
+        at = iso(now)
+        logs.extend(
+            LogLine(r.id, r.attempt, f"############{{{r.operation}}}{{{at}}}############")
+            for r in claimed
         )
         result.claims = [
             Claim(

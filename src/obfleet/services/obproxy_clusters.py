@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from obfleet.engine.flow import submit
@@ -26,6 +27,7 @@ from obfleet.services import obproxy_offline
 from obfleet.services.hosts import normalize_address
 from obfleet.services.obproxy_password import check_proxysys_password
 from obfleet.services.users import Principal
+from obfleet.store.db import Database
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink
 
@@ -239,17 +241,21 @@ def _install(session: Session, request: ClusterIn) -> Install | None:
     )
 
 
-def create(
-    session: Session,
-    box: SecretBox,
-    request: ClusterIn,
-    principal: Principal,
-    *,
-    advertise_url: str | None = None,
-) -> int:
-    """Record the cluster and submit its "Install obproxy" task; returns the task id.
+@dataclass(frozen=True)
+class _Checked:
+    """A create's request as validation left it: what the write phase records."""
 
-    `advertise_url` is OBFLEET_ADVERTISE_URL: installing in CONFIG_URL mode needs it."""
+    request: ClusterIn  # its address in canonical form
+    linked: list[ObCluster]  # detached: only their ids are used
+    install: Install | None
+    startup: list[tuple[str, str]]
+    runtime: list[tuple[str, str]]
+
+
+def _validate(
+    session: Session, box: SecretBox, request: ClusterIn, advertise_url: str | None
+) -> _Checked:
+    """Every check of a create, in the order its errors are answered: reads only."""
     _check_name(session, request.name)
     request = replace(request, address=check_address(request.address))
     _check_port(request.port)
@@ -270,7 +276,18 @@ def create(
             linked=linked,
             advertise_url=advertise_url,
         )
-    cluster = _record(session, box, request, linked, principal, startup, runtime)
+    return _Checked(request, linked, install, startup, runtime)
+
+
+def _write(session: Session, box: SecretBox, checked: _Checked, principal: Principal) -> int:
+    """Record the checked cluster and submit its task. The name's uniqueness is the database's
+    (a unique column); the hosts are checked again here, where installs on them take turns."""
+    if checked.install is not None:
+        instances.check_hosts_ready(session, checked.install)
+    request, install = checked.request, checked.install
+    cluster = _record(
+        session, box, request, checked.linked, principal, checked.startup, checked.runtime
+    )
     note("objectIds", cluster.id)  # the request's audit record names the cluster it made
     acts_on = (
         targets.new_obproxies(cluster.id, install.host_ids, install.sql_port)
@@ -284,6 +301,34 @@ def create(
         creator_id=principal.user_id,
         targets=acts_on,
     )
+
+
+def create(
+    db: Database,
+    box: SecretBox,
+    request: ClusterIn,
+    principal: Principal,
+    *,
+    advertise_url: str | None = None,
+) -> int:
+    """Record the cluster and submit its "Install obproxy" task; returns the task id, committed.
+
+    `advertise_url` is OBFLEET_ADVERTISE_URL: installing in CONFIG_URL mode needs it.
+
+    Validation reads in a read session, before the write transaction: every other writer
+    waits for that one (on SQLite, for the whole file), so it holds only the inserts. What
+    changed in between (a cluster of the same name made, a linked OceanBase cluster deleted)
+    fails the write, a constraint or a check; the create is then validated again, so that it
+    gets the same answer as if it had come a moment later."""
+    with db.session() as session:
+        checked = _validate(session, box, request, advertise_url)
+    try:
+        with db.transaction() as session:
+            return _write(session, box, checked, principal)
+    except (ApiError, IntegrityError):
+        with db.session() as session:
+            _validate(session, box, request, advertise_url)
+        raise
 
 
 def update(

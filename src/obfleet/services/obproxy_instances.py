@@ -155,7 +155,7 @@ def check_not_targeted(session: Session, host_id: int, sql_port: int, what: str)
         )
 
 
-def _check_hosts_ready(session: Session, install: Install) -> None:
+def check_hosts_ready(session: Session, install: Install) -> None:
     """Each host ONLINE and not in the way of another recorded OBProxy, nor of an unfinished
     install or take-over task."""
     ports = (install.sql_port, install.exporter_port)
@@ -178,7 +178,7 @@ def check_can_install(
 ) -> None:
     """What the hosts, the OBProxy cluster and obfleet must offer for the install to work."""
     check_proxyro(session, box, linked)
-    _check_hosts_ready(session, install)
+    check_hosts_ready(session, install)
     if work_mode == "CONFIG_URL" and not advertise_url:
         raise bad_request(
             "installing obproxies in CONFIG_URL mode needs OBFLEET_ADVERTISE_URL, the obfleet "

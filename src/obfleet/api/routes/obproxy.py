@@ -121,11 +121,13 @@ def _base_url(ctx: CtxDep, request: Request) -> str:
     summary="Create an OBProxy cluster (answers with the Install obproxy task)",
 )
 def create_cluster(
-    body: ClusterCreateIn, ctx: CtxDep, session: SessionDep, principal: Principal = Depends(WRITE)
+    body: ClusterCreateIn, ctx: CtxDep, principal: Principal = Depends(WRITE)
 ) -> EnvelopeResponse:
     """Create an OBProxy cluster linked to OceanBase clusters, and with obproxyInstallParam install
     OBProxy on the given hosts. The answer is the "Install obproxy" task: watch it with
     /api/v2/tasks/instances/{id}."""
+    # No request session: the service validates in a read session and commits a short write
+    # transaction of its own; the answer is read after that commit, outside it.
     install = body.obproxy_install_param or InstallParamIn.model_validate({})
     request = service.ClusterIn(
         name=body.name,
@@ -143,9 +145,10 @@ def create_cluster(
         proxysys_password=body.proxysys_password,
     )
     task_id = service.create(
-        session, ctx.secrets, request, principal, advertise_url=ctx.settings.advertise_url
+        ctx.db, ctx.secrets, request, principal, advertise_url=ctx.settings.advertise_url
     )
-    return ok(StartedTaskOut.load(session, task_id))
+    with ctx.db.session() as session:
+        return ok(StartedTaskOut.load(session, task_id))
 
 
 @router.get(

@@ -1,0 +1,78 @@
+"""What one engine step sends the metadb when a run ends and promotes its downstream
+(EngineStore.step): promotion asks once, and a run that wrote no context has none read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event
+
+from obfleet.engine import Flow
+from obfleet.engine.clock import DbClock
+from obfleet.engine.reads import subtask_log
+from obfleet.engine.store import Claim, EngineStore, Outcome
+from obfleet.store.db import Database
+from tests.engine.conftest import submit_flow
+from tests.engine.subtasks import A, B, C
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(" ".join(args[2].split()))  # (conn, cursor, statement, ...)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def chain_started(database: Database) -> tuple[EngineStore, Claim]:
+    """A store, and the claim of the first subtask of a chain A -> B -> C."""
+    store = EngineStore(
+        database,
+        node_id="step-test",
+        address="127.0.0.1",
+        lease=timedelta(seconds=30),
+        clock=DbClock(database),
+    )
+    store.register()
+    flow = Flow("chain")
+    flow.chain(A, B, C)
+    submit_flow(database, flow)
+    (first,) = store.step([], [], claim_limit=8, check_cancels=False).claims
+    return store, first
+
+
+def test_finishing_a_run_promotes_in_one_select_and_reads_no_context(database: Database) -> None:
+    store, first = chain_started(database)
+    with statements(database) as sent:  # finishing only: the claim reads contexts
+        result = store.step(
+            [Outcome(first, succeeded=True)], [], claim_limit=0, check_cancels=False
+        )
+    assert result.promoted == 1 and result.changed_tasks == {first.task_id}
+    edges = [s for s in sent if "subtask_dependency" in s]
+    assert len(edges) == 1, edges  # candidates and their blockers in one SELECT
+    contexts = [s for s in sent if s.startswith("SELECT") and "task_instance.context" in s]
+    assert contexts == []  # the run changed no context: none is read
+    if database.dialect == "sqlite":  # its write transaction holds the file: no lock to take
+        assert not [s for s in sent if s.startswith("SELECT task_instance.id FROM task_instance")]
+
+
+def test_a_step_writes_its_log_lines_in_one_insert(database: Database) -> None:
+    store, first = chain_started(database)
+    ran = [Outcome(first, succeeded=True)]
+    with statements(database) as sent:
+        (second,) = store.step(ran, [], claim_limit=8, check_cancels=False).claims
+    assert len([s for s in sent if s.startswith("INSERT INTO subtask_log")]) == 1
+    with database.session() as session:
+        finished = subtask_log(session, first.task_id, first.subtask_id).splitlines()
+        claimed = subtask_log(session, second.task_id, second.subtask_id).splitlines()
+    assert "new state: SUCCESSFUL" in finished[-1]
+    assert len(claimed) == 1 and claimed[0].startswith("############{EXECUTE}{")
