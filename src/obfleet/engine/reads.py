@@ -15,6 +15,7 @@ from sqlalchemy import Row, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from obfleet.errors import ApiError, ErrorCode
+from obfleet.store.base import as_stored
 from obfleet.store.models.tasks import SubtaskDependency as Edge
 from obfleet.store.models.tasks import SubtaskInstance as Sub
 from obfleet.store.models.tasks import SubtaskLog
@@ -84,9 +85,11 @@ TASK_SUMMARY = (
     TASK.tenant_id,
     TASK.tenant_name,
     TASK.host_id,
-    TASK.create_time,
-    TASK.start_time,
-    TASK.finish_time,
+    # Times as stored: a list only shows them, and SQLAlchemy's processing of each into an
+    # aware datetime cost more than the rest of reading the row.
+    as_stored(TASK.create_time),
+    as_stored(TASK.start_time),
+    as_stored(TASK.finish_time),
 )
 SUBTASK_SUMMARY = (SUB.task_id, SUB.id, SUB.name, SUB.description, SUB.status, SUB.operation)
 
@@ -107,8 +110,10 @@ SUBTASK_SUMMARIES_OF: Select[*tuple[Any, ...]] = (
 def subtask_summaries_of(session: Session, task_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
     """The SUBTASK_SUMMARY rows of some tasks, by task id, each list in id order."""
     grouped: dict[int, list[Row[Any]]] = defaultdict(list)
-    for row in session.execute(SUBTASK_SUMMARIES_OF, {"task_ids": list(task_ids)}):
-        grouped[row.task_id].append(row)
+    # All fetched at once (iterating the result fetches them one by one); the task id by
+    # position (by name costs ten times more).
+    for row in session.execute(SUBTASK_SUMMARIES_OF, {"task_ids": list(task_ids)}).all():
+        grouped[row[0]].append(row)
     return grouped
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import BindParameter, Row, Select, bindparam, select
 from sqlalchemy.orm import Session
 
+from obfleet.store.base import as_stored
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
@@ -33,8 +34,10 @@ CLUSTER_COLUMNS = (
     CLUSTER.parameter_version,
     CLUSTER.creator_id,
     CLUSTER.creator_name,
-    CLUSTER.create_time,
-    CLUSTER.update_time,
+    # Times as stored: a view only shows them (timefmt.iso), and SQLAlchemy's processing of
+    # each into an aware datetime cost more than the rest of reading the row.
+    as_stored(CLUSTER.create_time),
+    as_stored(CLUSTER.update_time),
     CLUSTER.address,
     CLUSTER.port,
     CLUSTER.work_mode,
@@ -94,7 +97,7 @@ OBPROXIES_OF = (
         SERVER.cluster_id,
         SERVER.id,
         SERVER.host_id,
-        SERVER.last_active_time,
+        as_stored(SERVER.last_active_time),
         SERVER.parameter_version,
         SERVER.ip,
         SERVER.sql_port,
@@ -114,6 +117,7 @@ OBPROXIES_OF = (
 def _grouped(session: Session, stmt: Rows, params: dict[str, Any]) -> dict[int, list[Row[Any]]]:
     """The rows of `stmt` by their first column (the cluster id)."""
     grouped: dict[int, list[Row[Any]]] = defaultdict(list)
-    for row in session.execute(stmt, params):
+    # All fetched at once: iterating the result fetches them one by one.
+    for row in session.execute(stmt, params).all():
         grouped[row[0]].append(row)
     return grouped
