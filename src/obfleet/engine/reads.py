@@ -103,7 +103,9 @@ def task_summaries() -> Select[*tuple[Any, ...]]:
 SUBTASK_SUMMARIES_OF: Select[*tuple[Any, ...]] = (
     select(*SUBTASK_SUMMARY)
     .where(SUB.task_id.in_(bindparam("task_ids", expanding=True)))
-    .order_by(SUB.id)
+    # Each task's subtasks in id order; by task first, as the task_id index reads them (by
+    # id alone, SQLite sorted the page's subtasks anew).
+    .order_by(SUB.task_id, SUB.id)
 )
 
 
