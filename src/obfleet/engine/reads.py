@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, or_, select
+from sqlalchemy import Row, Select, or_, select
 from sqlalchemy.orm import Session
 
 from obfleet.errors import ApiError, ErrorCode
@@ -20,6 +20,7 @@ from obfleet.store.models.tasks import SubtaskDependency as Edge
 from obfleet.store.models.tasks import SubtaskInstance as Sub
 from obfleet.store.models.tasks import SubtaskLog
 from obfleet.store.models.tasks import TaskInstance as Task
+from obfleet.store.rows import RowsOfIds
 
 
 class Edges:
@@ -100,21 +101,20 @@ def task_summaries() -> Select[*tuple[Any, ...]]:
 
 
 # Made once: building it anew per page cost about as much as running it.
-SUBTASK_SUMMARIES_OF: Select[*tuple[Any, ...]] = (
-    select(*SUBTASK_SUMMARY)
-    .where(SUB.task_id.in_(bindparam("task_ids", expanding=True)))
+SUBTASK_SUMMARIES_OF = RowsOfIds(
     # Each task's subtasks in id order; by task first, as the task_id index reads them (by
     # id alone, SQLite sorted the page's subtasks anew).
-    .order_by(SUB.task_id, SUB.id)
+    select(*SUBTASK_SUMMARY).order_by(SUB.task_id, SUB.id),
+    SUB.task_id,
 )
 
 
 def subtask_summaries_of(session: Session, task_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
-    """The SUBTASK_SUMMARY rows of some tasks, by task id, each list in id order."""
+    """The SUBTASK_SUMMARY rows of some tasks (and maybe of others: pick by task id), by task
+    id, each list in id order."""
     grouped: dict[int, list[Row[Any]]] = defaultdict(list)
-    # All fetched at once (iterating the result fetches them one by one); the task id by
-    # position (by name costs ten times more).
-    for row in session.execute(SUBTASK_SUMMARIES_OF, {"task_ids": list(task_ids)}).all():
+    # The task id by position (by name costs ten times more).
+    for row in SUBTASK_SUMMARIES_OF.rows(session, task_ids):
         grouped[row[0]].append(row)
     return grouped
 
