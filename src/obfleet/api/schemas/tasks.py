@@ -8,6 +8,7 @@ that starts a task (StartedTaskOut, OCP's TaskInstance).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -216,22 +217,25 @@ class BasicTaskOut(ApiModel):
     subtasks: list[BasicSubtaskOut]
 
     @classmethod
-    def wire(cls, task: Row[Any], subtasks: Sequence[Row[Any]]) -> dict[str, Any]:
-        """`task`: a row of task_summaries(); `subtasks`: its subtask_summaries_of() rows."""
+    def wire(cls, task: Row[Any], subtasks: list[dict[str, Any]]) -> dict[str, Any]:
+        """`task`: a row of task_summaries(); `subtasks`: its subtasks' wire forms."""
         wire = BASIC_TASK_WIRE.dump(task)
         creator_id, creator, cluster_id, cluster_name, tenant_id, tenant_name = _REFS(task)
         wire["creator"] = {"id": creator_id, "name": creator}
         wire["cluster"] = _known(cluster_id, cluster_name)
         wire["tenant"] = _known(tenant_id, tenant_name)
-        wire["subtasks"] = list(map(BASIC_SUBTASK_WIRE.dump, subtasks))
+        wire["subtasks"] = subtasks
         return wire
 
     @classmethod
     def page(cls, session: Session, tasks: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-        """A page of task_summaries() rows, their subtasks loaded in one query."""
-        subtasks = subtask_summaries_of(session, list(map(_ID, tasks)))
-        no_subtasks: list[Row[Any]] = []
-        return [cls.wire(t, subtasks.get(_ID(t), no_subtasks)) for t in tasks]
+        """A page of task_summaries() rows, their subtasks loaded in one query and written as
+        they come (one list per task, not a list of rows and then another of dicts)."""
+        subtasks: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        dump = BASIC_SUBTASK_WIRE.dump
+        for row in subtask_summaries_of(session, list(map(_ID, tasks))):
+            subtasks[row[0]].append(dump(row))
+        return [cls.wire(t, subtasks.get(_ID(t)) or []) for t in tasks]
 
 
 BASIC_TASK_WIRE = WireRow(
