@@ -8,6 +8,7 @@ machine's) fails before it creates a metadb, a user or a password that nobody wo
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import socket
 
@@ -52,6 +53,24 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+# Net container objects made between two collections of the cyclic GC's youngest generation
+# (Python's default: 700). A page of 2,000 rows holds ~10,000 at once: at 700, each such page
+# started ~12 young collections and, every ~10 pages, a full one.
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def settle_heap() -> None:
+    """Once the service is up: freeze what it made to start (modules, the app, its routes and
+    schemas: ~170,000 objects that live as long as the process), so that the cyclic GC's full
+    collections no longer walk them, and collect the youngest generation less often. Before,
+    a page of 2,000 rows cost 12 ms of GC (full collections of 118 ms every ~10 pages), more
+    than building it; after, 0.15 ms (gc.callbacks, in-process, tasks?size=2000)."""
+    gc.collect()  # what is garbage now is not kept forever
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
+
+
 class Server(uvicorn.Server):
     """uvicorn on a socket bound beforehand, showing the first admin's password once it is up."""
 
@@ -63,6 +82,7 @@ class Server(uvicorn.Server):
         await super().startup(sockets)
         if not self.started:
             return
+        settle_heap()
         for sock in sockets or []:
             host, port = sock.getsockname()[:2]
             log.info("obfleet listens on http://%s:%d", f"[{host}]" if ":" in host else host, port)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from fastapi import APIRouter
 
 from obfleet.api.auth import public
+from obfleet.api.envelope import EnvelopeResponse
 from tests.conftest import ADMIN
 
 ENVELOPE_KEYS = {"successful", "timestamp", "duration", "status", "traceId", "server"}
@@ -119,3 +121,16 @@ def test_open_endpoints(client):
     assert client.get("/api/status?includeUnavailableComponent=true").text == "okay"
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"data": {"b": [1, {"z": None, "y": "é"}], "a": 1.5}, "status": 200},
+        # Keys other than strings: written as strings, as json.dumps wrote them.
+        {"data": {2: "b", 1: {3: [None]}}, "status": 200},
+    ],
+)
+def test_answers_are_written_as_json_dumps_wrote_them(content):
+    expected = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert EnvelopeResponse(content).body == expected.encode()

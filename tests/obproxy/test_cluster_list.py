@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
+from obfleet.store.rows import RowsOfIds
 from tests.conftest import ADMIN
 from tests.obproxy.test_clusters import create, import_ob
 from tests.obproxy.test_parameters_api import add_obproxy
@@ -104,3 +105,25 @@ def test_totals_are_right_with_or_without_a_count(client):
         page = listed(client, query)["page"]
         assert (page["totalElements"], page["totalPages"]) == (7, pages), query
     assert listed(client, "name=nothing")["page"]["totalElements"] == 0
+
+
+def test_a_page_reads_its_parts_alike_by_range_and_by_listed_ids(client, monkeypatch):
+    """Parts of a page of close ids are read by the ids' range (which may bring others'
+    parts), of spread ids by the ids listed (store/rows.py): each shows the same."""
+    import_ob(client)
+    import_ob(client, name="second", ob_cluster_id=2)
+    add_clusters(client, 1, 7)
+    tasks = "/api/v2/tasks/instances?size=2000"
+    pages = ("size=2000", "size=3&page=2", "name=pc1", "sort=name,desc&size=4")
+
+    def everything(form: str) -> tuple[list[Any], Any]:
+        with counted(client) as seen:
+            shown = [listed(client, query) for query in pages]
+            shown_tasks = client.get(tasks, headers=ADMIN).json()["data"]
+        assert all(form in statement for statement in seen[1:3]), seen
+        return shown, shown_tasks
+
+    by_range = everything(" BETWEEN ")
+    monkeypatch.setattr(RowsOfIds, "SPREAD", 0)
+    assert everything(" IN (") == by_range
+    assert all(task["subtasks"] for task in by_range[1]["contents"])
