@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import inspect, select
 
 from obfleet.security.passwords import verify_password
+from obfleet.services import users
 from obfleet.store.db import Database
 from obfleet.store.models.iam import User
 from tests.api.test_auth import _signed
@@ -154,7 +155,11 @@ def test_a_weak_first_admin_password_is_refused_at_start_saying_what_is_wrong(cl
     db.dispose()
 
 
-def test_user_disable_enable_delete_take_effect_on_logins(cli, client):
+def test_user_disable_enable_delete_take_effect_on_logins(cli, client, monkeypatch):
+    # The CLI is another process: the server sees its changes once its login cache has to read
+    # the login again (LOGIN_RECHECK_S). Left at a second, this test passed only when each CLI
+    # call took longer than that.
+    monkeypatch.setattr(users, "LOGIN_RECHECK_S", 0.0)
     bob = basic("bob", "Bob_Pass_123")
     made = cli("user", "add", "bob", "--roles", "ADMIN", "--password", "Bob_Pass_123")
     assert made.returncode == 0, made.stderr
