@@ -86,6 +86,9 @@ class Settings:
     advertise_url: str | None = None
     max_upload_bytes: int = 2 * 1024**3
     engine_concurrency: int = 16
+    # How many worker threads run request handlers at once (None: by the metadb, see
+    # obfleet.api.threads).
+    request_threads: int | None = None
     # How long a replica's claim on a running subtask lasts without a heartbeat before another
     # replica takes the subtask over (after a crash).
     engine_lease_seconds: float = 30.0
@@ -133,6 +136,7 @@ class Settings:
             advertise_url=env.get("OBFLEET_ADVERTISE_URL") or None,
             max_upload_bytes=int(env.get("OBFLEET_MAX_UPLOAD_BYTES", 2 * 1024**3)),
             engine_concurrency=int(env.get("OBFLEET_ENGINE_CONCURRENCY", 16)),
+            request_threads=_count(env, "OBFLEET_REQUEST_THREADS", 0) or None,
             engine_lease_seconds=float(env.get("OBFLEET_ENGINE_LEASE_SECONDS", 30)),
             ssh_timeout_s=float(env.get("OBFLEET_SSH_TIMEOUT", 15)),
             health_interval_s=_seconds(

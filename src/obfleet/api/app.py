@@ -23,6 +23,7 @@ from obfleet.api.context import RequestFactsMiddleware
 from obfleet.api.openapi import document_api
 from obfleet.api.routes import all_routers
 from obfleet.api.signed_body import SignedBodyMiddleware
+from obfleet.api.threads import Lanes, handler_threads
 from obfleet.api.unknown_fields import describe as describe_unknown
 from obfleet.api.unknown_fields import is_unknown_field
 from obfleet.appcontext import AppContext
@@ -195,6 +196,7 @@ def create_app(settings: Settings | None = None, *, run_engine: bool = True) -> 
         guard_integers(ctx.db.engine)
         app.state.ctx = ctx
         app.state.logins = Logins(settings)
+        app.state.lanes = Lanes(handler_threads(settings, ctx.db.dialect))
         await start_service(ctx, run_engine=run_engine)
         try:
             yield

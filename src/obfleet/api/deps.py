@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from anyio import CancelScope
+from anyio import CancelScope, to_thread
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
+from obfleet.api.threads import lanes
 from obfleet.appcontext import AppContext
 
 
@@ -32,7 +32,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     Made here, on the event loop: making a session does no I/O (it connects at the handler's
     first query, in the handler's thread). Ending it does, so it runs in a worker thread, the
     commit and the close in one go: one thread-pool hop where a plain generator dependency
-    costs two (its start and its end), shielded so a dropped client cannot leave it open."""
+    costs two (its start and its end), shielded so a dropped client cannot leave it open, and
+    in the endings lane (obfleet.api.threads), which handlers never fill."""
     write = request.method not in ("GET", "HEAD", "OPTIONS")
     db = app_context(request).db
     session = db.session(write=write)
@@ -47,7 +48,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             _end(session, commit)
         else:
             with CancelScope(shield=True):
-                await run_in_threadpool(_end, session, commit)
+                await to_thread.run_sync(_end, session, commit, limiter=lanes(request).endings)
 
 
 def _end(session: Session, commit: bool) -> None:

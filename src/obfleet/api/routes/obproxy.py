@@ -14,6 +14,7 @@ from obfleet.api.paging import Page, PageRequest, fetch_page, page_request, page
 from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.obproxy import ClusterParameterOut, ObproxyClusterOut, ParameterInfoOut
 from obfleet.api.schemas.tasks import StartedTaskOut
+from obfleet.api.threads import run_remote
 from obfleet.errors import bad_request
 from obfleet.obproxy import catalog, layout
 from obfleet.records.obproxy_views import CLUSTER
@@ -308,12 +309,17 @@ def parameter_info(
     "and `error`); `drift` (an extension) says whether any obproxy shows another value than "
     "`valueString`. Passwords are never listed.",
 )
-def cluster_parameters(
+async def cluster_parameters(
     cluster_id: int,
+    request: Request,
     ctx: CtxDep,
-    session: SessionDep,
     every: bool = Query(False, alias="all"),
 ) -> EnvelopeResponse:
-    cluster = service.get(session, cluster_id)
-    found = parameters.cluster_parameters(cluster, ctx.secrets, every=every)
-    return ok(contents([ClusterParameterOut.of(parameter) for parameter in found]))
+    def read() -> list[ClusterParameterOut]:
+        with ctx.db.session() as session:
+            cluster = service.get(session, cluster_id)
+            found = parameters.cluster_parameters(cluster, ctx.secrets, every=every)
+            return [ClusterParameterOut.of(parameter) for parameter in found]
+
+    # It waits on every OBProxy (seconds when one is down): not in a handler thread.
+    return ok(contents(await run_remote(request, read)))
