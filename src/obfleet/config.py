@@ -110,6 +110,11 @@ class Settings:
     configserver_allow: tuple[IPv4Network | IPv6Network, ...] = ()
     configserver_token: str | None = None
     configserver_max_clusters: int = 1000
+    # How long the config server trusts the config-server generation it read without reading it
+    # again while this process has not moved it: the most a change committed through another
+    # replica (or by another process on a SQLite file) waits to be in its answers; 0: none
+    # (one metadb lookup per answer). obfleet.configserver.cache.
+    configserver_staleness_s: float = 1.0
     # The server log: "text" or "json" (one object a line), and its level (obfleet.logs).
     log_format: str = "text"
     # /metrics and the audit trail can be turned off (the bench measures what they cost).
@@ -156,6 +161,13 @@ class Settings:
             configserver_allow=_networks(env, "OBFLEET_CONFIGSERVER_ALLOW"),
             configserver_token=env.get("OBFLEET_CONFIGSERVER_TOKEN") or None,
             configserver_max_clusters=_count(env, "OBFLEET_CONFIGSERVER_MAX_CLUSTERS", 1000),
+            configserver_staleness_s=_seconds(
+                env,
+                "OBFLEET_CONFIGSERVER_STALENESS",
+                1.0,
+                lambda s: s >= 0,
+                ">= 0 (0: no staleness)",
+            ),
             log_format=check_log_format(env.get("OBFLEET_LOG_FORMAT") or "text"),
             metrics_enabled=_switch(env, "OBFLEET_METRICS", True),
             audit_enabled=_switch(env, "OBFLEET_AUDIT", True),

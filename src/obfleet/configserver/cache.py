@@ -3,20 +3,27 @@ generation (obfleet.store.models.configserver.GENERATION) stays where it was.
 
 Every OBProxy polls GetObProxyConfig, and observers and OBProxies read ObRootServiceInfo; the
 answers change only when a cluster record, a link, an OBProxy cluster or a registration does.
-A read then costs one primary-key lookup of the generation; a change committed by any replica
-moves the generation in the same transaction, so the next read everywhere computes afresh.
+A change committed by any process moves the generation in the same transaction.
 
 An entry is the encoded answer (its `Data` as JSON bytes, or the error) together with the
-generation it was computed under, and is served only to a request that read that same
-generation. Since a request reads the generation before the data, an entry is never older than
-its generation, whatever the interleaving of requests and commits.
+generation it was computed under, and is served only to a request that takes that same
+generation. Since a request takes the generation before it reads the data, an entry is never
+older than its generation, whatever the interleaving of requests and commits.
 
-On SQLite one process serves the metadb, so the generation moves by this process's own
-commits: the value read is reused, without a metadb read, until this process commits a bump
-(`Counter.local`), and for at most SOLE_RECHECK_S, so that a change written by another process
-(an operator's script on the file) is seen within that time. Replicas on PostgreSQL or MySQL
-read it on every request (one primary-key lookup on a bare connection): a change through one
-replica is in the other's very next answer, with no staleness at all.
+The generation itself is read from the metadb (one primary-key lookup on a bare connection) and
+then trusted, with no metadb access at all, until this process commits a bump of it
+(`Counter.local`) or `staleness_s` (OBFLEET_CONFIGSERVER_STALENESS, default 1 s) has passed
+since it was read. The same rule on every dialect, and so the staleness each allows:
+- a change committed through this process (this replica, or the one process on a SQLite file)
+  is in its very next answer: none;
+- a change committed through another replica on PostgreSQL or MySQL, or written to a SQLite
+  file by another process (an operator's script, `obfleet` commands run beside `serve`), is in
+  every answer to a request that starts `staleness_s` or more after its commit; before that, an
+  answer may still be the one computed before it. An OBProxy refreshes what it read from the
+  config server every `config_server_refresh_interval` (60 s by default, 10 s at least), so
+  1 s is small beside the delay it has anyway.
+`staleness_s` = 0 reads the generation on every request: no staleness anywhere, at one metadb
+lookup per answer.
 """
 
 from __future__ import annotations
@@ -45,9 +52,6 @@ KEY_PARAMS = (
 )
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
-# How long a SQLite metadb's generation is trusted without a read while this process has not
-# moved it: the most a change written to the file by another process waits to be served.
-SOLE_RECHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,11 @@ class Stats:
 
 
 class AnswerCache:
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self, max_entries: int = MAX_ENTRIES, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.max_entries = max_entries
+        self.clock = clock
         self.stats = Stats()
         self._entries: OrderedDict[Key, tuple[int, Outcome]] = OrderedDict()
         self._lock = threading.Lock()
@@ -78,18 +85,19 @@ class AnswerCache:
         self._known: tuple[int, int, float] | None = None
 
     def generation(
-        self, read: Callable[[], int | None], local: LocalBumps, sole: bool
+        self, read: Callable[[], int | None], local: LocalBumps, staleness_s: float
     ) -> int | None:
-        """The generation: `read()` from the metadb, or, when this process is its `sole` user,
-        the value read before while `local` (its own committed bumps) has not moved. The count
-        is taken before the read, so a bump committed meanwhile makes the next call read again."""
-        bumps, now = local.count, time.monotonic()
+        """The generation: the value `read()` from the metadb before, while `local` (this
+        process's committed bumps) has not moved since and for less than `staleness_s`; else
+        `read()` now. The count and the time are taken before the read, so a bump committed
+        meanwhile makes the next call read again, and a value is never trusted for longer than
+        `staleness_s` after the read began."""
+        bumps, now = local.count, self.clock()
         known = self._known
-        if sole and known is not None and known[1] == bumps and now - known[2] < SOLE_RECHECK_S:
+        if known is not None and known[1] == bumps and now - known[2] < staleness_s:
             return known[0]
         value = read()
-        if sole and value is not None:
-            self._known = (value, bumps, now)
+        self._known = None if value is None else (value, bumps, now)
         return value
 
     @staticmethod

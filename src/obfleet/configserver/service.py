@@ -4,7 +4,7 @@ not ob-configserver.
 
 Each action takes a session and the call and returns the `Data` of a successful answer, or
 raises ConfigServerError. `answer` encodes either as an Outcome; the read actions' outcomes are
-kept per process (obfleet.configserver.cache) while the metadb's config-server generation stands.
+kept per process (obfleet.configserver.cache) while the config-server generation stands.
 """
 
 from __future__ import annotations
@@ -203,10 +203,10 @@ def _failed(exc: ConfigServerError) -> Outcome:
     return Outcome(exc.code, exc.message, exc.http_status, b"null")
 
 
-def _read(db: Database, action: Action, call: Call) -> Outcome:
-    """A read action's answer, from the process's cache when the metadb's config-server
-    generation is the one it was computed under. The generation is read first (on a bare
-    connection: the cheapest query obfleet makes; on SQLite only after this process moved it),
+def _read(db: Database, action: Action, call: Call, staleness_s: float) -> Outcome:
+    """A read action's answer, from the process's cache when the config-server generation is
+    the one it was computed under. The generation is taken first (read on a bare connection,
+    the cheapest query obfleet makes, or trusted without a read: obfleet.configserver.cache),
     the data after it, so an answer is never older than the generation it is kept under."""
     cache = cache_for(db)
     key = cache.key(call.base_url, call.params)
@@ -215,7 +215,7 @@ def _read(db: Database, action: Action, call: Call) -> Outcome:
         with db.engine.connect() as conn:
             return GENERATION.read(conn)
 
-    generation = cache.generation(read_generation, GENERATION.local, db.dialect == "sqlite")
+    generation = cache.generation(read_generation, GENERATION.local, staleness_s)
     if generation is None:
         cache.stats.uncached += 1
     else:
@@ -232,15 +232,17 @@ def _read(db: Database, action: Action, call: Call) -> Outcome:
     return outcome
 
 
-def answer(db: Database, method: str, call: Call) -> Outcome:
+def answer(db: Database, method: str, call: Call, *, staleness_s: float) -> Outcome:
     """The answer to a call, errors included; a write action runs in one committed transaction
     (which moves the config-server generation when it changes anything), a read action is
-    served from the cache while the generation stands."""
+    served from the cache while the generation stands, the generation being trusted without a
+    metadb read for up to `staleness_s` after it was read (at once after this process moves
+    it: obfleet.configserver.cache)."""
     action = ACTIONS.get(method, {}).get(call.params.get("Action", ""))
     if action is None:
         return _failed(illegal_argument("invalid action"))
     if not action.writes:
-        return _read(db, action, call)
+        return _read(db, action, call, staleness_s)
     try:
         with db.transaction() as session:
             token = call.params.get(TOKEN_PARAM, "")

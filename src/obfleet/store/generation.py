@@ -21,12 +21,14 @@ commit itself and always after the rows of the change (no lock-order deadlock be
 Statements run on a bare `Connection` (bypassing the Session) are not seen: don't write watched
 tables that way.
 
-Each counter also counts the bumps this process has committed (`Counter.local`): where one
-process owns the metadb (SQLite), that count moving is the only way the counter can move, so a
-reader may keep the value it read while the count stands, without asking the metadb again. A
-counter without a table (`watch(None, ...)`) is that local count alone: the changes this
-process commits, for a reader that asks the metadb again after them (and after a time of its
-own, for other processes' changes).
+Each counter also counts the bumps this process has committed (`Counter.local`), so that a
+reader may keep the value it read without asking the metadb again while the count stands, and
+for a time of its own: the count moving says at once that this process changed something; what
+other processes commit (other replicas, or other processes on a SQLite file) is seen when the
+reader asks again after that time (obfleet.configserver.cache). A counter without a table
+(`watch(None, ...)`) is that local count alone: the changes this process commits, for a reader
+that asks the metadb again after them (and after a time of its own, for other processes'
+changes).
 """
 
 from __future__ import annotations

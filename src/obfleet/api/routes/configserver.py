@@ -137,7 +137,13 @@ async def services(request: Request, ctx: CtxDep) -> Response:
         write_policy(ctx.settings),
         body,
     )
-    outcome = await run_in_threadpool(answer, ctx.db, request.method, call)
+    outcome = await run_in_threadpool(
+        answer,
+        ctx.db,
+        request.method,
+        call,
+        staleness_s=ctx.settings.configserver_staleness_s,
+    )
     if ctx.metrics is not None:
         ctx.metrics.configserver_answered(
             _action_label(call.params.get("Action", "")), request.method, outcome.http_status
