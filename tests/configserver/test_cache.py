@@ -7,11 +7,13 @@ generation so that the next read computes afresh. How long the generation read i
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from anyio import to_thread
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.sql.util import find_tables
@@ -126,6 +128,27 @@ def test_a_repeated_read_costs_no_statement(
             assert body(client, method, **params) == answer
         assert again.sql == []
     assert cache.stats.hits == hits + 3
+
+
+def test_a_cached_answer_needs_no_worker_thread(client: TestClient) -> None:
+    """OBProxies poll: a cached answer is given on the event loop, so it never waits behind
+    request handlers holding every worker thread (obfleet.api.threads)."""
+    db = db_of(client)
+    import_cluster(client, "obcluster", 1)
+    set_links(db, "proxy1", "obcluster")
+    asked = {"Action": "GetObProxyConfig", "ObproxyClusterName": "proxy1"}
+    answer = body(client, "GET", **asked)
+    limiter = client.portal.call(to_thread.current_default_thread_limiter)
+    holders = [object() for _ in range(int(limiter.total_tokens))]
+    for holder in holders:
+        client.portal.call(limiter.acquire_on_behalf_of, holder)
+    with ThreadPoolExecutor(1) as pool:
+        again = pool.submit(body, client, "GET", **asked)
+        try:
+            assert again.result(timeout=30) == answer
+        finally:  # before the pool's end, which waits for the request
+            for holder in holders:
+                client.portal.call(limiter.release_on_behalf_of, holder)
 
 
 def test_unrelated_writes_keep_the_cache(client: TestClient) -> None:

@@ -7,9 +7,9 @@ action means lives here: `service` (dispatch), `rootservice` (what is known abou
 """
 
 from obfleet.configserver.errors import ConfigServerError
-from obfleet.configserver.service import Call, answer
+from obfleet.configserver.service import Call, answer, answer_at_hand
 
 # One definition of the configUrl, kept with the rest of the OBProxy know-how.
 from obfleet.obproxy.configurl import config_url
 
-__all__ = ["Call", "ConfigServerError", "answer", "config_url"]
+__all__ = ["Call", "ConfigServerError", "answer", "answer_at_hand", "config_url"]

@@ -92,23 +92,38 @@ class AnswerCache:
         `read()` now. The count and the time are taken before the read, so a bump committed
         meanwhile makes the next call read again, and a value is never trusted for longer than
         `staleness_s` after the read began."""
+        trusted = self.trusted(local, staleness_s)
+        if trusted is not None:
+            return trusted
         bumps, now = local.count, self.clock()
-        known = self._known
-        if known is not None and known[1] == bumps and now - known[2] < staleness_s:
-            return known[0]
         value = read()
         self._known = None if value is None else (value, bumps, now)
         return value
+
+    def trusted(self, local: LocalBumps, staleness_s: float) -> int | None:
+        """The generation read before, while it may still be trusted without a read; else
+        None."""
+        known = self._known
+        if known is None or known[1] != local.count or self.clock() - known[2] >= staleness_s:
+            return None
+        return known[0]
 
     @staticmethod
     def key(base_url: str, params: Mapping[str, str]) -> Key:
         return base_url, tuple((name, params[name]) for name in KEY_PARAMS if name in params)
 
     def get(self, key: Key, generation: int) -> Outcome | None:
+        found = self.peek(key, generation)
+        if found is None:
+            self.stats.misses += 1
+        return found
+
+    def peek(self, key: Key, generation: int) -> Outcome | None:
+        """The answer kept for `key` under `generation`, counted as a hit; a miss is not
+        counted (the caller goes on to `get`)."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] != generation:
-                self.stats.misses += 1
                 return None
             self._entries.move_to_end(key)
             self.stats.hits += 1

@@ -22,7 +22,7 @@ from obfleet.api.auth import public
 from obfleet.api.context import current
 from obfleet.api.deps import CtxDep
 from obfleet.api.envelope import SERVER
-from obfleet.configserver import Call, answer
+from obfleet.configserver import Call, answer, answer_at_hand
 from obfleet.configserver.access import write_policy
 from obfleet.configserver.cache import Outcome
 from obfleet.configserver.registrations import MAX_BODY
@@ -137,13 +137,14 @@ async def services(request: Request, ctx: CtxDep) -> Response:
         write_policy(ctx.settings),
         body,
     )
-    outcome = await run_in_threadpool(
-        answer,
-        ctx.db,
-        request.method,
-        call,
-        staleness_s=ctx.settings.configserver_staleness_s,
-    )
+    staleness_s = ctx.settings.configserver_staleness_s
+    # OBProxies poll: their usual answer is served here, on the event loop, never queued
+    # behind the handlers' worker threads (obfleet.api.threads).
+    outcome = answer_at_hand(ctx.db, request.method, call, staleness_s=staleness_s)
+    if outcome is None:
+        outcome = await run_in_threadpool(
+            answer, ctx.db, request.method, call, staleness_s=staleness_s
+        )
     if ctx.metrics is not None:
         ctx.metrics.configserver_answered(
             _action_label(call.params.get("Action", "")), request.method, outcome.http_status
