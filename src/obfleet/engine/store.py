@@ -128,7 +128,7 @@ _ENDED = (
     .where(TASK.id.in_(IDS))
     .order_by(TASK.id)
 )
-_APPEND_LOG = insert(cast(Table, SubtaskLog.__table__))
+APPEND_LOG = insert(cast(Table, SubtaskLog.__table__))
 _BUMP_RETURNING = BUMP_VERSIONS.returning(TASK.id, TASK.context)
 
 
@@ -139,6 +139,11 @@ def _candidates(limit: int, skip_locked: bool) -> Select[Any]:
     statement = statement.order_by(SUB.id).limit(limit)
     # Another node's claim skips the rows this one locks instead of waiting for them.
     return statement.with_for_update(skip_locked=True) if skip_locked else statement
+
+
+def run_header(operation: str, at: datetime) -> str:
+    """The line that opens each run's log, as in OCP's samples."""
+    return f"############{{{operation}}}{{{iso(at)}}}############"
 
 
 def is_transient(error: DBAPIError) -> bool:
@@ -270,7 +275,7 @@ class EngineStore:
                 self._claim(session, claim_limit, now, result, lines)
             if lines:  # the runs' lines, the finished ones' and the claimed ones' headers
                 session.execute(
-                    _APPEND_LOG,
+                    APPEND_LOG,
                     [
                         {"subtask_id": x.subtask_id, "attempt": x.attempt, "line": x.line}
                         for x in lines
@@ -430,11 +435,7 @@ class EngineStore:
         claimed = sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
         contexts = self._bump_tasks(session, {r.task_id for r in claimed})
         # Each claimed run's log header, written with the step's other lines (one INSERT).
-        at = iso(now)
-        logs.extend(
-            LogLine(r.id, r.attempt, f"############{{{r.operation}}}{{{at}}}############")
-            for r in claimed
-        )
+        logs.extend(LogLine(r.id, r.attempt, run_header(r.operation, now)) for r in claimed)
         result.claims = [
             Claim(
                 r.id,
