@@ -102,6 +102,7 @@ _SETTLE = (
     )
 )
 _SETTLE_BY = _SETTLE.values(executor=bindparam("settler"))
+_SETTLE_BY_RETURNING = _SETTLE_BY.returning(TASK.id, TASK.context)
 BUMP_VERSIONS = update(TASKS).where(TASK.id.in_(IDS)).values(version=TASK.version + 1)
 
 
@@ -180,10 +181,19 @@ def derive_status(rolling_back: bool, counts: Mapping[tuple[str, str], int]) -> 
 
 
 def settle_tasks(
-    session: Session, task_ids: Collection[int], now: datetime, executor: str | None = None
+    session: Session,
+    task_ids: Collection[int],
+    now: datetime,
+    executor: str | None = None,
+    contexts: dict[int, Any] | None = None,
 ) -> dict[int, TaskStatus]:
     """Recompute and store the tasks' statuses (their rows locked by the caller), bumping their
-    versions: one query for all their counts, one UPDATE per resulting status."""
+    versions: one query for all their counts, one UPDATE per resulting status.
+
+    `contexts` (with an `executor`, where UPDATE has RETURNING): filled with the tasks'
+    contexts, returned by those UPDATEs, for a caller that needs them and would otherwise
+    write or read the same rows again.
+    """
     ids = sorted(set(task_ids))
     if not ids:
         return {}
@@ -206,7 +216,10 @@ def settle_tasks(
             "finished": None if status == TaskStatus.RUNNING else now,
             "settler": executor,
         }
-        session.execute(_SETTLE if executor is None else _SETTLE_BY, params)
+        if contexts is not None and executor is not None:
+            contexts.update(session.execute(_SETTLE_BY_RETURNING, params).all())
+        else:
+            session.execute(_SETTLE if executor is None else _SETTLE_BY, params)
     return statuses
 
 

@@ -115,6 +115,7 @@ _CLAIM = (
         finish_time=None,
     )
 )
+_CLAIM_RETURNING = _CLAIM.returning(*_CLAIMED)
 _CLAIMED_BY_NODE = select(*_CLAIMED).where(
     SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING
 )
@@ -139,6 +140,13 @@ def _candidates(limit: int, skip_locked: bool) -> Select[Any]:
     statement = statement.order_by(SUB.id).limit(limit)
     # Another node's claim skips the rows this one locks instead of waiting for them.
     return statement.with_for_update(skip_locked=True) if skip_locked else statement
+
+
+@functools.cache
+def _returning_ids(statement: Update) -> Update:
+    """`statement` RETURNING the subtasks' ids, built once: a statement built per step costs
+    its cache key on every execution."""
+    return statement.returning(SUB.id)
 
 
 def run_header(operation: str, at: datetime) -> str:
@@ -259,10 +267,11 @@ class EngineStore:
     def step(
         self, outcomes: list[Outcome], logs: list[LogLine], claim_limit: int, check_cancels: bool
     ) -> StepResult:
-        """One transaction: record finished runs, append logs, claim up to `claim_limit`.
+        """One transaction: record finished runs, claim up to `claim_limit`, settle their
+        tasks, append logs.
 
         Claiming in the same transaction that finishes an upstream starts its downstream with
-        no extra round trip.
+        no extra round trip; settling after the claim writes each of their tasks' rows once.
         """
 
         def work(session: Session) -> StepResult:
@@ -271,8 +280,10 @@ class EngineStore:
             lines = list(logs)
             if outcomes:
                 self._finish(session, outcomes, now, result, lines)
-            if claim_limit > 0:
-                self._claim(session, claim_limit, now, result, lines)
+            finished = set(result.changed_tasks)
+            claimed = self._claim(session, claim_limit, now, result) if claim_limit > 0 else []
+            contexts = self._settle(session, finished, {r.task_id for r in claimed}, now, result)
+            self._claims(claimed, contexts, now, result, lines)
             if lines:  # the runs' lines, the finished ones' and the claimed ones' headers
                 session.execute(
                     APPEND_LOG,
@@ -331,9 +342,6 @@ class EngineStore:
                 _SET_CONTEXT, [{"task": task_id, "merged": contexts[task_id]} for task_id in dirty]
             )
         result.promoted = promote_neighbours(session, finished)
-        statuses = settle_tasks(session, result.changed_tasks, now, executor=self.address)
-        settled = [task_id for task_id, status in statuses.items() if status != TaskStatus.RUNNING]
-        result.ended = _task_ends(session, settled, now)
 
     def _record_outcomes(
         self, session: Session, outcomes: list[Outcome], now: datetime
@@ -396,16 +404,15 @@ class EngineStore:
             return []
         params.update(self._fenced(outcomes, now))
         if live is None:
-            return list(session.scalars(statement.returning(SUB.id), params))
+            return list(session.scalars(_returning_ids(statement), params))
         session.execute(statement, params)
         return [o.claim.subtask_id for o in outcomes]
 
-    def _claim(
-        self, session: Session, limit: int, now: datetime, result: StepResult, logs: list[LogLine]
-    ) -> None:
+    def _claim(self, session: Session, limit: int, now: datetime, result: StepResult) -> list[Any]:
+        """Claim up to `limit` READY subtasks; returns their rows, by id."""
         rows = session.execute(_candidates(limit, self.skip_locked)).all()
         if not rows:
-            return
+            return []
         task_ids = {row.task_id for row in rows}
         if self.skip_locked:
             # A claim changes its tasks' views, so it bumps their versions and locks their
@@ -417,7 +424,7 @@ class EngineStore:
             task_ids = held
         ids = [row.id for row in rows if row.task_id in task_ids]
         if not ids:
-            return
+            return []
         params = {
             "ids": ids,
             "node": self.node_id,
@@ -426,15 +433,55 @@ class EngineStore:
             "started": now,
         }
         if self.returning:
-            claimed = session.execute(_CLAIM.returning(*_CLAIMED), params).all()
+            claimed = session.execute(_CLAIM_RETURNING, params).all()
         else:
             session.execute(_CLAIM, params)
             claimed = session.execute(_CLAIMED_BY_NODE, params).all()
-        if not claimed:
-            return
-        claimed = sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
-        contexts = self._bump_tasks(session, {r.task_id for r in claimed})
-        # Each claimed run's log header, written with the step's other lines (one INSERT).
+        return sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
+
+    def _settle(
+        self,
+        session: Session,
+        finished: set[int],
+        claimed: set[int],
+        now: datetime,
+        result: StepResult,
+    ) -> dict[int, Any]:
+        """Settle the tasks whose runs ended and bump the versions of those whose subtasks were
+        claimed (their views changed); returns the claimed tasks' contexts.
+
+        Each task row is written once: a task whose run ended and whose next subtask was
+        claimed in the same step (a chain's) has its version bumped by settling, and its
+        context returned by that UPDATE where the database has RETURNING.
+        """
+        contexts: dict[int, Any] = {}
+        both = self.returning and not claimed.isdisjoint(finished)
+        statuses = settle_tasks(
+            session, finished, now, executor=self.address, contexts=contexts if both else None
+        )
+        settled = [task_id for task_id, status in statuses.items() if status != TaskStatus.RUNNING]
+        result.ended = _task_ends(session, settled, now)
+        bumped = sorted(claimed - finished)
+        if self.returning:
+            if bumped:
+                contexts.update(session.execute(_BUMP_RETURNING, {"ids": bumped}).all())
+            return contexts
+        if bumped:
+            session.execute(BUMP_VERSIONS, {"ids": bumped})
+        if claimed:
+            contexts.update(session.execute(_CONTEXTS, {"ids": sorted(claimed)}).all())
+        return contexts
+
+    def _claims(
+        self,
+        claimed: list[Any],
+        contexts: dict[int, Any],
+        now: datetime,
+        result: StepResult,
+        logs: list[LogLine],
+    ) -> None:
+        """The claimed rows as runs to start, and each one's log header, written with the
+        step's other lines (one INSERT)."""
         logs.extend(LogLine(r.id, r.attempt, run_header(r.operation, now)) for r in claimed)
         result.claims = [
             Claim(
@@ -453,14 +500,6 @@ class EngineStore:
             for r in claimed
         ]
         result.changed_tasks.update(c.task_id for c in result.claims)
-
-    def _bump_tasks(self, session: Session, task_ids: Collection[int]) -> dict[int, Any]:
-        """Bump the versions of the tasks whose subtasks were claimed; returns their contexts."""
-        params = {"ids": sorted(task_ids)}
-        if self.returning:
-            return dict(session.execute(_BUMP_RETURNING, params).all())
-        session.execute(BUMP_VERSIONS, params)
-        return dict(session.execute(_CONTEXTS, params).all())
 
     def ready_count(self) -> int:
         """How many subtasks wait for a runner (READY), on every node."""
