@@ -1,6 +1,7 @@
 """What one engine step sends the metadb when a run ends and promotes its downstream
-(EngineStore.step): promotion asks once, a run that wrote no context has none read, and the
-task of a run that ended and of the run claimed after it is written once."""
+(EngineStore.step): promotion asks once (and promotes in the same statement where the
+database allows), a run that wrote no context has none read, and the task of a run that ended
+and of the run claimed after it is locked and written once."""
 
 from __future__ import annotations
 
@@ -61,6 +62,9 @@ def test_finishing_a_run_promotes_in_one_select_and_reads_no_context(database: D
     assert result.promoted == 1 and result.changed_tasks == {first.task_id}
     edges = [s for s in sent if "subtask_dependency" in s]
     assert len(edges) == 1, edges  # candidates and their blockers in one SELECT
+    if database.dialect != "mysql":  # which is the UPDATE that promotes them (not on MySQL)
+        assert edges[0].startswith("UPDATE subtask_instance SET status"), edges
+        assert not [s for s in sent if s.startswith("SELECT subtask_dependency")]
     contexts = [s for s in sent if s.startswith("SELECT") and "task_instance.context" in s]
     assert contexts == []  # the run changed no context: none is read
     if database.dialect == "sqlite":  # its write transaction holds the file: no lock to take
@@ -80,11 +84,16 @@ def test_a_step_writes_its_log_lines_in_one_insert(database: Database) -> None:
     assert len(claimed) == 1 and claimed[0].startswith("############{EXECUTE}{")
 
 
-def test_ending_a_run_and_claiming_the_next_writes_their_task_once(database: Database) -> None:
+def test_ending_a_run_and_claiming_the_next_locks_and_writes_their_task_once(
+    database: Database,
+) -> None:
     store, first = chain_started(database)
     ran = [Outcome(first, succeeded=True, changes=ContextChanges(strings={"dir": "/x"}))]
     with statements(database) as sent:
         (second,) = store.step(ran, [], claim_limit=8, check_cancels=False).claims
+    locks = [s for s in sent if s.startswith("SELECT task_instance.id") and "FOR UPDATE" in s]
+    # Locked once, to finish the run (SQLite: none, the write transaction holds the file).
+    assert len(locks) == (0 if database.dialect == "sqlite" else 1), locks
     writes = [s for s in sent if s.startswith("UPDATE task_instance SET")]
     # The context the run wrote, then settling, which bumps the version the claim needs bumped.
     assert len(writes) == 2, writes

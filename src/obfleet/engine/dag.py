@@ -86,6 +86,14 @@ _MAKE_READY = (
     .where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.PENDING)
     .values(status=SubtaskStatus.READY)
 )
+# Where an UPDATE may read its own table in a subquery (not MySQL: error 1093), executed
+# subtasks' downstreams are promoted by one statement that finds them itself. Its subquery
+# names subtask_instance in its own FROM (correlate(None)), so that is what it filters.
+_PROMOTE_EXECUTED = (
+    update(SUBTASKS)
+    .where(SUB.id.in_(_EXECUTE_UNBLOCKED.correlate(None)), SUB.status == SubtaskStatus.PENDING)
+    .values(status=SubtaskStatus.READY)
+)
 # Every task's operation and its subtasks' (status, action) counts, in one grouped query.
 _SUBTASK_COUNTS = (
     select(SUB.task_id, TASK.operation, SUB.status, SUB.action, func.count().label("n"))
@@ -130,9 +138,11 @@ def promote_neighbours(session: Session, finished: Mapping[Action, Collection[in
     upstream: a subtask's rollback waits until none of its downstreams has one left to finish.
     """
     promoted = 0
-    if finished.get(Action.EXECUTE):
-        unblocked = _ids(session, _EXECUTE_UNBLOCKED, finished[Action.EXECUTE])
-        promoted += _make_ready(session, unblocked)
+    executed = finished.get(Action.EXECUTE)
+    if executed and session.get_bind().dialect.name != "mysql":
+        promoted += rows_updated(session, _PROMOTE_EXECUTED, {"ids": sorted(executed)})
+    elif executed:
+        promoted += _make_ready(session, _ids(session, _EXECUTE_UNBLOCKED, executed))
     if finished.get(Action.ROLLBACK):
         candidates = _ids(session, _ROLLBACK_CANDIDATES, finished[Action.ROLLBACK])
         promoted += promote_rollback(session, candidates)

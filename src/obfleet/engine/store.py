@@ -281,7 +281,8 @@ class EngineStore:
             if outcomes:
                 self._finish(session, outcomes, now, result, lines)
             finished = set(result.changed_tasks)
-            claimed = self._claim(session, claim_limit, now, result) if claim_limit > 0 else []
+            locked = {o.claim.task_id for o in outcomes}  # by _finish
+            claimed = self._claim(session, claim_limit, now, result, locked) if claim_limit else []
             contexts = self._settle(session, finished, {r.task_id for r in claimed}, now, result)
             self._claims(claimed, contexts, now, result, lines)
             if lines:  # the runs' lines, the finished ones' and the claimed ones' headers
@@ -408,8 +409,11 @@ class EngineStore:
         session.execute(statement, params)
         return [o.claim.subtask_id for o in outcomes]
 
-    def _claim(self, session: Session, limit: int, now: datetime, result: StepResult) -> list[Any]:
-        """Claim up to `limit` READY subtasks; returns their rows, by id."""
+    def _claim(
+        self, session: Session, limit: int, now: datetime, result: StepResult, locked: set[int]
+    ) -> list[Any]:
+        """Claim up to `limit` READY subtasks; returns their rows, by id. `locked`: tasks whose
+        rows this transaction already locked."""
         rows = session.execute(_candidates(limit, self.skip_locked)).all()
         if not rows:
             return []
@@ -419,9 +423,11 @@ class EngineStore:
             # rows: after the subtasks' rows, the reverse of every other writer's order, so it
             # must never wait. It leaves the tasks another transaction holds for a moment and
             # asks the pump to look again soon.
-            held = set(session.scalars(_LOCK_UNLESS_HELD, {"ids": sorted(task_ids)}))
-            result.contended = held != task_ids
-            task_ids = held
+            # A chain's next subtask is of a task the step locked to finish its upstream.
+            unlocked = sorted(task_ids - locked)
+            held = set(session.scalars(_LOCK_UNLESS_HELD, {"ids": unlocked})) if unlocked else set()
+            result.contended = len(held) != len(unlocked)
+            task_ids = held | (task_ids & locked)
         ids = [row.id for row in rows if row.task_id in task_ids]
         if not ids:
             return []
