@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from obfleet.engine import Flow, submit
+from obfleet.engine.observer import EngineObserver
 from obfleet.engine.reads import subtask_log
 from obfleet.store.db import Database
 from obfleet.store.models.tasks import SubtaskInstance as Sub
@@ -110,6 +111,29 @@ async def test_a_stopped_engine_takes_nothing(
     task_id = submit_flow(database, _one(A))
     _, subtasks = rows(database, task_id)
     assert subtasks["A"].status == "READY" and subtasks["A"].owner is None
+
+
+class Claims(EngineObserver):
+    def __init__(self) -> None:
+        self.rounds: list[tuple[int, float]] = []
+
+    def claimed(self, count: int, seconds: float) -> None:
+        self.rounds.append((count, seconds))
+
+
+async def test_one_transactions_runs_are_handed_over_together(
+    database: Database, start_engine: StartEngine, journal: Journal
+) -> None:
+    """Two tasks submitted in one transaction: their runs start in one hand-over, so they
+    end together and the engine records them in one step, not one after the other."""
+    claims = Claims()
+    await start_engine(poll_interval=QUIET, observer=claims)
+    with database.transaction() as session:
+        first = submit(session, _one(A), creator="admin")
+        second = submit(session, _one(B), creator="admin")
+    for task_id in (first, second):
+        await wait_for(database, task_id, status_is("SUCCESSFUL"))
+    assert claims.rounds[0] == (2, 0.0), claims.rounds  # 0 s: claimed by the submitting one
 
 
 def _one(subtask: type[A]) -> Flow:

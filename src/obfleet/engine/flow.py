@@ -179,7 +179,7 @@ def submit(
     task_id: int = key[0]
     roots = [node.index for node in flow.nodes if not node.upstreams]
     reservation = local.reserve(session, len(roots))
-    taken = roots[: reservation.slots] if reservation is not None else []
+    taken = roots[: reservation.free] if reservation is not None else []
     claimed = set(taken)
     labels = flow.branch_labels
     session.execute(

@@ -28,7 +28,8 @@ class Runner(Protocol):
     """An engine of this process that takes runs claimed by submitting transactions."""
 
     def reserve(self, wanted: int) -> Reservation | None:
-        """Up to `wanted` of its free slots, held until `adopt` or `unreserve` (any thread)."""
+        """Up to `wanted` of its free slots, held until `adopt` or `unreserve` (any thread);
+        None when it has none."""
 
     def adopt(self, reservation: Reservation) -> None:
         """Start the reservation's claims, committed (any thread); frees its unused slots."""
@@ -39,7 +40,8 @@ class Runner(Protocol):
 
 @dataclass
 class Reservation:
-    """Slots of a local engine, and what a run claimed for it is stamped with."""
+    """Slots of a local engine held by one transaction, the runs it claimed in them, and what
+    such a run is stamped with."""
 
     runner: Runner
     slots: int
@@ -48,9 +50,15 @@ class Reservation:
     lease_until: datetime
     claims: list[Claim] = field(default_factory=list)
 
+    @property
+    def free(self) -> int:
+        return self.slots - len(self.claims)
+
 
 _runners: dict[URL, list[Runner]] = {}
 _lock = threading.Lock()
+# session.info: the (transaction, reservation) of the session's transaction, if it has one.
+_HELD = "obfleet.engine.reservation"
 
 
 def attach(url: URL, runner: Runner) -> None:
@@ -69,20 +77,30 @@ def detach(url: URL, runner: Runner) -> None:
 
 
 def reserve(session: Session, wanted: int) -> Reservation | None:
-    """Slots for up to `wanted` subtasks that `session`'s transaction inserts, from a local
-    engine on its metadb; None when there is none with a free slot.
+    """Free slots for up to `wanted` more subtasks that `session`'s transaction inserts, from
+    a local engine on its metadb: the transaction's reservation, whose `free` slots are
+    those; None when no engine has a free slot.
 
-    The slots go to the engine when the transaction commits, or back when it rolls back. Not
-    inside a savepoint: releasing it is not the commit that makes the rows visible.
+    A transaction has one reservation, whatever it submits, handed to its engine in one
+    piece when it commits (so its runs start together), or given back when it rolls back.
+    Not inside a savepoint: releasing one is not the commit that makes the rows visible.
     """
     root = session.get_transaction()
     if wanted <= 0 or not _runners or root is None or session.in_nested_transaction():
         return None
+    held: tuple[SessionTransaction, Reservation] | None = session.info.get(_HELD)
+    if held is not None and held[0] is root:
+        more = held[1].runner.reserve(wanted)
+        if more is not None:
+            held[1].slots += more.slots
+            held[1].lease_until = more.lease_until
+        return held[1]
     with _lock:
         runners = list(_runners.get(session.get_bind().engine.url, ()))
     for runner in runners:
         reservation = runner.reserve(wanted)
         if reservation is not None:
+            session.info[_HELD] = (root, reservation)
             _hand_over_at_end(session, root, reservation)
             return reservation
     return None
@@ -91,9 +109,9 @@ def reserve(session: Session, wanted: int) -> Reservation | None:
 def record_claims(
     session: Session, reservation: Reservation, claims: list[Claim], started: datetime
 ) -> None:
-    """The runs the transaction claimed under `reservation` (their rows inserted RUNNING at
-    `started`), with the log header an engine's claim writes for each."""
-    reservation.claims = claims
+    """Runs the transaction claimed in `reservation`'s free slots (their rows inserted RUNNING
+    at `started`), with the log header an engine's claim writes for each."""
+    reservation.claims.extend(claims)
     if claims:
         header = run_header(Operation.EXECUTE, started)
         session.execute(
@@ -111,12 +129,14 @@ def _hand_over_at_end(session: Session, root: SessionTransaction, reservation: R
         # A savepoint's release fires this too, while the transaction goes on.
         if not done and not session.in_nested_transaction():
             done = True
+            session.info.pop(_HELD, None)
             reservation.runner.adopt(reservation)
 
     def on_end(_session: Session, transaction: SessionTransaction) -> None:
         nonlocal done
         if transaction is root and not done:
             done = True
+            session.info.pop(_HELD, None)
             reservation.runner.unreserve(reservation)
 
     event.listen(session, "after_commit", on_commit)

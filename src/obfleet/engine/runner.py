@@ -138,13 +138,14 @@ class TaskEngine:
         self._wake = asyncio.Event()
         self._check_cancels = False
         self._stopping = False
-        # Slots beyond `_runs`, counted under `_slots` because submitting transactions take
-        # theirs from other threads (engine/local.py): reserved by a transaction not yet ended,
-        # and held by the pump's step (its claim limit while it runs, then what it claimed
-        # until the runs start).
+        # Slots beside `_runs`, counted under `_slots` because submitting transactions take
+        # theirs from other threads (engine/local.py): those reserved by a transaction not yet
+        # ended, and the pump's step's change to `_runs` not applied yet (while it runs: all it
+        # may claim less the runs it ends; then what it claimed less what it ended). A step's
+        # ended runs free their slots once it commits, not once the loop has applied it.
         self._slots = threading.Lock()
         self._reserved = 0
-        self._claiming = 0
+        self._unapplied = 0
         self._adopting = False  # whether committed reservations' runs start here
         self._loops: list[asyncio.Task[None]] = []
         self._thread: ThreadPoolExecutor | None = None
@@ -228,7 +229,7 @@ class TaskEngine:
     def reserve(self, wanted: int) -> local.Reservation | None:
         """Up to `wanted` free slots for runs a submitting transaction claims (any thread)."""
         with self._slots:
-            free = self.concurrency - len(self._runs) - self._reserved - self._claiming
+            free = self.concurrency - len(self._runs) - self._reserved - self._unapplied
             count = min(wanted, free)
             if self._stopping or self._loop is None or count <= 0:
                 return None
@@ -282,7 +283,7 @@ class TaskEngine:
             with self._slots:
                 free = self.concurrency - len(self._runs) + len(outcomes) - self._reserved
                 free = 0 if self._stopping else max(free, 0)
-                self._claiming = free
+                self._unapplied = free - len(outcomes)
             check_cancels = (polled or self._check_cancels) and bool(self._runs)
             self._check_cancels = False
             began = time.perf_counter()
@@ -296,22 +297,20 @@ class TaskEngine:
             if free > 0:
                 self.observer.claimed(len(result.claims), time.perf_counter() - began)
             self._apply(result, outcomes, free)
-            with self._slots:
-                self._claiming = 0  # its runs are in `_runs` now
 
     def _step(
         self, outcomes: list[Outcome], logs: list[LogLine], free: int, check_cancels: bool
     ) -> StepResult:
-        """The pump's step, on the database thread. The slots it did not fill are free for
-        submitting transactions as soon as it has committed, not once the loop applies it."""
+        """The pump's step, on the database thread, which counts its slots as soon as it has
+        committed: a submit right after it gets those it did not fill and those it freed."""
         try:
             result = self.store.step(outcomes, logs, free, check_cancels)
         except Exception:
             with self._slots:
-                self._claiming = 0
+                self._unapplied = 0  # the outcomes' runs stay in `_runs` for the next step
             raise
         with self._slots:
-            self._claiming = len(result.claims)
+            self._unapplied = len(result.claims) - len(outcomes)
         return result
 
     async def _wait_for_work(self) -> bool:
@@ -329,8 +328,12 @@ class TaskEngine:
         return any(not run.finished for run in self._runs.values())
 
     def _apply(self, result: StepResult, outcomes: list[Outcome], free: int) -> None:
-        for outcome in outcomes:
-            self._runs.pop(outcome.claim.subtask_id, None)
+        with self._slots:  # `_runs` and the step's unapplied change move together
+            for outcome in outcomes:
+                self._runs.pop(outcome.claim.subtask_id, None)
+            for claim in result.claims:
+                self._start_run(claim)
+            self._unapplied = 0
         for outcome in result.fenced_out:
             log.warning(
                 "subtask %s attempt %s lost its lease; its result was not recorded",
@@ -339,8 +342,6 @@ class TaskEngine:
             )
         for end in result.ended:
             self._task_ended(end)
-        for claim in result.claims:
-            self._start_run(claim)
         self.observer.running(len(self._runs))
         for subtask_id in result.canceling:
             run = self._runs.get(subtask_id)
