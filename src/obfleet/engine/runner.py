@@ -3,9 +3,11 @@
 One "pump" coroutine does all the runner's writes in one transaction per turn: it records the
 runs that finished (which makes their downstreams READY), appends buffered log lines, and
 claims as many READY subtasks as there are free slots, so a downstream usually starts in the
-very transaction that finished its upstream. A second coroutine renews leases and reclaims
-the subtasks of nodes that stopped renewing theirs. All database work runs on one thread of
-the engine's own, off the event loop.
+very transaction that finished its upstream. A new task's first subtasks are usually claimed
+for a local engine by the transaction that submits the task, and handed to it once that
+commits (engine/local.py). A second coroutine renews leases and reclaims the subtasks of
+nodes that stopped renewing theirs. All database work runs on one thread of the engine's
+own, off the event loop.
 """
 
 from __future__ import annotations
