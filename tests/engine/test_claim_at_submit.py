@@ -8,18 +8,19 @@ engines poll rarely here, so no step of theirs holds their slots when a test sub
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
 
-from obfleet.engine import Flow, submit
+from obfleet.engine import Flow, Subtask, submit
 from obfleet.engine.observer import EngineObserver
 from obfleet.engine.reads import subtask_log
 from obfleet.store.db import Database
 from obfleet.store.models.tasks import SubtaskInstance as Sub
 from obfleet.store.models.tasks import TaskInstance as Task
 from tests.engine.conftest import StartEngine, status_is, submit_flow, wait_for
-from tests.engine.subtasks import A, B, C, D, Journal
+from tests.engine.subtasks import A, B, C, D, Journal, Patient
 from tests.engine.test_dag import HEADER, executed
 
 QUIET = 30.0  # s between the engines' polls: they step only when woken
@@ -136,7 +137,23 @@ async def test_one_transactions_runs_are_handed_over_together(
     assert claims.rounds[0] == (2, 0.0), claims.rounds  # 0 s: claimed by the submitting one
 
 
-def _one(subtask: type[A]) -> Flow:
+async def test_submits_from_several_threads_take_no_more_than_the_free_slots(
+    database: Database, start_engine: StartEngine, journal: Journal
+) -> None:
+    await start_engine(concurrency=2, poll_interval=QUIET)
+    submits = (asyncio.to_thread(submit_flow, database, _one(Patient)) for _ in range(6))
+    task_ids = await asyncio.gather(*submits)
+    while len(journal.events) < 2:  # the two that got slots have started
+        await asyncio.sleep(0.01)
+    with database.session() as session:
+        statuses = session.scalars(select(Sub.status).where(Sub.task_id.in_(task_ids))).all()
+    assert sorted(statuses) == ["READY"] * 4 + ["RUNNING"] * 2
+    journal.release.set()
+    for task_id in task_ids:
+        await wait_for(database, task_id, status_is("SUCCESSFUL"))
+
+
+def _one(subtask: type[Subtask]) -> Flow:
     flow = Flow(f"just {subtask.__name__}")
     flow.add(subtask)
     return flow
