@@ -1,5 +1,7 @@
 """What one engine step sends the metadb when a run ends and promotes its downstream
-(EngineStore.step): promotion asks once, and a run that wrote no context has none read."""
+(EngineStore.step): promotion asks once (and promotes in the same statement where the
+database allows), a run that wrote no context has none read, and the task of a run that ended
+and of the run claimed after it is locked and written once."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy import event
 
 from obfleet.engine import Flow
 from obfleet.engine.clock import DbClock
+from obfleet.engine.context import ContextChanges
 from obfleet.engine.reads import subtask_log
 from obfleet.engine.store import Claim, EngineStore, Outcome
 from obfleet.store.db import Database
@@ -59,6 +62,9 @@ def test_finishing_a_run_promotes_in_one_select_and_reads_no_context(database: D
     assert result.promoted == 1 and result.changed_tasks == {first.task_id}
     edges = [s for s in sent if "subtask_dependency" in s]
     assert len(edges) == 1, edges  # candidates and their blockers in one SELECT
+    if database.dialect != "mysql":  # which is the UPDATE that promotes them (not on MySQL)
+        assert edges[0].startswith("UPDATE subtask_instance SET status"), edges
+        assert not [s for s in sent if s.startswith("SELECT subtask_dependency")]
     contexts = [s for s in sent if s.startswith("SELECT") and "task_instance.context" in s]
     assert contexts == []  # the run changed no context: none is read
     if database.dialect == "sqlite":  # its write transaction holds the file: no lock to take
@@ -76,3 +82,21 @@ def test_a_step_writes_its_log_lines_in_one_insert(database: Database) -> None:
         claimed = subtask_log(session, second.task_id, second.subtask_id).splitlines()
     assert "new state: SUCCESSFUL" in finished[-1]
     assert len(claimed) == 1 and claimed[0].startswith("############{EXECUTE}{")
+
+
+def test_ending_a_run_and_claiming_the_next_locks_and_writes_their_task_once(
+    database: Database,
+) -> None:
+    store, first = chain_started(database)
+    ran = [Outcome(first, succeeded=True, changes=ContextChanges(strings={"dir": "/x"}))]
+    with statements(database) as sent:
+        (second,) = store.step(ran, [], claim_limit=8, check_cancels=False).claims
+    locks = [s for s in sent if s.startswith("SELECT task_instance.id") and "FOR UPDATE" in s]
+    # Locked once, to finish the run (SQLite: none, the write transaction holds the file).
+    assert len(locks) == (0 if database.dialect == "sqlite" else 1), locks
+    writes = [s for s in sent if s.startswith("UPDATE task_instance SET")]
+    # The context the run wrote, then settling, which bumps the version the claim needs bumped.
+    assert len(writes) == 2, writes
+    assert "context" in writes[0] and "version" in writes[1]
+    assert second.task_id == first.task_id
+    assert second.context["stringMap"] == {"dir": "/x"}  # as the run left it

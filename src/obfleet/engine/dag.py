@@ -86,6 +86,14 @@ _MAKE_READY = (
     .where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.PENDING)
     .values(status=SubtaskStatus.READY)
 )
+# Where an UPDATE may read its own table in a subquery (not MySQL: error 1093), executed
+# subtasks' downstreams are promoted by one statement that finds them itself. Its subquery
+# names subtask_instance in its own FROM (correlate(None)), so that is what it filters.
+_PROMOTE_EXECUTED = (
+    update(SUBTASKS)
+    .where(SUB.id.in_(_EXECUTE_UNBLOCKED.correlate(None)), SUB.status == SubtaskStatus.PENDING)
+    .values(status=SubtaskStatus.READY)
+)
 # Every task's operation and its subtasks' (status, action) counts, in one grouped query.
 _SUBTASK_COUNTS = (
     select(SUB.task_id, TASK.operation, SUB.status, SUB.action, func.count().label("n"))
@@ -102,6 +110,7 @@ _SETTLE = (
     )
 )
 _SETTLE_BY = _SETTLE.values(executor=bindparam("settler"))
+_SETTLE_BY_RETURNING = _SETTLE_BY.returning(TASK.id, TASK.context)
 BUMP_VERSIONS = update(TASKS).where(TASK.id.in_(IDS)).values(version=TASK.version + 1)
 
 
@@ -129,9 +138,11 @@ def promote_neighbours(session: Session, finished: Mapping[Action, Collection[in
     upstream: a subtask's rollback waits until none of its downstreams has one left to finish.
     """
     promoted = 0
-    if finished.get(Action.EXECUTE):
-        unblocked = _ids(session, _EXECUTE_UNBLOCKED, finished[Action.EXECUTE])
-        promoted += _make_ready(session, unblocked)
+    executed = finished.get(Action.EXECUTE)
+    if executed and session.get_bind().dialect.name != "mysql":
+        promoted += rows_updated(session, _PROMOTE_EXECUTED, {"ids": sorted(executed)})
+    elif executed:
+        promoted += _make_ready(session, _ids(session, _EXECUTE_UNBLOCKED, executed))
     if finished.get(Action.ROLLBACK):
         candidates = _ids(session, _ROLLBACK_CANDIDATES, finished[Action.ROLLBACK])
         promoted += promote_rollback(session, candidates)
@@ -180,10 +191,19 @@ def derive_status(rolling_back: bool, counts: Mapping[tuple[str, str], int]) -> 
 
 
 def settle_tasks(
-    session: Session, task_ids: Collection[int], now: datetime, executor: str | None = None
+    session: Session,
+    task_ids: Collection[int],
+    now: datetime,
+    executor: str | None = None,
+    contexts: dict[int, Any] | None = None,
 ) -> dict[int, TaskStatus]:
     """Recompute and store the tasks' statuses (their rows locked by the caller), bumping their
-    versions: one query for all their counts, one UPDATE per resulting status."""
+    versions: one query for all their counts, one UPDATE per resulting status.
+
+    `contexts` (with an `executor`, where UPDATE has RETURNING): filled with the tasks'
+    contexts, returned by those UPDATEs, for a caller that needs them and would otherwise
+    write or read the same rows again.
+    """
     ids = sorted(set(task_ids))
     if not ids:
         return {}
@@ -206,7 +226,10 @@ def settle_tasks(
             "finished": None if status == TaskStatus.RUNNING else now,
             "settler": executor,
         }
-        session.execute(_SETTLE if executor is None else _SETTLE_BY, params)
+        if contexts is not None and executor is not None:
+            contexts.update(session.execute(_SETTLE_BY_RETURNING, params).all())
+        else:
+            session.execute(_SETTLE if executor is None else _SETTLE_BY, params)
     return statuses
 
 

@@ -11,12 +11,13 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, bindparam, event, insert, select
 from sqlalchemy.orm import Session
 
-from obfleet.engine import signals
+from obfleet.engine import local, signals
 from obfleet.engine.context import TaskContextData
 from obfleet.engine.dag import EDGES, SUBTASKS, TASKS
 from obfleet.engine.definition import Subtask, class_name
 from obfleet.engine.reads import SUB
 from obfleet.engine.states import Action, Operation, SubtaskStatus, TaskStatus, TaskType
+from obfleet.engine.store import Claim
 from obfleet.engine.targets import Target, record_targets
 from obfleet.logs import note
 from obfleet.timefmt import utcnow
@@ -26,6 +27,15 @@ log = logging.getLogger("obfleet.engine")
 BRANCH_LABEL_MAX = 255  # subtask_instance.branch_label
 # A new task's subtask ids by place in its flow (seriesId), for its edges.
 _SUBTASK_IDS = select(SUB.series_id, SUB.id).where(SUB.task_id == bindparam("task_id"))
+# Every row of one executemany names the same columns: these are a claimed row's.
+_UNCLAIMED: dict[str, Any] = {
+    "owner": None,
+    "executor": None,
+    "attempt": 0,
+    "run_time": 0,
+    "lease_until": None,
+    "start_time": None,
+}
 
 
 @dataclass(frozen=True)
@@ -133,13 +143,16 @@ def submit(
     """Persist `flow` as a RUNNING task in the caller's transaction; returns the task id.
     `targets` names what the task will act on (engine/targets.py).
 
-    Nothing runs until the caller commits; a local engine is woken right after the commit,
-    other replicas find the work at their next poll.
+    Nothing runs until the caller commits. A local engine with free slots has the first
+    subtasks claimed for it by this transaction and starts them right after the commit
+    (engine/local.py); what is left READY wakes it then, and other replicas find it at their
+    next poll.
     """
     if not flow.nodes:
         raise ValueError(f"flow '{flow.name}' has no subtasks")
     subject = subject or TaskSubject()
     now = utcnow()
+    context = flow.context.to_json()
     # Plain INSERTs, the subtasks in one executemany: the ORM's unit of work cost more than
     # the statements, inside the write transaction that every other writer waits for.
     inserted = session.execute(
@@ -151,7 +164,7 @@ def submit(
             creator=creator,
             creator_id=creator_id,
             prohibit_rollback=flow.prohibit_rollback,
-            context=flow.context.to_json(),
+            context=context,
             cluster_id=subject.cluster_id,
             cluster_name=subject.cluster_name,
             tenant_id=subject.tenant_id,
@@ -164,10 +177,21 @@ def submit(
     key = cast(CursorResult[Any], inserted).inserted_primary_key
     assert key is not None
     task_id: int = key[0]
+    roots = [node.index for node in flow.nodes if not node.upstreams]
+    reservation = local.reserve(session, len(roots))
+    taken = roots[: reservation.free] if reservation is not None else []
+    claimed = set(taken)
+    labels = flow.branch_labels
     session.execute(
         insert(SUBTASKS),
         [
-            _subtask_row(task_id, node, flow.branch_labels.get(node.parallel_idx), now)
+            _subtask_row(
+                task_id,
+                node,
+                labels.get(node.parallel_idx),
+                now,
+                reservation if node.index in claimed else None,
+            )
             for node in flow.nodes
         ],
     )
@@ -180,7 +204,11 @@ def submit(
     if edges:
         session.execute(insert(EDGES), edges)
     record_targets(session, task_id, targets)
-    signals.publish_after_commit(session, [task_id], work=True)
+    if reservation is not None:
+        claims = [_claim(task_id, ids[i], flow.nodes[i], context) for i in taken]
+        local.record_claims(session, reservation, claims, now)
+    # Wake the local engine only for what is left READY for it to claim.
+    signals.publish_after_commit(session, [task_id], work=len(taken) < len(roots))
     _note_submitted(session, task_id, flow.name, creator)
     return task_id
 
@@ -198,10 +226,15 @@ def _note_submitted(session: Session, task_id: int, name: str, creator: str) -> 
 
 
 def _subtask_row(
-    task_id: int, node: Node, branch_label: str | None, now: datetime
+    task_id: int,
+    node: Node,
+    branch_label: str | None,
+    now: datetime,
+    claimed: local.Reservation | None,
 ) -> dict[str, Any]:
+    """A subtask's row; `claimed`: inserted RUNNING, its first run claimed for a local engine."""
     subtask = node.subtask
-    return {
+    row = {
         "task_id": task_id,
         "series_id": node.index,
         "name": subtask.name,
@@ -215,4 +248,34 @@ def _subtask_row(
         "branch_label": branch_label,
         "prohibit_rollback": subtask.prohibit_rollback,
         "create_time": now,
+        **_UNCLAIMED,
     }
+    if claimed is not None:
+        row.update(
+            status=SubtaskStatus.RUNNING,
+            owner=claimed.owner,
+            executor=claimed.executor,
+            attempt=1,
+            run_time=1,
+            lease_until=claimed.lease_until,
+            start_time=now,
+        )
+    return row
+
+
+def _claim(task_id: int, subtask_id: int, node: Node, context: dict[str, Any]) -> Claim:
+    """The first run of a subtask that `submit` inserted RUNNING, as an engine's claim has it."""
+    subtask = node.subtask
+    return Claim(
+        subtask_id,
+        task_id,
+        attempt=1,
+        run_time=1,
+        action=Action.EXECUTE,
+        class_name=class_name(subtask),
+        timeout=subtask.timeout,
+        parallel_idx=node.parallel_idx,
+        context=context,
+        name=subtask.name,
+        series_id=node.index,
+    )

@@ -20,7 +20,8 @@ class EngineObserver:
         """This node now runs `count` subtasks."""
 
     def claimed(self, count: int, seconds: float) -> None:
-        """One claiming round took `seconds` and claimed `count` subtasks."""
+        """One claiming round took `seconds` and claimed `count` subtasks (0 s: they were
+        claimed by the transaction that submitted their task, engine/local.py)."""
 
     def taken_over(self, count: int) -> None:
         """This node reclaimed `count` subtasks whose runner stopped renewing its lease."""

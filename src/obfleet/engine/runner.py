@@ -3,9 +3,11 @@
 One "pump" coroutine does all the runner's writes in one transaction per turn: it records the
 runs that finished (which makes their downstreams READY), appends buffered log lines, and
 claims as many READY subtasks as there are free slots, so a downstream usually starts in the
-very transaction that finished its upstream. A second coroutine renews leases and reclaims
-the subtasks of nodes that stopped renewing theirs. All database work runs on one thread of
-the engine's own, off the event loop.
+very transaction that finished its upstream. A new task's first subtasks are usually claimed
+for a local engine by the transaction that submits the task, and handed to it once that
+commits (engine/local.py). A second coroutine renews leases and reclaims the subtasks of
+nodes that stopped renewing theirs. All database work runs on one thread of the engine's
+own, off the event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +28,7 @@ from typing import IO, Any, TypeVar
 
 from sqlalchemy.engine import make_url
 
-from obfleet.engine import signals
+from obfleet.engine import local, signals
 from obfleet.engine.clock import DbClock
 from obfleet.engine.context import SubtaskContext, TaskContextData
 from obfleet.engine.definition import resolve
@@ -137,6 +140,15 @@ class TaskEngine:
         self._wake = asyncio.Event()
         self._check_cancels = False
         self._stopping = False
+        # Slots beside `_runs`, counted under `_slots` because submitting transactions take
+        # theirs from other threads (engine/local.py): those reserved by a transaction not yet
+        # ended, and the pump's step's change to `_runs` not applied yet (while it runs: all it
+        # may claim less the runs it ends; then what it claimed less what it ended). A step's
+        # ended runs free their slots once it commits, not once the loop has applied it.
+        self._slots = threading.Lock()
+        self._reserved = 0
+        self._unapplied = 0
+        self._adopting = False  # whether committed reservations' runs start here
         self._loops: list[asyncio.Task[None]] = []
         self._thread: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -154,6 +166,8 @@ class TaskEngine:
         changed = await self._sweep(self._ownership is not None)
         signals.publish(changed, work=bool(changed))
         signals.subscribe(self._on_signal)
+        self._adopting = True
+        local.attach(self.db.engine.url, self)
         self._loops = [
             asyncio.create_task(self._pump(), name="obfleet-engine-pump"),
             asyncio.create_task(self._keep_leases(), name="obfleet-engine-leases"),
@@ -164,8 +178,12 @@ class TaskEngine:
         """Let running subtasks finish for up to `stop_grace` s, then hand the rest back."""
         if self._loop is None:
             return
-        self._stopping = True
+        with self._slots:
+            self._stopping = True  # no more reservations
         signals.unsubscribe(self._on_signal)
+        local.detach(self.db.engine.url, self)
+        await self._await_reservations()
+        self._adopting = False
         pending = [run.task for run in self._runs.values() if run.task is not None]
         if pending:
             await asyncio.wait(pending, timeout=self.stop_grace)
@@ -208,6 +226,49 @@ class TaskEngine:
         if work:
             self._wake.set()
 
+    # --- runs claimed by the transactions that submit their tasks (engine/local.py) ------
+
+    def reserve(self, wanted: int) -> local.Reservation | None:
+        """Up to `wanted` free slots for runs a submitting transaction claims (any thread)."""
+        with self._slots:
+            free = self.concurrency - len(self._runs) - self._reserved - self._unapplied
+            count = min(wanted, free)
+            if self._stopping or self._loop is None or count <= 0:
+                return None
+            self._reserved += count
+        lease_until = self.clock.now() + self.store.lease
+        return local.Reservation(self, count, self.node_id, self.node_address, lease_until)
+
+    def adopt(self, reservation: local.Reservation) -> None:
+        """Start the runs a committed transaction claimed for this node (any thread).
+
+        Once this engine's loop is gone nothing starts them: their leases run out and they
+        are reclaimed like any run of a node that stopped.
+        """
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                self._loop.call_soon_threadsafe(self._adopt, reservation)
+
+    def unreserve(self, reservation: local.Reservation) -> None:
+        with self._slots:
+            self._reserved -= reservation.slots
+
+    def _adopt(self, reservation: local.Reservation) -> None:
+        # Committed after stop() gave up waiting: nothing starts them, their leases run out.
+        claims = reservation.claims if self._adopting else []
+        for claim in claims:
+            self._start_run(claim)
+        self.unreserve(reservation)  # after the runs took their slots in `_runs`
+        self.observer.claimed(len(claims), 0.0)
+        self.observer.running(len(self._runs))
+
+    async def _await_reservations(self) -> None:
+        """Let the transactions that reserved slots end (for up to `stop_grace` s), so the runs
+        they claimed start here and stop like any other."""
+        deadline = time.monotonic() + self.stop_grace
+        while self._reserved and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
     async def _db(self, fn: Any, *args: Any) -> Any:
         assert self._loop is not None
         return await self._loop.run_in_executor(self._thread, fn, *args)
@@ -221,12 +282,15 @@ class TaskEngine:
                 return
             outcomes, self._outcomes = self._outcomes, []
             logs, self._logs = self._logs, []
-            free = 0 if self._stopping else self.concurrency - len(self._runs) + len(outcomes)
+            with self._slots:
+                free = self.concurrency - len(self._runs) + len(outcomes) - self._reserved
+                free = 0 if self._stopping else max(free, 0)
+                self._unapplied = free - len(outcomes)
             check_cancels = (polled or self._check_cancels) and bool(self._runs)
             self._check_cancels = False
             began = time.perf_counter()
             try:
-                result = await self._db(self.store.step, outcomes, logs, free, check_cancels)
+                result = await self._db(self._step, outcomes, logs, free, check_cancels)
             except Exception as exc:
                 self._failed("task engine step failed; retrying", exc)
                 self._outcomes[:0], self._logs[:0] = outcomes, logs
@@ -235,6 +299,21 @@ class TaskEngine:
             if free > 0:
                 self.observer.claimed(len(result.claims), time.perf_counter() - began)
             self._apply(result, outcomes, free)
+
+    def _step(
+        self, outcomes: list[Outcome], logs: list[LogLine], free: int, check_cancels: bool
+    ) -> StepResult:
+        """The pump's step, on the database thread, which counts its slots as soon as it has
+        committed: a submit right after it gets those it did not fill and those it freed."""
+        try:
+            result = self.store.step(outcomes, logs, free, check_cancels)
+        except Exception:
+            with self._slots:
+                self._unapplied = 0  # the outcomes' runs stay in `_runs` for the next step
+            raise
+        with self._slots:
+            self._unapplied = len(result.claims) - len(outcomes)
+        return result
 
     async def _wait_for_work(self) -> bool:
         """Wait for a wake-up or the poll interval; True when the poll interval ran out."""
@@ -251,8 +330,12 @@ class TaskEngine:
         return any(not run.finished for run in self._runs.values())
 
     def _apply(self, result: StepResult, outcomes: list[Outcome], free: int) -> None:
-        for outcome in outcomes:
-            self._runs.pop(outcome.claim.subtask_id, None)
+        with self._slots:  # `_runs` and the step's unapplied change move together
+            for outcome in outcomes:
+                self._runs.pop(outcome.claim.subtask_id, None)
+            for claim in result.claims:
+                self._start_run(claim)
+            self._unapplied = 0
         for outcome in result.fenced_out:
             log.warning(
                 "subtask %s attempt %s lost its lease; its result was not recorded",
@@ -261,8 +344,6 @@ class TaskEngine:
             )
         for end in result.ended:
             self._task_ended(end)
-        for claim in result.claims:
-            self._start_run(claim)
         self.observer.running(len(self._runs))
         for subtask_id in result.canceling:
             run = self._runs.get(subtask_id)

@@ -115,6 +115,7 @@ _CLAIM = (
         finish_time=None,
     )
 )
+_CLAIM_RETURNING = _CLAIM.returning(*_CLAIMED)
 _CLAIMED_BY_NODE = select(*_CLAIMED).where(
     SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING
 )
@@ -128,7 +129,7 @@ _ENDED = (
     .where(TASK.id.in_(IDS))
     .order_by(TASK.id)
 )
-_APPEND_LOG = insert(cast(Table, SubtaskLog.__table__))
+APPEND_LOG = insert(cast(Table, SubtaskLog.__table__))
 _BUMP_RETURNING = BUMP_VERSIONS.returning(TASK.id, TASK.context)
 
 
@@ -139,6 +140,18 @@ def _candidates(limit: int, skip_locked: bool) -> Select[Any]:
     statement = statement.order_by(SUB.id).limit(limit)
     # Another node's claim skips the rows this one locks instead of waiting for them.
     return statement.with_for_update(skip_locked=True) if skip_locked else statement
+
+
+@functools.cache
+def _returning_ids(statement: Update) -> Update:
+    """`statement` RETURNING the subtasks' ids, built once: a statement built per step costs
+    its cache key on every execution."""
+    return statement.returning(SUB.id)
+
+
+def run_header(operation: str, at: datetime) -> str:
+    """The line that opens each run's log, as in OCP's samples."""
+    return f"############{{{operation}}}{{{iso(at)}}}############"
 
 
 def is_transient(error: DBAPIError) -> bool:
@@ -254,10 +267,11 @@ class EngineStore:
     def step(
         self, outcomes: list[Outcome], logs: list[LogLine], claim_limit: int, check_cancels: bool
     ) -> StepResult:
-        """One transaction: record finished runs, append logs, claim up to `claim_limit`.
+        """One transaction: record finished runs, claim up to `claim_limit`, settle their
+        tasks, append logs.
 
         Claiming in the same transaction that finishes an upstream starts its downstream with
-        no extra round trip.
+        no extra round trip; settling after the claim writes each of their tasks' rows once.
         """
 
         def work(session: Session) -> StepResult:
@@ -266,11 +280,14 @@ class EngineStore:
             lines = list(logs)
             if outcomes:
                 self._finish(session, outcomes, now, result, lines)
-            if claim_limit > 0:
-                self._claim(session, claim_limit, now, result, lines)
+            finished = set(result.changed_tasks)
+            locked = {o.claim.task_id for o in outcomes}  # by _finish
+            claimed = self._claim(session, claim_limit, now, result, locked) if claim_limit else []
+            contexts = self._settle(session, finished, {r.task_id for r in claimed}, now, result)
+            self._claims(claimed, contexts, now, result, lines)
             if lines:  # the runs' lines, the finished ones' and the claimed ones' headers
                 session.execute(
-                    _APPEND_LOG,
+                    APPEND_LOG,
                     [
                         {"subtask_id": x.subtask_id, "attempt": x.attempt, "line": x.line}
                         for x in lines
@@ -326,9 +343,6 @@ class EngineStore:
                 _SET_CONTEXT, [{"task": task_id, "merged": contexts[task_id]} for task_id in dirty]
             )
         result.promoted = promote_neighbours(session, finished)
-        statuses = settle_tasks(session, result.changed_tasks, now, executor=self.address)
-        settled = [task_id for task_id, status in statuses.items() if status != TaskStatus.RUNNING]
-        result.ended = _task_ends(session, settled, now)
 
     def _record_outcomes(
         self, session: Session, outcomes: list[Outcome], now: datetime
@@ -391,28 +405,32 @@ class EngineStore:
             return []
         params.update(self._fenced(outcomes, now))
         if live is None:
-            return list(session.scalars(statement.returning(SUB.id), params))
+            return list(session.scalars(_returning_ids(statement), params))
         session.execute(statement, params)
         return [o.claim.subtask_id for o in outcomes]
 
     def _claim(
-        self, session: Session, limit: int, now: datetime, result: StepResult, logs: list[LogLine]
-    ) -> None:
+        self, session: Session, limit: int, now: datetime, result: StepResult, locked: set[int]
+    ) -> list[Any]:
+        """Claim up to `limit` READY subtasks; returns their rows, by id. `locked`: tasks whose
+        rows this transaction already locked."""
         rows = session.execute(_candidates(limit, self.skip_locked)).all()
         if not rows:
-            return
+            return []
         task_ids = {row.task_id for row in rows}
         if self.skip_locked:
             # A claim changes its tasks' views, so it bumps their versions and locks their
             # rows: after the subtasks' rows, the reverse of every other writer's order, so it
             # must never wait. It leaves the tasks another transaction holds for a moment and
             # asks the pump to look again soon.
-            held = set(session.scalars(_LOCK_UNLESS_HELD, {"ids": sorted(task_ids)}))
-            result.contended = held != task_ids
-            task_ids = held
+            # A chain's next subtask is of a task the step locked to finish its upstream.
+            unlocked = sorted(task_ids - locked)
+            held = set(session.scalars(_LOCK_UNLESS_HELD, {"ids": unlocked})) if unlocked else set()
+            result.contended = len(held) != len(unlocked)
+            task_ids = held | (task_ids & locked)
         ids = [row.id for row in rows if row.task_id in task_ids]
         if not ids:
-            return
+            return []
         params = {
             "ids": ids,
             "node": self.node_id,
@@ -421,20 +439,56 @@ class EngineStore:
             "started": now,
         }
         if self.returning:
-            claimed = session.execute(_CLAIM.returning(*_CLAIMED), params).all()
+            claimed = session.execute(_CLAIM_RETURNING, params).all()
         else:
             session.execute(_CLAIM, params)
             claimed = session.execute(_CLAIMED_BY_NODE, params).all()
-        if not claimed:
-            return
-        claimed = sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
-        contexts = self._bump_tasks(session, {r.task_id for r in claimed})
-        # Each claimed run's log header, written with the step's other lines (one INSERT).
-        at = iso(now)
-        logs.extend(
-            LogLine(r.id, r.attempt, f"############{{{r.operation}}}{{{at}}}############")
-            for r in claimed
+        return sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
+
+    def _settle(
+        self,
+        session: Session,
+        finished: set[int],
+        claimed: set[int],
+        now: datetime,
+        result: StepResult,
+    ) -> dict[int, Any]:
+        """Settle the tasks whose runs ended and bump the versions of those whose subtasks were
+        claimed (their views changed); returns the claimed tasks' contexts.
+
+        Each task row is written once: a task whose run ended and whose next subtask was
+        claimed in the same step (a chain's) has its version bumped by settling, and its
+        context returned by that UPDATE where the database has RETURNING.
+        """
+        contexts: dict[int, Any] = {}
+        both = self.returning and not claimed.isdisjoint(finished)
+        statuses = settle_tasks(
+            session, finished, now, executor=self.address, contexts=contexts if both else None
         )
+        settled = [task_id for task_id, status in statuses.items() if status != TaskStatus.RUNNING]
+        result.ended = _task_ends(session, settled, now)
+        bumped = sorted(claimed - finished)
+        if self.returning:
+            if bumped:
+                contexts.update(session.execute(_BUMP_RETURNING, {"ids": bumped}).all())
+            return contexts
+        if bumped:
+            session.execute(BUMP_VERSIONS, {"ids": bumped})
+        if claimed:
+            contexts.update(session.execute(_CONTEXTS, {"ids": sorted(claimed)}).all())
+        return contexts
+
+    def _claims(
+        self,
+        claimed: list[Any],
+        contexts: dict[int, Any],
+        now: datetime,
+        result: StepResult,
+        logs: list[LogLine],
+    ) -> None:
+        """The claimed rows as runs to start, and each one's log header, written with the
+        step's other lines (one INSERT)."""
+        logs.extend(LogLine(r.id, r.attempt, run_header(r.operation, now)) for r in claimed)
         result.claims = [
             Claim(
                 r.id,
@@ -452,14 +506,6 @@ class EngineStore:
             for r in claimed
         ]
         result.changed_tasks.update(c.task_id for c in result.claims)
-
-    def _bump_tasks(self, session: Session, task_ids: Collection[int]) -> dict[int, Any]:
-        """Bump the versions of the tasks whose subtasks were claimed; returns their contexts."""
-        params = {"ids": sorted(task_ids)}
-        if self.returning:
-            return dict(session.execute(_BUMP_RETURNING, params).all())
-        session.execute(BUMP_VERSIONS, params)
-        return dict(session.execute(_CONTEXTS, params).all())
 
     def ready_count(self) -> int:
         """How many subtasks wait for a runner (READY), on every node."""
