@@ -20,10 +20,12 @@ class ErrorCode(Enum):
     UNEXPECTED = (1115, 500, "An unexpected error occurred.")
     NOT_FOUND = (1116, 404, "The specified object does not exist. {0}")
     METHOD_NOT_ALLOWED = (1008, 405, "The method is not supported: {0} {1}.")
-    UNSUPPORTED_MEDIA_TYPE = (1118, 415, "Unsupported content type: {0}.")
+    # Extensions (OCP's table has no such codes), numbered after its last code of the block
+    # (1118, "the time range is too long"). The upload's type or size is wrong:
+    UNSUPPORTED_MEDIA_TYPE = (1122, 415, "Unsupported content type: {0}.")
     PAYLOAD_TOO_LARGE = (1119, 413, "The upload is larger than the limit of {0} bytes.")
-    # Extensions (OCP's table has no such codes): the metadb or the disk is the problem, not
-    # the request, and the same request will succeed once it is back.
+    # The metadb or the disk is the problem, not the request, and the same request will
+    # succeed once it is back.
     METADB_UNREACHABLE = (
         1120,
         503,
