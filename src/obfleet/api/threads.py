@@ -48,7 +48,6 @@ class Lanes:
 
     def __init__(self, handlers: int) -> None:
         to_thread.current_default_thread_limiter().total_tokens = handlers
-        self.handlers = handlers
         self.endings = CapacityLimiter(ENDING_THREADS)
         self.remote = CapacityLimiter(REMOTE_THREADS)
 
