@@ -232,10 +232,14 @@ def _read(db: Database, action: Action, call: Call, staleness_s: float) -> Outco
     return outcome
 
 
+def _action(method: str, call: Call) -> Action | None:
+    return ACTIONS.get(method, {}).get(call.params.get("Action", ""))
+
+
 def answer_at_hand(db: Database, method: str, call: Call, *, staleness_s: float) -> Outcome | None:
     """The answer when giving it needs no I/O: a read action's, kept in the cache under a
     generation still trusted without a read. Else None: `answer`, in a worker thread."""
-    action = ACTIONS.get(method, {}).get(call.params.get("Action", ""))
+    action = _action(method, call)
     if action is None or action.writes:
         return None
     cache = cache_for(db)
@@ -251,7 +255,7 @@ def answer(db: Database, method: str, call: Call, *, staleness_s: float) -> Outc
     served from the cache while the generation stands, the generation being trusted without a
     metadb read for up to `staleness_s` after it was read (at once after this process moves
     it: obfleet.configserver.cache)."""
-    action = ACTIONS.get(method, {}).get(call.params.get("Action", ""))
+    action = _action(method, call)
     if action is None:
         return _failed(illegal_argument("invalid action"))
     if not action.writes:
