@@ -4,7 +4,9 @@ Starts a real `obfleet serve` on loopback (SQLite in a temp dir, or --database-u
 with the light keep-alive client in bench/client.py, and prints the rows of issue 18's table it
 can measure: the fixed cost of an authenticated GET, register-only creates to task SUCCESSFUL,
 the cluster and task lists over 1,000 records at the default page and at size=2000, and
-GetObProxyConfig interleaved with list traffic.
+GetObProxyConfig interleaved with list traffic. With --floor, the same rows of a bare FastAPI +
+SQLAlchemy app doing the least work of each request's shape (bench/floor_app.py), side by side:
+what the stack itself costs.
 
 Every figure is a ratio to GET /api/v2/time measured in the same round, just before it, with
 the same connections; each row is the median over rounds, with the spread (min-max). Beside
@@ -19,6 +21,8 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -32,8 +36,33 @@ from tests.server import ServerProcess
 PASSWORD = "Bench_Pass_12"
 AUTH = basic("admin", PASSWORD)
 TICKS = os.sysconf("SC_CLK_TCK")
+ROOT = Path(__file__).resolve().parent.parent
 
 Send = Callable[[Connection, int], Awaitable[Reply]]
+
+
+class FloorProcess(ServerProcess):
+    """bench/floor_app.py on loopback, started and stopped as an `obfleet serve` is."""
+
+    def launch(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.floor_app",
+                "--port",
+                str(self.port),
+                "--db",
+                str(self.data_dir / "floor.db"),
+                "--password",
+                PASSWORD,
+            ],
+            env={**self.env, "PYTHONPATH": str(ROOT)},
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -298,6 +327,11 @@ def main() -> None:
         "to measure side by side with this one, round by round",
     )
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure bench/floor_app.py (the stack's floor for each row), round by round",
+    )
+    parser.add_argument(
         "--creates-only", action="store_true", help="stop after the creates row (engine work)"
     )
     args = parser.parse_args()
@@ -310,12 +344,16 @@ def main() -> None:
     print("| what | ratio to /time | rate | server CPU/request | client CPU (max) | /time rate |")
     print("|---|---|---|---|---|---|", flush=True)
     trees = [("after", "")] + ([("before", args.before)] if args.before else [])
+    trees += [("floor", "")] if args.floor else []
     with tempfile.TemporaryDirectory(prefix="obfleet-bench-") as tmp, ExitStack() as stack:
         benches = []
         for label, source in trees:
             if args.database_url and len(trees) > 1:
-                raise SystemExit("--before runs on SQLite only (each server its own metadb)")
-            server = ServerProcess(
+                raise SystemExit(
+                    "--before and --floor run on SQLite only (each server its own metadb)"
+                )
+            kind = FloorProcess if label == "floor" else ServerProcess
+            server = kind(
                 Path(tmp) / label,
                 database_url=args.database_url,
                 env={
