@@ -42,22 +42,20 @@ Send = Callable[[Connection, int], Awaitable[Reply]]
 
 
 class FloorProcess(ServerProcess):
-    """bench/floor_app.py on loopback, started and stopped as an `obfleet serve` is."""
+    """bench/floor_app.py on loopback, started and stopped as an `obfleet serve` is: on its own
+    SQLite file, or on tables of its own in the PostgreSQL database obfleet uses."""
+
+    def __init__(self, data_dir: Path, *, database_url: str, async_db: bool) -> None:
+        super().__init__(data_dir)
+        self.database_url = database_url or f"sqlite:///{data_dir}/floor.db"
+        self.async_db = async_db
 
     def launch(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "bench.floor_app", "--port", str(self.port)]
+        command += ["--password", PASSWORD, "--database-url", self.database_url]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.floor_app",
-                "--port",
-                str(self.port),
-                "--db",
-                str(self.data_dir / "floor.db"),
-                "--password",
-                PASSWORD,
-            ],
+            command + (["--async-db"] if self.async_db else []),
             env={**self.env, "PYTHONPATH": str(ROOT)},
             stdout=self.log_path.open("ab"),
             stderr=subprocess.STDOUT,
@@ -328,8 +326,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--floor",
-        action="store_true",
-        help="also measure bench/floor_app.py (the stack's floor for each row), round by round",
+        choices=("threads", "async", "both"),
+        help="also measure bench/floor_app.py, the stack's floor for each row, round by round: "
+        "its handlers' database work in a worker thread (as obfleet's), on the event loop "
+        "through async drivers (aiosqlite must be installed for SQLite), or both",
     )
     parser.add_argument(
         "--creates-only", action="store_true", help="stop after the creates row (engine work)"
@@ -343,24 +343,25 @@ def main() -> None:
     )
     print("| what | ratio to /time | rate | server CPU/request | client CPU (max) | /time rate |")
     print("|---|---|---|---|---|---|", flush=True)
-    trees = [("after", "")] + ([("before", args.before)] if args.before else [])
-    trees += [("floor", "")] if args.floor else []
+    if args.database_url and args.before:
+        raise SystemExit("--before runs on SQLite only (each obfleet its own metadb)")
     with tempfile.TemporaryDirectory(prefix="obfleet-bench-") as tmp, ExitStack() as stack:
-        benches = []
-        for label, source in trees:
-            if args.database_url and len(trees) > 1:
-                raise SystemExit(
-                    "--before and --floor run on SQLite only (each server its own metadb)"
-                )
-            kind = FloorProcess if label == "floor" else ServerProcess
-            server = kind(
-                Path(tmp) / label,
-                database_url=args.database_url,
-                env={
-                    "OBFLEET_ADMIN_PASSWORD": PASSWORD,
-                    **({"PYTHONPATH": source} if source else {}),
-                },
+        servers: list[tuple[str, ServerProcess]] = []
+        for label, source in [("after", "")] + ([("before", args.before)] if args.before else []):
+            env = {"OBFLEET_ADMIN_PASSWORD": PASSWORD, **({"PYTHONPATH": source} if source else {})}
+            servers.append(
+                (label, ServerProcess(Path(tmp) / label, database_url=args.database_url, env=env))
             )
+        for label, async_db in (("floor", False), ("floor, async", True)):
+            if args.floor == "both" or args.floor == ("async" if async_db else "threads"):
+                floor = FloorProcess(
+                    Path(tmp) / label.replace(", ", "-"),
+                    database_url=args.database_url,
+                    async_db=async_db,
+                )
+                servers.append((label, floor))
+        benches = []
+        for label, server in servers:
             stack.enter_context(server)
             assert server.proc is not None
             benches.append(Bench(label, server.url, server.proc.pid, args.concurrency, args.rounds))

@@ -27,10 +27,11 @@ envelope. `python -m bench.floor_app --port P --db PATH`.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import gc
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -43,7 +44,6 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import (
     Column,
-    Engine,
     Integer,
     MetaData,
     Row,
@@ -56,11 +56,16 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+# Each request's page: (number, size).
+Paging = tuple[int, int]
+# Its tables prefixed, so that it can share a PostgreSQL database with obfleet's.
 META = MetaData()
 OB = Table(
-    "ob_cluster",
+    "floor_ob_cluster",
     META,
     Column("id", Integer, primary_key=True),
     Column("name", String),
@@ -69,7 +74,7 @@ OB = Table(
     Column("type", String),
 )
 CLUSTER = Table(
-    "cluster",
+    "floor_cluster",
     META,
     Column("id", Integer, primary_key=True),
     *(Column(n, String) for n in ("name", "creatorName", "createTime", "updateTime", "address")),
@@ -77,7 +82,7 @@ CLUSTER = Table(
     *(Column(n, Integer) for n in ("parameterVersion", "creatorId", "port", "credentialId")),
 )
 LINK = Table(
-    "link",
+    "floor_link",
     META,
     Column("id", Integer, primary_key=True),
     Column("cluster_id", Integer, index=True),
@@ -85,7 +90,7 @@ LINK = Table(
     Column("username", String),
 )
 OBPROXY = Table(
-    "obproxy",
+    "floor_obproxy",
     META,
     Column("id", Integer, primary_key=True),
     Column("cluster_id", Integer, index=True),
@@ -93,7 +98,7 @@ OBPROXY = Table(
     *(Column(n, Integer) for n in ("hostId", "sqlPort", "exporterPort")),
 )
 TASK = Table(
-    "task",
+    "floor_task",
     META,
     Column("id", Integer, primary_key=True),
     *(Column(n, String) for n in ("name", "type", "status", "operation", "creatorName")),
@@ -101,14 +106,14 @@ TASK = Table(
     *(Column(n, Integer) for n in ("creatorId", "clusterId", "hostId")),
 )
 SUBTASK = Table(
-    "subtask",
+    "floor_subtask",
     META,
     Column("id", Integer, primary_key=True),
     Column("task_id", Integer, index=True),
     *(Column(n, String) for n in ("name", "description", "status", "operation")),
 )
 HOST = Table(
-    "host",
+    "floor_host",
     META,
     Column("id", Integer, primary_key=True),
     *(Column(n, String) for n in ("name", "innerIpAddress", "status", "createTime")),
@@ -131,7 +136,7 @@ def parts_statement(*columns: Any, of: Column[Any]) -> Any:
 HOSTS = paged_statement(HOST)
 CLUSTERS = paged_statement(CLUSTER)
 TASKS = paged_statement(TASK)
-COUNTS = {t.name: select(func.count()).select_from(t) for t in (HOST, CLUSTER, TASK)}
+COUNTS = {t: select(func.count()).select_from(t) for t in (HOST, CLUSTER, TASK)}
 LINKS_OF = parts_statement(
     LINK.c.cluster_id,
     LINK.c.ob_id.label("clusterId"),
@@ -163,38 +168,173 @@ def envelope(data: Any) -> Response:
     return Response(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), media_type="application/json")
 
 
-class Floor:
-    """The app's state: its metadb, the expected credentials, one writer at a time."""
+def page_of(s: Session, statement: Any, table: Table, paging: Paging) -> Any:
+    number, size = paging
+    rows = s.execute(statement, {"size": size, "offset": (number - 1) * size}).all()
+    total = len(rows) if len(rows) < size else s.scalar(COUNTS[table])
+    return rows, {"number": number, "size": size, "totalElements": total}
 
-    def __init__(self, db_path: str, password: str) -> None:
-        self.engine: Engine = create_engine(
-            f"sqlite:///{db_path}", connect_args={"check_same_thread": False}, pool_size=20
+
+def dicts(rows: Sequence[Row[Any]], skip: int = 0) -> list[dict[str, Any]]:
+    if not rows:
+        return []
+    keys = [str(k) for k in rows[0]._fields[skip:]]  # str, not SQLAlchemy's subclass
+    return [dict(zip(keys, row[skip:], strict=True)) for row in rows]
+
+
+def parts(s: Session, statement: Any, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    grouped: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    rows = s.execute(statement, {"low": min(ids), "high": max(ids)}).all() if ids else []
+    for row, wire in zip(rows, dicts(rows, skip=1), strict=True):
+        grouped[row[0]].append(wire)
+    return grouped
+
+
+def host_page(s: Session, paging: Paging) -> Response:
+    rows, page = page_of(s, HOSTS, HOST, paging)
+    return envelope({"contents": dicts(rows), "page": page})
+
+
+def cluster_page(s: Session, paging: Paging) -> Response:
+    rows, page = page_of(s, CLUSTERS, CLUSTER, paging)
+    ids = [r[0] for r in rows]
+    links, obproxies = parts(s, LINKS_OF, ids), parts(s, OBPROXIES_OF, ids)
+    contents = dicts(rows)
+    for cluster in contents:
+        key = cluster["id"]
+        cluster["obLinks"], cluster["obproxies"] = links[key], obproxies[key]
+        cluster["configUrl"] = f"http://floor/services?ObproxyClusterName={cluster['name']}"
+    return envelope({"contents": contents, "page": page})
+
+
+def task_page(s: Session, paging: Paging) -> Response:
+    rows, page = page_of(s, TASKS, TASK, paging)
+    subtasks = parts(s, SUBTASKS_OF, [r[0] for r in rows])
+    contents = dicts(rows)
+    for task in contents:
+        task["subtasks"] = subtasks[task["id"]]
+    return envelope({"contents": contents, "page": page})
+
+
+def task_status(s: Session, task_id: int) -> Response:
+    row = s.execute(TASK_STATUS, {"id": task_id}).one()
+    return envelope({"id": row.id, "status": row.status})
+
+
+def record_create(s: Session, name: str, work_mode: str) -> Response:
+    """The cluster, its link, its task and three subtasks, in the write transaction."""
+    stamp = now()
+    cluster_id = s.execute(
+        insert(CLUSTER)
+        .values(
+            name=name,
+            workMode=work_mode,
+            createTime=stamp,
+            updateTime=stamp,
+            installPath="/home/admin/obproxy",
+            runUser="admin",
+            parameterVersion=0,
+            creatorId=1,
+            creatorName="admin",
         )
-        META.create_all(self.engine)
-        self.sessions = sessionmaker(self.engine)
+        .returning(CLUSTER.c.id)
+    ).scalar_one()
+    s.execute(insert(LINK).values(cluster_id=cluster_id, ob_id=1, username="proxyro"))
+    task_id = s.execute(
+        insert(TASK)
+        .values(
+            name="Install obproxy",
+            type="INSTALL",
+            status="SUCCESSFUL",
+            operation="EXECUTE",
+            creatorId=1,
+            creatorName="admin",
+            clusterId=cluster_id,
+            clusterName=name,
+            createTime=stamp,
+            startTime=stamp,
+            finishTime=stamp,
+        )
+        .returning(TASK.c.id)
+    ).scalar_one()
+    steps = ("Record the cluster", "Link the OceanBase clusters", "Finish")
+    s.execute(
+        insert(SUBTASK),
+        [{"task_id": task_id, "name": n, "description": n, "status": "SUCCESSFUL"} for n in steps],
+    )
+    return envelope({"id": task_id})
+
+
+def import_ob(s: Session) -> Response:
+    s.execute(insert(OB).values(name="obbench", status="RUNNING", number=1, type="C"))
+    return envelope(None)
+
+
+Work = Callable[[Session], Response]
+
+
+class Floor:
+    """The app's metadb and the expected credentials. Each request's database work is one sync
+    function of a Session: run in a worker thread (one hop, as obfleet's handlers) or, with
+    `async_db`, on the event loop through SQLAlchemy's asyncio extension and an async driver
+    (aiosqlite, psycopg), no worker thread."""
+
+    def __init__(self, url: str, password: str, async_db: bool = False) -> None:
+        self.async_db = async_db
         self.authorization = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
-        self.write_lock = threading.Lock()
+        options: dict[str, Any] = {"pool_size": 20}
+        if url.startswith("sqlite"):
+            options["connect_args"] = {"check_same_thread": False}
+        sync_url = make_url(url).set(drivername=SYNC_DRIVERS[make_url(url).get_backend_name()])
+        engine = create_engine(sync_url, **options)
+        self.dialect = engine.dialect.name
+        META.drop_all(engine)  # its own tables only: a run starts empty
+        META.create_all(engine)
+        if async_db:
+            engine.dispose()
+            async_url = sync_url.set(drivername=ASYNC_DRIVERS[sync_url.get_backend_name()])
+            self.async_sessions = async_sessionmaker(create_async_engine(async_url, **options))
+        else:
+            self.sessions = sessionmaker(engine)
+        self.thread_lock = threading.Lock()  # one SQLite writer at a time, as obfleet's gate
+        self.loop_lock = asyncio.Lock()
+
+    async def read(self, work: Work) -> Response:
+        if self.async_db:
+            async with self.async_sessions() as s:
+                return await s.run_sync(work)
+        with self.sessions() as s:  # closed on the loop, as obfleet's SQLite reads
+            return await anyio.to_thread.run_sync(work, s)
+
+    async def write(self, work: Work) -> Response:
+        if self.async_db:
+            async with self.loop_lock, self.async_sessions() as s, s.begin():
+                return await s.run_sync(work)
+        return await anyio.to_thread.run_sync(self._write, work)
+
+    def _write(self, work: Work) -> Response:
+        with self.thread_lock, self.sessions() as s, s.begin():
+            return work(s)
 
 
-def state(request: Request) -> Floor:
+SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+
+
+def floor_of(request: Request) -> Floor:
     floor: Floor = request.app.state.floor
     return floor
 
 
 async def login(request: Request) -> str:
-    if request.headers.get("authorization") != state(request).authorization:
+    if request.headers.get("authorization") != floor_of(request).authorization:
         raise HTTPException(401)
     return "admin"
 
 
-async def session(request: Request) -> AsyncIterator[Session]:
-    with state(request).sessions() as s:
-        yield s
-
-
 async def page_request(
     page: int = Query(1, ge=1), size: int = Query(10, ge=1, le=2000), sort: str | None = None
-) -> tuple[int, int]:
+) -> Paging:
     return page, size
 
 
@@ -204,15 +344,17 @@ class CreateIn(BaseModel):
     obLinks: list[dict[str, Any]]
 
 
-Db = Annotated[Session, Depends(session)]
-Paging = Annotated[tuple[int, int], Depends(page_request)]
+PageDep = Annotated[Paging, Depends(page_request)]
+FloorDep = Annotated[Floor, Depends(floor_of)]
 AUTHED = [Depends(login)]
 
 
 def floor_app(floor: Floor) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        anyio.to_thread.current_default_thread_limiter().total_tokens = 2  # as obfleet on SQLite
+        # As many handler threads as obfleet's: 2 on SQLite, 4 on PostgreSQL (obfleet.api.threads).
+        threads = 2 if floor.dialect == "sqlite" else 4
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         gc.collect()
         gc.freeze()
         gc.set_threshold(10_000, *gc.get_threshold()[1:])
@@ -221,78 +363,45 @@ def floor_app(floor: Floor) -> FastAPI:
     app = FastAPI(lifespan=lifespan)
     app.state.floor = floor
 
-    def page_of(s: Session, statement: Any, table: str, paging: tuple[int, int]) -> Any:
-        number, size = paging
-        rows = s.execute(statement, {"size": size, "offset": (number - 1) * size}).all()
-        total = len(rows) if len(rows) < size else s.scalar(COUNTS[table])
-        return rows, {"number": number, "size": size, "totalElements": total}
-
-    def dicts(rows: Sequence[Row[Any]], skip: int = 0) -> list[dict[str, Any]]:
-        if not rows:
-            return []
-        keys = [str(k) for k in rows[0]._fields[skip:]]  # str, not SQLAlchemy's subclass
-        return [dict(zip(keys, row[skip:], strict=True)) for row in rows]
-
-    def parts(s: Session, statement: Any, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-        grouped: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-        rows = s.execute(statement, {"low": min(ids), "high": max(ids)}).all() if ids else []
-        for row, wire in zip(rows, dicts(rows, skip=1), strict=True):
-            grouped[row[0]].append(wire)
-        return grouped
-
     @app.get("/api/v2/time", response_class=PlainTextResponse)
     def server_time() -> PlainTextResponse:
         return PlainTextResponse(now())
 
     @app.get("/api/v2/compute/hosts", dependencies=AUTHED)
-    def hosts(
-        s: Db,
-        paging: Paging,
+    async def hosts(
+        floor: FloorDep,
+        paging: PageDep,
         status: list[str] | None = Query(None),
         keyword: str | None = Query(None, max_length=255),
         included: list[str] | None = Query(None, alias="includedServiceType"),
         excluded: list[str] | None = Query(None, alias="excludedServiceType"),
     ) -> Response:
-        rows, page = page_of(s, HOSTS, "host", paging)
-        return envelope({"contents": dicts(rows), "page": page})
+        return await floor.read(lambda s: host_page(s, paging))
 
     @app.get("/api/v2/obproxy/clusters", dependencies=AUTHED)
-    def clusters(s: Db, paging: Paging, name: str | None = Query(None)) -> Response:
-        rows, page = page_of(s, CLUSTERS, "cluster", paging)
-        ids = [r[0] for r in rows]
-        links, obproxies = parts(s, LINKS_OF, ids), parts(s, OBPROXIES_OF, ids)
-        contents = dicts(rows)
-        for cluster in contents:
-            key = cluster["id"]
-            cluster["obLinks"], cluster["obproxies"] = links[key], obproxies[key]
-            cluster["configUrl"] = f"http://floor/services?ObproxyClusterName={cluster['name']}"
-        return envelope({"contents": contents, "page": page})
+    async def clusters(floor: FloorDep, paging: PageDep, name: str | None = None) -> Response:
+        return await floor.read(lambda s: cluster_page(s, paging))
 
     @app.get("/api/v2/tasks/instances", dependencies=AUTHED)
-    def tasks(
-        s: Db, paging: Paging, status: list[str] | None = Query(None), name: str | None = None
+    async def tasks(
+        floor: FloorDep,
+        paging: PageDep,
+        status: list[str] | None = Query(None),
+        name: str | None = None,
     ) -> Response:
-        rows, page = page_of(s, TASKS, "task", paging)
-        subtasks = parts(s, SUBTASKS_OF, [r[0] for r in rows])
-        contents = dicts(rows)
-        for task in contents:
-            task["subtasks"] = subtasks[task["id"]]
-        return envelope({"contents": contents, "page": page})
+        return await floor.read(lambda s: task_page(s, paging))
 
     @app.get("/api/v2/tasks/instances/{task_id}", dependencies=AUTHED)
-    def task(task_id: int, s: Db) -> Response:
-        row = s.execute(TASK_STATUS, {"id": task_id}).one()
-        return envelope({"id": row.id, "status": row.status})
+    async def task(task_id: int, floor: FloorDep) -> Response:
+        return await floor.read(lambda s: task_status(s, task_id))
 
     @app.post("/api/v2/obproxy/clusters", dependencies=AUTHED)
-    def create(body: CreateIn) -> Response:
-        return envelope({"id": record_create(floor, body.name, body.workMode)})
+    async def create(body: CreateIn, floor: FloorDep) -> Response:
+        return await floor.write(lambda s: record_create(s, body.name, body.workMode))
 
     @app.post("/api/v2/ob/clusters/import", dependencies=AUTHED)
-    def import_ob() -> Response:
-        with floor.write_lock, floor.engine.begin() as conn:
-            conn.execute(insert(OB).values(name="obbench", status="RUNNING", number=1, type="C"))
-        return envelope(None)
+    async def import_cluster(floor: FloorDep) -> Response:
+        return await floor.write(import_ob)
 
     answer = orjson.dumps(
         {"Code": 200, "Data": {"ObProxyBinUrl": "", "ObRootServiceInfoUrlList": []}}
@@ -305,60 +414,14 @@ def floor_app(floor: Floor) -> FastAPI:
     return app
 
 
-def record_create(floor: Floor, name: str, work_mode: str) -> int:
-    """The cluster, its link, its task and three subtasks, in one write transaction."""
-    stamp = now()
-    with floor.write_lock, floor.engine.begin() as conn:
-        cluster_id = conn.execute(
-            insert(CLUSTER)
-            .values(
-                name=name,
-                workMode=work_mode,
-                createTime=stamp,
-                updateTime=stamp,
-                installPath="/home/admin/obproxy",
-                runUser="admin",
-                parameterVersion=0,
-                creatorId=1,
-                creatorName="admin",
-            )
-            .returning(CLUSTER.c.id)
-        ).scalar_one()
-        conn.execute(insert(LINK).values(cluster_id=cluster_id, ob_id=1, username="proxyro"))
-        task_id = conn.execute(
-            insert(TASK)
-            .values(
-                name="Install obproxy",
-                type="INSTALL",
-                status="SUCCESSFUL",
-                operation="EXECUTE",
-                creatorId=1,
-                creatorName="admin",
-                clusterId=cluster_id,
-                clusterName=name,
-                createTime=stamp,
-                startTime=stamp,
-                finishTime=stamp,
-            )
-            .returning(TASK.c.id)
-        ).scalar_one()
-        conn.execute(
-            insert(SUBTASK),
-            [
-                {"task_id": task_id, "name": step, "description": step, "status": "SUCCESSFUL"}
-                for step in ("Record the cluster", "Link the OceanBase clusters", "Finish")
-            ],
-        )
-    return int(task_id)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--database-url", required=True, help="sqlite:///PATH or postgresql://...")
     parser.add_argument("--password", default="Bench_Pass_12")
+    parser.add_argument("--async-db", action="store_true", help="async sessions and drivers")
     args = parser.parse_args()
-    app = floor_app(Floor(args.db, args.password))
+    app = floor_app(Floor(args.database_url, args.password, args.async_db))
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

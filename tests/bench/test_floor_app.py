@@ -1,10 +1,12 @@
-"""bench/floor_app.py answers every request bench/fleet.py sends it, in the shapes it reads."""
+"""bench/floor_app.py answers every request bench/fleet.py sends it, in the shapes it reads,
+with its database work in worker threads and on the event loop (async drivers)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench.client import basic
 from bench.floor_app import Floor, floor_app
@@ -12,8 +14,11 @@ from bench.floor_app import Floor, floor_app
 AUTH = basic("admin", "Floor_Pass_1")
 
 
-async def test_the_floor_answers_the_fleet_benchmarks_requests(tmp_path: Path) -> None:
-    app = floor_app(Floor(str(tmp_path / "floor.db"), "Floor_Pass_1"))
+@pytest.mark.parametrize("async_db", [False, True], ids=["threads", "async"])
+async def test_the_floor_answers_the_fleet_benchmarks_requests(
+    tmp_path: Path, async_db: bool
+) -> None:
+    app = floor_app(Floor(f"sqlite:///{tmp_path}/floor.db", "Floor_Pass_1", async_db))
     transport = httpx.ASGITransport(app)
     async with (
         app.router.lifespan_context(app),
