@@ -34,9 +34,10 @@ from obfleet.flows import prepare_host
 from obfleet.logs import note
 from obfleet.records import credentials, targets
 from obfleet.records.host_access import get_host
+from obfleet.records.host_views import OB_PROXY, host_rows
 from obfleet.services.users import Principal
 from obfleet.store.models.hosts import Host, HostStatus
-from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
+from obfleet.store.models.obproxy import ObproxyServer
 from obfleet.store.refs import referencing_tables
 
 KINDS = ("DEDICATED_PHYSICAL_MACHINE", "DEDICATED_CONTAINER")
@@ -50,7 +51,6 @@ SERVICE_TYPES = (
     "BACKUP_RESTORE_AGENT",
     "OMS",
 )
-OB_PROXY = "OB_PROXY"  # the only service obfleet runs on hosts
 MAX_HOSTS_PER_REQUEST = 200
 
 # RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens. Nothing a
@@ -87,16 +87,6 @@ class BatchCreateIn:
     credential_id: int
     alias: str | None = None
     description: str | None = None
-
-
-@dataclass(frozen=True)
-class ServiceSummary:
-    """OCP's ServiceSummary: something running on a host."""
-
-    name: str
-    version: str | None
-    type: str
-    software_package_id: int | None
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -323,7 +313,7 @@ def query(
 ) -> Select[Any]:
     """Hosts by status, by a keyword in their name, host name or address, and by the services
     on them (only OB_PROXY exists in obfleet: asking for any other type finds nothing)."""
-    stmt = select(Host)
+    stmt = host_rows()
     status_list = _split(statuses, STATUSES, "status")
     if status_list:
         stmt = stmt.where(Host.status.in_(status_list))
@@ -347,22 +337,3 @@ def _with_obproxy() -> ColumnElement[bool]:
     """Hosts running an OBProxy. Built only when a filter asks: building it cost as much as
     running an empty page."""
     return Host.id.in_(select(ObproxyServer.host_id))
-
-
-def services_of(session: Session, host_ids: Sequence[int]) -> dict[int, list[ServiceSummary]]:
-    """The OBProxy instances on each host, as OCP's ServiceSummary (name: the OBProxy
-    cluster), in one query for a whole page of hosts."""
-    found: dict[int, list[ServiceSummary]] = defaultdict(list)
-    if not host_ids:
-        return found
-    rows = session.execute(
-        select(ObproxyServer, ObproxyCluster.name)
-        .join(ObproxyCluster, ObproxyCluster.id == ObproxyServer.cluster_id)
-        .where(ObproxyServer.host_id.in_(host_ids))
-        .order_by(ObproxyServer.id)
-    )
-    for server, cluster_name in rows:
-        found[server.host_id].append(
-            ServiceSummary(cluster_name, server.version, OB_PROXY, server.package_id)
-        )
-    return found

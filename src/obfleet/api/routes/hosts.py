@@ -19,21 +19,21 @@ from obfleet.api.schemas.hosts import HostOut
 from obfleet.api.schemas.tasks import StartedTaskOut
 from obfleet.logs import note
 from obfleet.records.host_access import get_host
+from obfleet.records.host_views import HOST, host_row
 from obfleet.security.roles import Resource
 from obfleet.services import hosts as service
 from obfleet.services.users import Principal
-from obfleet.store.models.hosts import Host
 
 router = APIRouter(prefix="/api/v2/compute/hosts", tags=["hosts"])
 READ = Depends(require(Resource.HOST))
 WRITE = require(Resource.HOST, write=True)
 SORTABLE = {
-    "id": Host.id,
-    "name": Host.name,
-    "innerIpAddress": Host.inner_ip_address,
-    "status": Host.status,
-    "createTime": Host.create_time,
-    "updateTime": Host.update_time,
+    "id": HOST.id,
+    "name": HOST.name,
+    "innerIpAddress": HOST.inner_ip_address,
+    "status": HOST.status,
+    "createTime": HOST.create_time,
+    "updateTime": HOST.update_time,
 }
 
 
@@ -78,9 +78,8 @@ class BatchDeleteIn(RequestModel):
 
 def _page(session: Session, stmt: Select[Any], req: PageRequest) -> dict[str, Any]:
     """One page of hosts, their services loaded in one query for the whole page."""
-    hosts, total = fetch_page(session, stmt, req, SORTABLE, Host.id)
-    services = service.services_of(session, [h.id for h in hosts])
-    return paged([HostOut.of(h, services[h.id]) for h in hosts], req, total)
+    rows, total = fetch_page(session, stmt, req, SORTABLE, HOST.id)
+    return paged(HostOut.page(session, rows), req, total)
 
 
 @router.get(
@@ -113,7 +112,7 @@ def get_host_details(host_id: int, session: SessionDep) -> EnvelopeResponse:
     """One host: its address, SSH port, status, credential and the facts read from it (operating
     system, architecture, CPUs, memory)."""
     host = get_host(session, host_id)
-    return ok(HostOut.of(host, service.services_of(session, [host.id])[host.id]))
+    return ok(HostOut.page(session, [host_row(session, host.id)])[0])
 
 
 @router.post(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from obfleet.api.schema import ApiModel, OcpTime
+from pydantic import Field
+from sqlalchemy import Row
+from sqlalchemy.orm import Session
+
+from obfleet.api.schema import ApiModel, OcpTime, WireRow
 from obfleet.hosts.ssh import fingerprint
+from obfleet.records.host_views import SERVICES_OF, host_rows, services_of
 from obfleet.services import hosts as service
-from obfleet.store.models.hosts import Host
 
 
 class ServiceSummaryOut(ApiModel):
@@ -15,6 +21,16 @@ class ServiceSummaryOut(ApiModel):
     version: str | None
     type: str
     software_package_id: int | None
+
+
+# Where every host is: obfleet has one IDC, host type and region (services.hosts).
+_PLACE = {
+    "idcId": service.DEFAULT_IDC.id,
+    "typeId": service.DEFAULT_TYPE.id,
+    "regionId": service.DEFAULT_REGION.id,
+    "regionName": service.DEFAULT_REGION.name,
+}
+_PLACE_FIELDS = ("idc_id", "type_id", "region_id", "region_name")
 
 
 class HostOut(ApiModel):
@@ -54,29 +70,31 @@ class HostOut(ApiModel):
     update_time: OcpTime
 
     @classmethod
-    def of(cls, host: Host, services: list[service.ServiceSummary]) -> HostOut:
-        return cls(
-            id=host.id,
-            name=host.name,
-            alias=host.alias,
-            description=host.description,
-            operating_system=host.operating_system,
-            operating_system_release=host.operating_system_release,
-            architecture=host.architecture,
-            serial_number=host.serial_number,
-            inner_ip_address=host.inner_ip_address,
-            ssh_port=host.ssh_port,
-            kind=host.kind,
-            services=[ServiceSummaryOut.model_validate(s) for s in services],
-            status=host.status,
-            idc_id=service.DEFAULT_IDC.id,
-            idc_name=host.idc_name,
-            type_id=service.DEFAULT_TYPE.id,
-            type_name=host.type_name,
-            region_id=service.DEFAULT_REGION.id,
-            region_name=service.DEFAULT_REGION.name,
-            credential_id=host.credential_id,
-            host_key_fingerprint=fingerprint(host.host_key) if host.host_key else None,
-            create_time=host.create_time,
-            update_time=host.update_time,
-        )
+    def page(cls, session: Session, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+        """A page of hosts' view rows, the OBProxies on them read in one query."""
+        services = services_of(session, [_ID(r) for r in rows])
+        return [cls.wire(r, services.get(_ID(r), ())) for r in rows]
+
+    @classmethod
+    def wire(cls, host: Row[Any], services: Iterable[Row[Any]]) -> dict[str, Any]:
+        wire = HOST_WIRE.dump(host)
+        wire["services"] = [SERVICE_WIRE.dump(s) for s in services]
+        wire["hostKeyFingerprint"] = _fingerprint(_HOST_KEY(host))
+        return wire | _PLACE
+
+
+HOST_WIRE = WireRow(
+    HostOut,
+    host_rows().selected_columns.keys(),
+    skip={"services", "host_key_fingerprint", *_PLACE_FIELDS},
+)
+SERVICE_WIRE = WireRow(ServiceSummaryOut, SERVICES_OF.selected_columns.keys())
+_ID = HOST_WIRE.columns("id")
+_HOST_KEY = HOST_WIRE.columns("host_key")
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(host_key: str | None) -> str | None:
+    """Kept per key: parsing a key to take its fingerprint cost more than the rest of its
+    host's view, on every read of every host page."""
+    return fingerprint(host_key) if host_key else None
