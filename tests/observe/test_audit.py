@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from obfleet.api.app import create_app
+from obfleet.api.schemas.audit import AuditEventOut
 from obfleet.config import Settings
 from obfleet.services.users import create_user
+from obfleet.store.models.audit import AuditEvent
 from tests.api.test_cli import run as run_cli
 from tests.api.test_ob_clusters import imp
 from tests.api.test_packages import upload
@@ -240,6 +242,38 @@ def test_the_trail_is_for_auditors_paged_and_filtered(client: TestClient) -> Non
     assert events(client, auditor, endTime=everything[0]["time"]) == []
     naive = client.get(EVENTS, headers=auditor, params={"startTime": "2026-01-01T00:00:00"})
     assert naive.status_code == 400
+
+
+def test_the_trail_is_read_as_rows_and_shows_the_documented_event(client: TestClient) -> None:
+    credential_id = credential(client, name="one").json()["data"]["id"]
+    credential(client, name="x" * 200)  # refused: no task, an error code
+    hosts = client.post(
+        "/api/v2/compute/hosts/batchCreate",
+        headers=ADMIN,
+        json={
+            "hostBasicDataList": [
+                {"innerIpAddress": "198.18.9.1"},
+                {"innerIpAddress": "198.18.9.2"},
+            ],
+            "kind": "DEDICATED_PHYSICAL_MACHINE",
+            "credentialId": credential_id,
+        },
+    )
+    assert hosts.status_code == 200, hosts.text
+    loaded: list[int] = []
+    listen = (AuditEvent, "load", lambda target, _context: loaded.append(target.id))
+    event.listen(*listen)
+    try:
+        trail = events(client, size=2000)
+    finally:
+        event.remove(*listen)
+    assert loaded == [], "the trail was read as AuditEvent objects"
+    assert [e["successful"] for e in trail] == [True, False, True]
+    assert trail[1]["errorCode"] is not None and trail[1]["taskIds"] == []
+    assert len(trail[2]["taskIds"]) == 2 and all(isinstance(t, int) for t in trail[2]["taskIds"])
+    for shown in trail:
+        documented = AuditEventOut.model_validate(shown).model_dump(mode="json", by_alias=True)
+        assert shown == documented
 
 
 def test_the_trail_can_be_turned_off(settings: Settings) -> None:

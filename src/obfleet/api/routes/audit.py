@@ -13,12 +13,12 @@ from obfleet.api.paging import Page, PageRequest, page_request, paginate
 from obfleet.api.schemas.audit import AuditEventOut
 from obfleet.errors import bad_request
 from obfleet.records import audit
+from obfleet.records.audit import EVENT
 from obfleet.security.roles import Resource
-from obfleet.store.models.audit import AuditEvent
 
 router = APIRouter(prefix="/api/v2/audit-events", tags=["audit (extension)"])
 READ = Depends(require(Resource.AUDIT))
-SORTABLE = {"id": AuditEvent.id, "time": AuditEvent.time}
+SORTABLE = {"id": EVENT.id, "time": EVENT.time}
 
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
@@ -56,6 +56,4 @@ def list_audit_events(
         since=_aware(start_time, "startTime"),
         until=_aware(end_time, "endTime"),
     )
-    return ok(
-        paginate(session, audit.query(where), page, SORTABLE, AuditEvent.id, AuditEventOut.of)
-    )
+    return ok(paginate(session, audit.query(where), page, SORTABLE, EVENT.id, AuditEventOut.wire))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
 
-from obfleet.api.schema import ApiModel, OcpTime
-from obfleet.store.models.audit import AuditEvent
+from pydantic import Field
+from sqlalchemy import Row
+
+from obfleet.api.schema import ApiModel, OcpTime, WireRow
+from obfleet.records.audit import event_rows
 
 
 class AuditEventOut(ApiModel):
@@ -25,20 +28,11 @@ class AuditEventOut(ApiModel):
     task_ids: list[int] = Field(description="The tasks the change submitted.")
 
     @classmethod
-    def of(cls, event: AuditEvent) -> AuditEventOut:
-        return cls(
-            id=event.id,
-            time=event.time,
-            username=event.username,
-            client_address=event.client_address,
-            action=event.action,
-            method=event.method,
-            route=event.route,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            status=event.status,
-            successful=event.successful,
-            error_code=event.error_code,
-            trace_id=event.trace_id,
-            task_ids=[int(t) for t in (event.task_ids or "").split(",") if t],
-        )
+    def wire(cls, event: Row[Any]) -> dict[str, Any]:
+        wire = EVENT_WIRE.dump(event)
+        wire["taskIds"] = [int(t) for t in (_TASK_IDS(event) or "").split(",") if t]
+        return wire
+
+
+EVENT_WIRE = WireRow(AuditEventOut, event_rows().selected_columns.keys(), skip={"task_ids"})
+_TASK_IDS = EVENT_WIRE.columns("task_ids")
