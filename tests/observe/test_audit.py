@@ -48,6 +48,20 @@ def credential(client: TestClient, name: str = "ssh_root", **fields: Any) -> Any
     return client.post("/api/v2/credentials", headers=ADMIN, json={**body, **fields})
 
 
+def add_hosts(client: TestClient, credential_id: int, *addresses: str) -> Any:
+    made = client.post(
+        "/api/v2/compute/hosts/batchCreate",
+        headers=ADMIN,
+        json={
+            "hostBasicDataList": [{"innerIpAddress": a} for a in addresses],
+            "kind": "DEDICATED_PHYSICAL_MACHINE",
+            "credentialId": credential_id,
+        },
+    )
+    assert made.status_code == 200, made.text
+    return made
+
+
 def test_credential_changes_are_recorded_with_their_outcome_and_no_secret(
     client: TestClient,
 ) -> None:
@@ -103,19 +117,7 @@ def test_refused_requests_are_recorded_too(client: TestClient) -> None:
 
 def test_host_changes_link_their_tasks_and_name_the_hosts(client: TestClient) -> None:
     cid = credential(client).json()["data"]["id"]
-    made = client.post(
-        "/api/v2/compute/hosts/batchCreate",
-        headers=ADMIN,
-        json={
-            "hostBasicDataList": [
-                {"innerIpAddress": "198.18.0.2"},
-                {"innerIpAddress": "198.18.0.3"},
-            ],
-            "kind": "DEDICATED_PHYSICAL_MACHINE",
-            "credentialId": cid,
-        },
-    )
-    assert made.status_code == 200, made.text
+    made = add_hosts(client, cid, "198.18.0.2", "198.18.0.3")
     task_ids = [t["id"] for t in made.json()["data"]["contents"]]
     record = last(client)
     hosts = client.get("/api/v2/compute/hosts", headers=ADMIN).json()["data"]["contents"]
@@ -247,19 +249,7 @@ def test_the_trail_is_for_auditors_paged_and_filtered(client: TestClient) -> Non
 def test_the_trail_is_read_as_rows_and_shows_the_documented_event(client: TestClient) -> None:
     credential_id = credential(client, name="one").json()["data"]["id"]
     credential(client, name="x" * 200)  # refused: no task, an error code
-    hosts = client.post(
-        "/api/v2/compute/hosts/batchCreate",
-        headers=ADMIN,
-        json={
-            "hostBasicDataList": [
-                {"innerIpAddress": "198.18.9.1"},
-                {"innerIpAddress": "198.18.9.2"},
-            ],
-            "kind": "DEDICATED_PHYSICAL_MACHINE",
-            "credentialId": credential_id,
-        },
-    )
-    assert hosts.status_code == 200, hosts.text
+    add_hosts(client, credential_id, "198.18.9.1", "198.18.9.2")
     loaded: list[int] = []
     listen = (AuditEvent, "load", lambda target, _context: loaded.append(target.id))
     event.listen(*listen)
