@@ -100,3 +100,36 @@ def test_ending_a_run_and_claiming_the_next_locks_and_writes_their_task_once(
     assert "context" in writes[0] and "version" in writes[1]
     assert second.task_id == first.task_id
     assert second.context["stringMap"] == {"dir": "/x"}  # as the run left it
+
+
+# What a chain's step (finish a run, claim the next) sends, per database: on PostgreSQL the
+# claim is one statement (`first_ready` ... `taken`), and finishing also ends runs an
+# operator cancelled meanwhile with a statement of its own, instead of reading them first.
+CHAIN_STEP_STATEMENTS = {"sqlite": 7, "postgresql": 8, "mysql": 12}
+
+
+def test_a_chain_step_on_postgresql_is_pipelined(database: Database) -> None:
+    store, first = chain_started(database)
+    sent: list[tuple[str, bool]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, context: Any, *_: Any) -> None:
+        # A pipelined statement has no SQLAlchemy execution context.
+        sent.append((" ".join(statement.split()), context is None))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        (second,) = store.step(
+            [Outcome(first, succeeded=True)], [], claim_limit=8, check_cancels=False
+        ).claims
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    assert second.task_id == first.task_id and second.subtask_id != first.subtask_id
+    assert len(sent) == CHAIN_STEP_STATEMENTS[database.dialect], sent
+    pipelined = [statement for statement, pipelined in sent if pipelined]
+    if database.dialect != "postgresql":
+        assert pipelined == []
+        return
+    assert len(pipelined) == len(sent), sent  # none waits for its answer alone
+    claims = [s for s in pipelined if s.startswith("WITH first_ready AS")]
+    assert len(claims) == 1 and "FOR UPDATE SKIP LOCKED" in claims[0], claims
+    assert not [s for s in pipelined if s.startswith("SELECT subtask_instance.id, subtask_")]

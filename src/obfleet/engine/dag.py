@@ -42,8 +42,8 @@ EDGES = cast(Table, Edge.__table__)
 EDGE = EDGES.c
 IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 
-_LOCK = select(TASK.id, TASK.context).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
-_LOCK_ONLY = select(TASK.id).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
+LOCK = select(TASK.id, TASK.context).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
+LOCK_ONLY = select(TASK.id).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
 
 
 def _pending_across(finished: Column[int], neighbour: Column[int], action: Action) -> Select[Any]:
@@ -89,13 +89,13 @@ _MAKE_READY = (
 # Where an UPDATE may read its own table in a subquery (not MySQL: error 1093), executed
 # subtasks' downstreams are promoted by one statement that finds them itself. Its subquery
 # names subtask_instance in its own FROM (correlate(None)), so that is what it filters.
-_PROMOTE_EXECUTED = (
+PROMOTE_EXECUTED = (
     update(SUBTASKS)
     .where(SUB.id.in_(_EXECUTE_UNBLOCKED.correlate(None)), SUB.status == SubtaskStatus.PENDING)
     .values(status=SubtaskStatus.READY)
 )
 # Every task's operation and its subtasks' (status, action) counts, in one grouped query.
-_SUBTASK_COUNTS = (
+SUBTASK_COUNTS = (
     select(SUB.task_id, TASK.operation, SUB.status, SUB.action, func.count().label("n"))
     .join(TASKS, TASK.id == SUB.task_id)
     .where(SUB.task_id.in_(IDS))
@@ -110,7 +110,7 @@ _SETTLE = (
     )
 )
 _SETTLE_BY = _SETTLE.values(executor=bindparam("settler"))
-_SETTLE_BY_RETURNING = _SETTLE_BY.returning(TASK.id, TASK.context)
+SETTLE_BY_RETURNING = _SETTLE_BY.returning(TASK.id, TASK.context)
 BUMP_VERSIONS = update(TASKS).where(TASK.id.in_(IDS)).values(version=TASK.version + 1)
 
 
@@ -119,7 +119,7 @@ def lock_tasks(session: Session, task_ids: Iterable[int]) -> dict[int, dict[str,
     ids = sorted(set(task_ids))
     if not ids:
         return {}
-    return {row.id: row.context for row in session.execute(_LOCK, {"ids": ids})}
+    return {row.id: row.context for row in session.execute(LOCK, {"ids": ids})}
 
 
 def lock_task_rows(session: Session, task_ids: Iterable[int], *, row_locks: bool) -> None:
@@ -128,7 +128,7 @@ def lock_task_rows(session: Session, task_ids: Iterable[int], *, row_locks: bool
     holds the whole database (BEGIN IMMEDIATE)."""
     ids = sorted(set(task_ids))
     if ids and row_locks:
-        session.execute(_LOCK_ONLY, {"ids": ids}).all()
+        session.execute(LOCK_ONLY, {"ids": ids}).all()
 
 
 def promote_neighbours(session: Session, finished: Mapping[Action, Collection[int]]) -> int:
@@ -140,7 +140,7 @@ def promote_neighbours(session: Session, finished: Mapping[Action, Collection[in
     promoted = 0
     executed = finished.get(Action.EXECUTE)
     if executed and session.get_bind().dialect.name != "mysql":
-        promoted += rows_updated(session, _PROMOTE_EXECUTED, {"ids": sorted(executed)})
+        promoted += rows_updated(session, PROMOTE_EXECUTED, {"ids": sorted(executed)})
     elif executed:
         promoted += _make_ready(session, _ids(session, _EXECUTE_UNBLOCKED, executed))
     if finished.get(Action.ROLLBACK):
@@ -207,30 +207,45 @@ def settle_tasks(
     ids = sorted(set(task_ids))
     if not ids:
         return {}
-    operations: dict[int, str] = {}
-    counts: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
-    for row in session.execute(_SUBTASK_COUNTS, {"ids": ids}):
-        operations[row.task_id] = row.operation
-        counts[row.task_id][(row.status, row.action)] = row.n
-    statuses = {
-        task_id: derive_status(operations.get(task_id) == Operation.ROLLBACK, counts[task_id])
-        for task_id in ids
-    }
-    for status in TaskStatus:
-        group = [task_id for task_id, settled in statuses.items() if settled == status]
-        if not group:
-            continue
-        params = {
-            "ids": group,
-            "settled": status,
-            "finished": None if status == TaskStatus.RUNNING else now,
-            "settler": executor,
-        }
+    statuses = task_statuses(ids, session.execute(SUBTASK_COUNTS, {"ids": ids}))
+    for params in settle_groups(statuses, now, executor):
         if contexts is not None and executor is not None:
-            contexts.update(session.execute(_SETTLE_BY_RETURNING, params).all())
+            contexts.update(session.execute(SETTLE_BY_RETURNING, params).all())
         else:
             session.execute(_SETTLE if executor is None else _SETTLE_BY, params)
     return statuses
+
+
+def task_statuses(task_ids: Iterable[int], counts: Iterable[Any]) -> dict[int, TaskStatus]:
+    """The tasks' statuses from the rows of SUBTASK_COUNTS about them."""
+    operations: dict[int, str] = {}
+    by_task: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
+    for row in counts:
+        operations[row.task_id] = row.operation
+        by_task[row.task_id][(row.status, row.action)] = row.n
+    return {
+        task_id: derive_status(operations.get(task_id) == Operation.ROLLBACK, by_task[task_id])
+        for task_id in task_ids
+    }
+
+
+def settle_groups(
+    statuses: Mapping[int, TaskStatus], now: datetime, executor: str | None
+) -> list[dict[str, Any]]:
+    """The parameters of one settling UPDATE (_SETTLE, _SETTLE_BY) per resulting status."""
+    groups = []
+    for status in TaskStatus:
+        group = [task_id for task_id, settled in statuses.items() if settled == status]
+        if group:
+            groups.append(
+                {
+                    "ids": group,
+                    "settled": status,
+                    "finished": None if status == TaskStatus.RUNNING else now,
+                    "settler": executor,
+                }
+            )
+    return groups
 
 
 def settle_task(

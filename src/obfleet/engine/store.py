@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -28,6 +28,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     tuple_,
     update,
 )
@@ -39,15 +40,23 @@ from obfleet.engine.context import ContextChanges, log_prefix
 from obfleet.engine.dag import (
     BUMP_VERSIONS,
     IDS,
+    LOCK,
+    LOCK_ONLY,
+    PROMOTE_EXECUTED,
+    SETTLE_BY_RETURNING,
+    SUBTASK_COUNTS,
     SUBTASKS,
     TASKS,
     lock_task_rows,
     lock_tasks,
     promote_neighbours,
     rows_updated,
+    settle_groups,
     settle_tasks,
+    task_statuses,
     touch_tasks,
 )
+from obfleet.engine.pipeline import Pipeline, Sent
 from obfleet.engine.reads import SUB, TASK
 from obfleet.engine.states import LEASED, Action, Operation, SubtaskStatus, TaskStatus
 from obfleet.store.db import Database
@@ -101,21 +110,60 @@ _CLAIMED = (
     SUB.name,
     SUB.series_id,
 )
+_CLAIMING: dict[str, Any] = {
+    "status": SubtaskStatus.RUNNING,
+    "owner": _NODE,
+    "executor": bindparam("address"),
+    "attempt": SUB.attempt + 1,
+    "run_time": SUB.run_time + 1,
+    "lease_until": bindparam("lease"),
+    "start_time": bindparam("started"),
+    "finish_time": None,
+}
 _CLAIM = (
-    update(SUBTASKS)
-    .where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.READY)
-    .values(
-        status=SubtaskStatus.RUNNING,
-        owner=_NODE,
-        executor=bindparam("address"),
-        attempt=SUB.attempt + 1,
-        run_time=SUB.run_time + 1,
-        lease_until=bindparam("lease"),
-        start_time=bindparam("started"),
-        finish_time=None,
-    )
+    update(SUBTASKS).where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.READY).values(**_CLAIMING)
 )
 _CLAIM_RETURNING = _CLAIM.returning(*_CLAIMED)
+# PostgreSQL: the claim as one statement, which needs no answer from the step's earlier ones:
+# the first `limit` READY subtasks (SKIP LOCKED), their tasks' rows locked unless another
+# transaction holds them (SKIP LOCKED, as `_claim` does; a task this transaction locked to
+# finish a run is its own, not skipped), those whose tasks it holds claimed, RETURNING them;
+# one row at least, `skipped` counting the READY ones left (contended).
+_FIRST_READY = (
+    select(SUB.id, SUB.task_id)
+    .where(SUB.status == SubtaskStatus.READY)
+    .order_by(SUB.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+    .cte("first_ready")
+)
+_HELD = (
+    select(TASK.id)
+    .where(TASK.id.in_(select(_FIRST_READY.c.task_id)))
+    .order_by(TASK.id)
+    .with_for_update(skip_locked=True)
+    .cte("held")
+)
+_TAKEN = (
+    update(SUBTASKS)
+    .where(
+        SUB.id == _FIRST_READY.c.id,
+        _FIRST_READY.c.task_id.in_(select(_HELD.c.id)),
+        SUB.status == SubtaskStatus.READY,
+    )
+    .values(**_CLAIMING)
+    .returning(*_CLAIMED)
+    .cte("taken")
+)
+_SKIPPED = (
+    select(func.count().label("skipped"))
+    .select_from(_FIRST_READY)
+    .where(_FIRST_READY.c.task_id.not_in(select(_HELD.c.id)))
+    .subquery("left_ready")
+)
+_CLAIM_ALL_AT_ONCE = select(_SKIPPED.c.skipped, *_TAKEN.c).select_from(
+    _SKIPPED.outerjoin(_TAKEN, true())
+)
 _CLAIMED_BY_NODE = select(*_CLAIMED).where(
     SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING
 )
@@ -231,6 +279,17 @@ class StepResult:
     contended: bool = False
 
 
+@dataclass
+class _Answers:
+    """What a pipelined step sent and reads once its pipeline has synced."""
+
+    locked: Sent | None = None  # the runs' tasks' contexts, when a run changed its task's
+    finished: list[tuple[SubtaskStatus, Sent]] = field(default_factory=list)
+    promoted: Sent | None = None
+    claimed: Sent | None = None
+    counts: Sent | None = None
+
+
 class EngineStore:
     def __init__(
         self, db: Database, *, node_id: str, address: str, lease: timedelta, clock: DbClock
@@ -245,6 +304,8 @@ class EngineStore:
         self.returning = db.engine.dialect.update_returning
         # Whether task rows can be locked one by one (not SQLite: a writer holds the file).
         self.row_locks = db.dialect != "sqlite"
+        # PostgreSQL through psycopg 3: the step's statements go out in pipelines.
+        self.pipelined = db.dialect == "postgresql" and db.engine.dialect.driver == "psycopg"
         # Subtasks this node reclaimed from runners that stopped renewing their leases.
         self.taken_over = 0
 
@@ -274,6 +335,13 @@ class EngineStore:
         no extra round trip; settling after the claim writes each of their tasks' rows once.
         """
 
+        if self.pipelined:
+            return self._transaction(
+                lambda session: self._pipelined_step(
+                    session, outcomes, logs, claim_limit, check_cancels
+                )
+            )
+
         def work(session: Session) -> StepResult:
             result = StepResult()
             now = self.clock.now()
@@ -284,15 +352,10 @@ class EngineStore:
             locked = {o.claim.task_id for o in outcomes}  # by _finish
             claimed = self._claim(session, claim_limit, now, result, locked) if claim_limit else []
             contexts = self._settle(session, finished, {r.task_id for r in claimed}, now, result)
-            self._claims(claimed, contexts, now, result, lines)
+            _headers(claimed, now, lines)
+            self._claims(claimed, contexts, result)
             if lines:  # the runs' lines, the finished ones' and the claimed ones' headers
-                session.execute(
-                    APPEND_LOG,
-                    [
-                        {"subtask_id": x.subtask_id, "attempt": x.attempt, "line": x.line}
-                        for x in lines
-                    ],
-                )
+                session.execute(APPEND_LOG, _log_rows(lines))
             if check_cancels:
                 result.canceling = set(session.scalars(_CANCELING, {"node": self.node_id}))
             return result
@@ -314,35 +377,10 @@ class EngineStore:
         else:  # most steps: no run wrote context, so none is read
             lock_task_rows(session, task_ids, row_locks=self.row_locks)
         recorded = self._record_outcomes(session, outcomes, now)
-        dirty: set[int] = set()
-        finished: dict[Action, list[int]] = {Action.EXECUTE: [], Action.ROLLBACK: []}
-        for outcome in outcomes:
-            claim = outcome.claim
-            status = recorded.get(claim.subtask_id)
-            if status is None:
-                result.fenced_out.append(outcome)
-                continue
-            logs.append(
-                LogLine(
-                    claim.subtask_id,
-                    claim.attempt,
-                    (
-                        f"{log_prefix()} Set state for subtask: {claim.subtask_id}, current state: "
-                        f"RUNNING, new state: {status}"
-                    ),
-                )
-            )
-            result.changed_tasks.add(claim.task_id)
-            if status == SubtaskStatus.SUCCESSFUL:
-                finished[Action(claim.action)].append(claim.subtask_id)
-                if outcome.changes:
-                    contexts[claim.task_id] = outcome.changes.apply_to(contexts[claim.task_id])
-                    dirty.add(claim.task_id)
+        dirty = _note_recorded(outcomes, recorded, contexts, result, logs)
         if dirty:
-            session.execute(
-                _SET_CONTEXT, [{"task": task_id, "merged": contexts[task_id]} for task_id in dirty]
-            )
-        result.promoted = promote_neighbours(session, finished)
+            session.execute(_SET_CONTEXT, dirty)
+        result.promoted = promote_neighbours(session, _executed_and_rolled_back(outcomes, recorded))
 
     def _record_outcomes(
         self, session: Session, outcomes: list[Outcome], now: datetime
@@ -362,12 +400,7 @@ class EngineStore:
                 row.id: row.status for row in session.execute(_LIVE, self._fenced(outcomes, now))
             }
         recorded: dict[int, SubtaskStatus] = {}
-        for status in (SubtaskStatus.SUCCESSFUL, SubtaskStatus.FAILED):
-            group = [
-                o
-                for o in outcomes
-                if not o.cancelled and o.succeeded == (status == SubtaskStatus.SUCCESSFUL)
-            ]
+        for status, group in _by_result(outcomes):
             ids = self._update_runs(
                 session, _FINISH, group, now, live, (SubtaskStatus.RUNNING,), outcome=status
             )
@@ -431,19 +464,22 @@ class EngineStore:
         ids = [row.id for row in rows if row.task_id in task_ids]
         if not ids:
             return []
-        params = {
-            "ids": ids,
-            "node": self.node_id,
-            "address": self.address,
-            "lease": now + self.lease,
-            "started": now,
-        }
+        params = {"ids": ids, **self._claiming(now)}
         if self.returning:
             claimed = session.execute(_CLAIM_RETURNING, params).all()
         else:
             session.execute(_CLAIM, params)
             claimed = session.execute(_CLAIMED_BY_NODE, params).all()
         return sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
+
+    def _claiming(self, now: datetime) -> dict[str, Any]:
+        """The parameters of `_CLAIMING`: the run this node starts, leased from `now`."""
+        return {
+            "node": self.node_id,
+            "address": self.address,
+            "lease": now + self.lease,
+            "started": now,
+        }
 
     def _settle(
         self,
@@ -478,17 +514,8 @@ class EngineStore:
             contexts.update(session.execute(_CONTEXTS, {"ids": sorted(claimed)}).all())
         return contexts
 
-    def _claims(
-        self,
-        claimed: list[Any],
-        contexts: dict[int, Any],
-        now: datetime,
-        result: StepResult,
-        logs: list[LogLine],
-    ) -> None:
-        """The claimed rows as runs to start, and each one's log header, written with the
-        step's other lines (one INSERT)."""
-        logs.extend(LogLine(r.id, r.attempt, run_header(r.operation, now)) for r in claimed)
+    def _claims(self, claimed: list[Any], contexts: dict[int, Any], result: StepResult) -> None:
+        """The claimed rows as runs to start."""
         result.claims = [
             Claim(
                 r.id,
@@ -506,6 +533,107 @@ class EngineStore:
             for r in claimed
         ]
         result.changed_tasks.update(c.task_id for c in result.claims)
+
+    # --- the step on PostgreSQL, pipelined ------------------------------------------------
+
+    def _pipelined_step(
+        self,
+        session: Session,
+        outcomes: list[Outcome],
+        logs: list[LogLine],
+        claim_limit: int,
+        check_cancels: bool,
+    ) -> StepResult:
+        """`step` on PostgreSQL: its statements in the same order, sent in pipelines
+        (engine/pipeline.py) that wait for the server only where the step needs answers: once
+        for the runs recorded, the claims and the tasks' counts, once with the log lines and
+        the commit; a rollback's promotion, which decides by answers, waits for each of its
+        statements."""
+        result = StepResult()
+        now = self.clock.now()
+        pipeline = Pipeline(session.connection())
+        successful = _executed_and_rolled_back(outcomes, None)
+        answers = _Answers()
+        with pipeline.batch():
+            if outcomes:
+                self._send_finish(pipeline, outcomes, now, successful[Action.EXECUTE], answers)
+            if not successful[Action.ROLLBACK]:
+                self._send_claim(pipeline, outcomes, claim_limit, now, answers)
+        if successful[Action.ROLLBACK]:
+            result.promoted += promote_neighbours(
+                session, {Action.ROLLBACK: successful[Action.ROLLBACK]}
+            )
+            with pipeline.batch():
+                self._send_claim(pipeline, outcomes, claim_limit, now, answers)
+        lines = list(logs)
+        contexts = dict(answers.locked.all()) if answers.locked else {}
+        recorded = {i: status for status, sent in answers.finished for i in sent.scalars()}
+        dirty = _note_recorded(outcomes, recorded, contexts, result, lines)
+        result.promoted += answers.promoted.rowcount if answers.promoted else 0
+        claimed = _claimed_rows(answers.claimed, result)
+        _headers(claimed, now, lines)
+        finished = set(result.changed_tasks)
+        statuses = task_statuses(sorted(finished), answers.counts.all() if answers.counts else [])
+        with pipeline.batch():
+            if dirty:
+                pipeline.send_many(_SET_CONTEXT, dirty)
+            settled = [
+                pipeline.send(SETTLE_BY_RETURNING, params)
+                for params in settle_groups(statuses, now, self.address)
+            ]
+            bumped = sorted({r.task_id for r in claimed} - finished)
+            if bumped:
+                settled.append(pipeline.send(_BUMP_RETURNING, {"ids": bumped}))
+            ended = [t for t, status in statuses.items() if status != TaskStatus.RUNNING]
+            ending = pipeline.send(_ENDED, {"ids": ended}) if ended else None
+            if lines:
+                pipeline.send_many(APPEND_LOG, _log_rows(lines))
+            canceling = pipeline.send(_CANCELING, {"node": self.node_id}) if check_cancels else None
+            pipeline.commit()
+        self._claims(claimed, {r.id: r.context for sent in settled for r in sent.all()}, result)
+        result.ended = _ends(ending.all(), now) if ending else []
+        result.canceling = set(canceling.scalars()) if canceling else set()
+        return result
+
+    def _send_finish(
+        self,
+        pipeline: Pipeline,
+        outcomes: list[Outcome],
+        now: datetime,
+        executed: list[int],
+        answers: _Answers,
+    ) -> None:
+        """Lock the runs' tasks, record the runs, promote what the executed ones unblocked."""
+        task_ids = sorted({o.claim.task_id for o in outcomes})
+        if any(o.changes for o in outcomes):
+            answers.locked = pipeline.send(LOCK, {"ids": task_ids})
+        else:
+            pipeline.send(LOCK_ONLY, {"ids": task_ids})
+        for status, group in _by_result(outcomes):
+            params = {**self._fenced(group, now), "outcome": status}
+            answers.finished.append((status, pipeline.send(_returning_ids(_FINISH), params)))
+        # Then every run, as the runs recorded above are no longer LEASED: the cancelled ones,
+        # and those an operator cancelled meanwhile (CANCELING), end FAILED and CANCEL.
+        cancelling = pipeline.send(_returning_ids(_FINISH_CANCELLED), self._fenced(outcomes, now))
+        answers.finished.append((SubtaskStatus.FAILED, cancelling))
+        if executed:
+            answers.promoted = pipeline.send(PROMOTE_EXECUTED, {"ids": sorted(executed)})
+
+    def _send_claim(
+        self,
+        pipeline: Pipeline,
+        outcomes: list[Outcome],
+        limit: int,
+        now: datetime,
+        answers: _Answers,
+    ) -> None:
+        """Claim up to `limit` READY subtasks; count the runs' tasks' subtasks to settle them."""
+        if limit:
+            params = {"limit": limit, **self._claiming(now)}
+            answers.claimed = pipeline.send(_CLAIM_ALL_AT_ONCE, params)
+        if outcomes:
+            task_ids = sorted({o.claim.task_id for o in outcomes})
+            answers.counts = pipeline.send(SUBTASK_COUNTS, {"ids": task_ids})
 
     def ready_count(self) -> int:
         """How many subtasks wait for a runner (READY), on every node."""
@@ -651,11 +779,96 @@ class EngineStore:
         self._transaction(work)
 
 
+def _by_result(outcomes: list[Outcome]) -> list[tuple[SubtaskStatus, list[Outcome]]]:
+    """The runs not cancelled by the status their results give them, for `_FINISH`."""
+    groups = []
+    for status in (SubtaskStatus.SUCCESSFUL, SubtaskStatus.FAILED):
+        succeeded = status == SubtaskStatus.SUCCESSFUL
+        group = [o for o in outcomes if not o.cancelled and o.succeeded == succeeded]
+        if group:
+            groups.append((status, group))
+    return groups
+
+
+def _claimed_rows(sent: Sent | None, result: StepResult) -> list[Any]:
+    """The rows `_CLAIM_ALL_AT_ONCE` claimed, by id; notes whether it left some (contended)."""
+    if sent is None:
+        return []
+    rows = sent.all()
+    result.contended = bool(rows[0].skipped)
+    return sorted((r for r in rows if r.id is not None), key=lambda r: r.id)
+
+
+def _log_rows(lines: list[LogLine]) -> list[dict[str, Any]]:
+    return [{"subtask_id": x.subtask_id, "attempt": x.attempt, "line": x.line} for x in lines]
+
+
+def _headers(claimed: Iterable[Any], now: datetime, logs: list[LogLine]) -> None:
+    """Each claimed run's log header, written with the step's other lines (one INSERT)."""
+    logs.extend(LogLine(r.id, r.attempt, run_header(r.operation, now)) for r in claimed)
+
+
+def _note_recorded(
+    outcomes: list[Outcome],
+    recorded: Mapping[int, SubtaskStatus],
+    contexts: dict[int, dict[str, Any]],
+    result: StepResult,
+    logs: list[LogLine],
+) -> list[dict[str, Any]]:
+    """Note what the step recorded of the outcomes' runs (the rest were fenced out): their log
+    lines and changed tasks; returns the merged contexts to write (`_SET_CONTEXT`), from
+    `contexts` as locked, for the successful runs that changed theirs."""
+    dirty: set[int] = set()
+    for outcome in outcomes:
+        claim = outcome.claim
+        status = recorded.get(claim.subtask_id)
+        if status is None:
+            result.fenced_out.append(outcome)
+            continue
+        logs.append(
+            LogLine(
+                claim.subtask_id,
+                claim.attempt,
+                (
+                    f"{log_prefix()} Set state for subtask: {claim.subtask_id}, current state: "
+                    f"RUNNING, new state: {status}"
+                ),
+            )
+        )
+        result.changed_tasks.add(claim.task_id)
+        if status == SubtaskStatus.SUCCESSFUL and outcome.changes:
+            contexts[claim.task_id] = outcome.changes.apply_to(contexts[claim.task_id])
+            dirty.add(claim.task_id)
+    return [{"task": task_id, "merged": contexts[task_id]} for task_id in dirty]
+
+
+def _executed_and_rolled_back(
+    outcomes: list[Outcome], recorded: Mapping[int, SubtaskStatus] | None
+) -> dict[Action, list[int]]:
+    """The successful runs' subtasks by action, whose neighbours may be unblocked: those
+    recorded SUCCESSFUL; with `recorded` None (not known yet), every run that succeeded (one
+    fenced out is not SUCCESSFUL unless another node's run made it so, and then its neighbours
+    may be promoted as well)."""
+    finished: dict[Action, list[int]] = {Action.EXECUTE: [], Action.ROLLBACK: []}
+    for outcome in outcomes:
+        claim = outcome.claim
+        if recorded is None:
+            succeeded = outcome.succeeded and not outcome.cancelled
+        else:
+            succeeded = recorded.get(claim.subtask_id) == SubtaskStatus.SUCCESSFUL
+        if succeeded:
+            finished[Action(claim.action)].append(claim.subtask_id)
+    return finished
+
+
 def _task_ends(session: Session, task_ids: list[int], now: datetime) -> list[TaskEnd]:
     """What the tasks that just settled were, for the log and the metrics."""
     if not task_ids:
         return []
-    rows = session.execute(_ENDED, {"ids": task_ids})
+    return _ends(session.execute(_ENDED, {"ids": task_ids}), now)
+
+
+def _ends(rows: Iterable[Any], now: datetime) -> list[TaskEnd]:
     return [TaskEnd(r.id, r.name, r.status, r.operation, _seconds(r.start_time, now)) for r in rows]
 
 
