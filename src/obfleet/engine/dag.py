@@ -14,13 +14,17 @@ from typing import Any, cast
 from sqlalchemy import (
     BindParameter,
     Column,
+    ColumnElement,
     CursorResult,
     Executable,
+    Exists,
     Select,
     Table,
     Update,
     bindparam,
+    case,
     func,
+    or_,
     select,
     update,
 )
@@ -110,8 +114,47 @@ _SETTLE = (
     )
 )
 _SETTLE_BY = _SETTLE.values(executor=bindparam("settler"))
-SETTLE_BY_RETURNING = _SETTLE_BY.returning(TASK.id, TASK.context)
+_SETTLE_BY_RETURNING = _SETTLE_BY.returning(TASK.id, TASK.context)
 BUMP_VERSIONS = update(TASKS).where(TASK.id.in_(IDS)).values(version=TASK.version + 1)
+# `derive_status` in SQL, for a settling UPDATE sent before the counts are back (a pipelined
+# step, engine/pipeline.py): the same rules over the task's subtasks as they stand.
+_COUNTED = SUBTASKS.alias("counted")
+
+
+def _any_subtask(*conditions: ColumnElement[bool]) -> Exists:
+    return select(_COUNTED.c.id).where(_COUNTED.c.task_id == TASK.id, *conditions).exists()
+
+
+DERIVED = case(
+    (
+        ~_any_subtask(
+            _COUNTED.c.status != SubtaskStatus.SUCCESSFUL,
+            or_(TASK.operation != Operation.ROLLBACK, _COUNTED.c.action == Action.ROLLBACK),
+        ),
+        TaskStatus.SUCCESSFUL,
+    ),
+    (_any_subtask(_COUNTED.c.status.in_(ACTIVE)), TaskStatus.RUNNING),
+    else_=TaskStatus.FAILED,
+)
+
+
+def settle_derived(tasks: Select[Any]) -> Update:
+    """Settle the tasks `tasks` selects by `derive_status` in SQL, as `_SETTLE_BY` does;
+    RETURNING what a runner logs of those that ended."""
+    return (
+        update(TASKS)
+        .where(TASK.id.in_(tasks))
+        .values(
+            status=DERIVED,
+            finish_time=case(
+                (DERIVED == TaskStatus.RUNNING, None),
+                else_=bindparam("finished", type_=TASK.finish_time.type),
+            ),
+            version=TASK.version + 1,
+            executor=bindparam("settler"),
+        )
+        .returning(TASK.id, TASK.name, TASK.status, TASK.operation, TASK.start_time)
+    )
 
 
 def lock_tasks(session: Session, task_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -210,7 +253,7 @@ def settle_tasks(
     statuses = task_statuses(ids, session.execute(SUBTASK_COUNTS, {"ids": ids}))
     for params in settle_groups(statuses, now, executor):
         if contexts is not None and executor is not None:
-            contexts.update(session.execute(SETTLE_BY_RETURNING, params).all())
+            contexts.update(session.execute(_SETTLE_BY_RETURNING, params).all())
         else:
             session.execute(_SETTLE if executor is None else _SETTLE_BY, params)
     return statuses

@@ -19,7 +19,9 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BindParameter,
+    Insert,
     Select,
+    String,
     Table,
     Update,
     and_,
@@ -43,17 +45,14 @@ from obfleet.engine.dag import (
     LOCK,
     LOCK_ONLY,
     PROMOTE_EXECUTED,
-    SETTLE_BY_RETURNING,
-    SUBTASK_COUNTS,
     SUBTASKS,
     TASKS,
     lock_task_rows,
     lock_tasks,
     promote_neighbours,
     rows_updated,
-    settle_groups,
+    settle_derived,
     settle_tasks,
-    task_statuses,
     touch_tasks,
 )
 from obfleet.engine.pipeline import Pipeline, Sent
@@ -124,11 +123,18 @@ _CLAIM = (
     update(SUBTASKS).where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.READY).values(**_CLAIMING)
 )
 _CLAIM_RETURNING = _CLAIM.returning(*_CLAIMED)
-# PostgreSQL: the claim as one statement, which needs no answer from the step's earlier ones:
-# the first `limit` READY subtasks (SKIP LOCKED), their tasks' rows locked unless another
-# transaction holds them (SKIP LOCKED, as `_claim` does; a task this transaction locked to
-# finish a run is its own, not skipped), those whose tasks it holds claimed, RETURNING them;
-# one row at least, `skipped` counting the READY ones left (contended).
+# PostgreSQL: statements that need no answer from the step's earlier ones, so a step sends
+# them all before it waits (engine/pipeline.py).
+# The subtasks the step recorded the runs of: finished by it, at its own time `finished`.
+_RECORDED = select(SUB.task_id).where(
+    SUB.id.in_(IDS), SUB.owner.is_(None), SUB.finish_time == _FINISHED
+)
+# The claim as one statement: the first `limit` READY subtasks (SKIP LOCKED), their tasks'
+# rows locked unless another transaction holds them (SKIP LOCKED, as `_claim` does; a task
+# this transaction locked to finish a run is its own, not skipped), those whose tasks it
+# holds claimed, each one's log header written, the versions of their tasks bumped (those
+# the step settles are bumped by settling). It returns them with their tasks' contexts, and
+# one row at least: `skipped` counts the READY ones left (contended).
 _FIRST_READY = (
     select(SUB.id, SUB.task_id)
     .where(SUB.status == SubtaskStatus.READY)
@@ -155,15 +161,69 @@ _TAKEN = (
     .returning(*_CLAIMED)
     .cte("taken")
 )
+_BUMPED = (
+    update(TASKS)
+    .where(TASK.id.in_(select(_TAKEN.c.task_id)), TASK.id.not_in(_RECORDED))
+    .values(version=TASK.version + 1)
+    .returning(TASK.id)
+    .cte("bumped")
+)
+LOGS = cast(Table, SubtaskLog.__table__)
+_HEADERS = (
+    insert(LOGS)
+    .from_select(
+        ["subtask_id", "attempt", "line"],
+        select(
+            _TAKEN.c.id,
+            _TAKEN.c.attempt,
+            "############{"
+            + _TAKEN.c.operation
+            + "}{"
+            + bindparam("at", type_=String)
+            + "}############",
+        ),
+    )
+    .returning(LOGS.c.id)
+    .cte("headers")
+)
 _SKIPPED = (
     select(func.count().label("skipped"))
     .select_from(_FIRST_READY)
     .where(_FIRST_READY.c.task_id.not_in(select(_HELD.c.id)))
     .subquery("left_ready")
 )
-_CLAIM_ALL_AT_ONCE = select(_SKIPPED.c.skipped, *_TAKEN.c).select_from(
-    _SKIPPED.outerjoin(_TAKEN, true())
+_CLAIM_ALL_AT_ONCE = (
+    select(_SKIPPED.c.skipped, *_TAKEN.c, TASK.context)
+    .select_from(_SKIPPED.outerjoin(_TAKEN.join(TASKS, TASK.id == _TAKEN.c.task_id), true()))
+    .add_cte(_BUMPED, _HEADERS)
 )
+# Settling the tasks of the runs the step recorded, which it does not know yet.
+_SETTLE_RECORDED = settle_derived(_RECORDED)
+# What the log says when a run's state is recorded (each run's own lines before it).
+_STATE_LINE = ("Set state for subtask: ", ", current state: RUNNING, new state: ")
+
+
+def _finish_logged(statement: Update) -> Insert:
+    """`statement` (a run-finishing UPDATE), each run it records getting its state line in
+    the same statement; RETURNING the subtasks' ids."""
+    done = statement.returning(SUB.id, SUB.attempt, SUB.status).cte("done")
+    line = (
+        bindparam("prefix", type_=String)
+        + f" {_STATE_LINE[0]}"
+        + done.c.id.cast(String)
+        + _STATE_LINE[1]
+        + done.c.status
+    )
+    return (
+        insert(LOGS)
+        .from_select(["subtask_id", "attempt", "line"], select(done.c.id, done.c.attempt, line))
+        .add_cte(done)
+        .returning(LOGS.c.subtask_id)
+    )
+
+
+_FINISH_LOGGED = _finish_logged(_FINISH)
+_FINISH_CANCELLED_LOGGED = _finish_logged(_FINISH_CANCELLED)
 _CLAIMED_BY_NODE = select(*_CLAIMED).where(
     SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING
 )
@@ -177,7 +237,7 @@ _ENDED = (
     .where(TASK.id.in_(IDS))
     .order_by(TASK.id)
 )
-APPEND_LOG = insert(cast(Table, SubtaskLog.__table__))
+APPEND_LOG = insert(LOGS)
 _BUMP_RETURNING = BUMP_VERSIONS.returning(TASK.id, TASK.context)
 
 
@@ -284,10 +344,11 @@ class _Answers:
     """What a pipelined step sent and reads once its pipeline has synced."""
 
     locked: Sent | None = None  # the runs' tasks' contexts, when a run changed its task's
-    finished: list[tuple[SubtaskStatus, Sent]] = field(default_factory=list)
+    finished: list[Sent] = field(default_factory=list)  # the subtasks recorded
     promoted: Sent | None = None
     claimed: Sent | None = None
-    counts: Sent | None = None
+    settled: Sent | None = None
+    canceling: Sent | None = None
 
 
 class EngineStore:
@@ -377,7 +438,8 @@ class EngineStore:
         else:  # most steps: no run wrote context, so none is read
             lock_task_rows(session, task_ids, row_locks=self.row_locks)
         recorded = self._record_outcomes(session, outcomes, now)
-        dirty = _note_recorded(outcomes, recorded, contexts, result, logs)
+        _state_lines(outcomes, recorded, logs)
+        dirty = _note_recorded(outcomes, recorded, contexts, result)
         if dirty:
             session.execute(_SET_CONTEXT, dirty)
         result.promoted = promote_neighbours(session, _executed_and_rolled_back(outcomes, recorded))
@@ -544,55 +606,41 @@ class EngineStore:
         claim_limit: int,
         check_cancels: bool,
     ) -> StepResult:
-        """`step` on PostgreSQL: its statements in the same order, sent in pipelines
-        (engine/pipeline.py) that wait for the server only where the step needs answers: once
-        for the runs recorded, the claims and the tasks' counts, once with the log lines and
-        the commit; a rollback's promotion, which decides by answers, waits for each of its
-        statements."""
+        """`step` on PostgreSQL: its work in the same order, sent in one pipeline
+        (engine/pipeline.py) with the commit, waiting for the server once. The statements
+        write what the generic step works out between them (log lines, which tasks to
+        settle and bump, their statuses); a step whose runs changed their tasks' contexts (to
+        be merged here) or rolled back (promotion decides by answers) waits once more."""
         result = StepResult()
         now = self.clock.now()
         pipeline = Pipeline(session.connection())
         successful = _executed_and_rolled_back(outcomes, None)
+        merging = any(o.changes for o in outcomes)
         answers = _Answers()
         with pipeline.batch():
+            if logs:
+                pipeline.send_many(APPEND_LOG, _log_rows(logs))
             if outcomes:
                 self._send_finish(pipeline, outcomes, now, successful[Action.EXECUTE], answers)
-            if not successful[Action.ROLLBACK]:
-                self._send_claim(pipeline, outcomes, claim_limit, now, answers)
-        if successful[Action.ROLLBACK]:
+            if not (merging or successful[Action.ROLLBACK]):
+                self._send_rest(pipeline, outcomes, claim_limit, check_cancels, now, answers)
+        recorded = {i for sent in answers.finished for i in sent.scalars()}
+        contexts = dict(answers.locked.all()) if answers.locked else {}
+        dirty = _note_recorded(outcomes, recorded, contexts, result)
+        if merging or successful[Action.ROLLBACK]:
             result.promoted += promote_neighbours(
                 session, {Action.ROLLBACK: successful[Action.ROLLBACK]}
             )
             with pipeline.batch():
-                self._send_claim(pipeline, outcomes, claim_limit, now, answers)
-        lines = list(logs)
-        contexts = dict(answers.locked.all()) if answers.locked else {}
-        recorded = {i: status for status, sent in answers.finished for i in sent.scalars()}
-        dirty = _note_recorded(outcomes, recorded, contexts, result, lines)
+                if dirty:
+                    pipeline.send_many(_SET_CONTEXT, dirty)
+                self._send_rest(pipeline, outcomes, claim_limit, check_cancels, now, answers)
         result.promoted += answers.promoted.rowcount if answers.promoted else 0
         claimed = _claimed_rows(answers.claimed, result)
-        _headers(claimed, now, lines)
-        finished = set(result.changed_tasks)
-        statuses = task_statuses(sorted(finished), answers.counts.all() if answers.counts else [])
-        with pipeline.batch():
-            if dirty:
-                pipeline.send_many(_SET_CONTEXT, dirty)
-            settled = [
-                pipeline.send(SETTLE_BY_RETURNING, params)
-                for params in settle_groups(statuses, now, self.address)
-            ]
-            bumped = sorted({r.task_id for r in claimed} - finished)
-            if bumped:
-                settled.append(pipeline.send(_BUMP_RETURNING, {"ids": bumped}))
-            ended = [t for t, status in statuses.items() if status != TaskStatus.RUNNING]
-            ending = pipeline.send(_ENDED, {"ids": ended}) if ended else None
-            if lines:
-                pipeline.send_many(APPEND_LOG, _log_rows(lines))
-            canceling = pipeline.send(_CANCELING, {"node": self.node_id}) if check_cancels else None
-            pipeline.commit()
-        self._claims(claimed, {r.id: r.context for sent in settled for r in sent.all()}, result)
-        result.ended = _ends(ending.all(), now) if ending else []
-        result.canceling = set(canceling.scalars()) if canceling else set()
+        self._claims(claimed, {r.task_id: r.context for r in claimed}, result)
+        settled = answers.settled.all() if answers.settled else []
+        result.ended = _ends((r for r in settled if r.status != TaskStatus.RUNNING), now)
+        result.canceling = set(answers.canceling.scalars()) if answers.canceling else set()
         return result
 
     def _send_finish(
@@ -603,37 +651,45 @@ class EngineStore:
         executed: list[int],
         answers: _Answers,
     ) -> None:
-        """Lock the runs' tasks, record the runs, promote what the executed ones unblocked."""
+        """Lock the runs' tasks, record the runs with their state lines, promote what the
+        executed ones unblocked."""
         task_ids = sorted({o.claim.task_id for o in outcomes})
         if any(o.changes for o in outcomes):
             answers.locked = pipeline.send(LOCK, {"ids": task_ids})
         else:
             pipeline.send(LOCK_ONLY, {"ids": task_ids})
+        prefix = log_prefix()
         for status, group in _by_result(outcomes):
-            params = {**self._fenced(group, now), "outcome": status}
-            answers.finished.append((status, pipeline.send(_returning_ids(_FINISH), params)))
+            params = {**self._fenced(group, now), "outcome": status, "prefix": prefix}
+            answers.finished.append(pipeline.send(_FINISH_LOGGED, params))
         # Then every run, as the runs recorded above are no longer LEASED: the cancelled ones,
         # and those an operator cancelled meanwhile (CANCELING), end FAILED and CANCEL.
-        cancelling = pipeline.send(_returning_ids(_FINISH_CANCELLED), self._fenced(outcomes, now))
-        answers.finished.append((SubtaskStatus.FAILED, cancelling))
+        params = {**self._fenced(outcomes, now), "prefix": prefix}
+        answers.finished.append(pipeline.send(_FINISH_CANCELLED_LOGGED, params))
         if executed:
             answers.promoted = pipeline.send(PROMOTE_EXECUTED, {"ids": sorted(executed)})
 
-    def _send_claim(
+    def _send_rest(
         self,
         pipeline: Pipeline,
         outcomes: list[Outcome],
         limit: int,
+        check_cancels: bool,
         now: datetime,
         answers: _Answers,
     ) -> None:
-        """Claim up to `limit` READY subtasks; count the runs' tasks' subtasks to settle them."""
+        """Claim up to `limit` READY subtasks, settle the tasks of the runs recorded, look for
+        cancels, commit."""
+        recorded = {"ids": sorted(o.claim.subtask_id for o in outcomes), "finished": now}
         if limit:
-            params = {"limit": limit, **self._claiming(now)}
+            params = {"limit": limit, "at": iso(now), **recorded, **self._claiming(now)}
             answers.claimed = pipeline.send(_CLAIM_ALL_AT_ONCE, params)
         if outcomes:
-            task_ids = sorted({o.claim.task_id for o in outcomes})
-            answers.counts = pipeline.send(SUBTASK_COUNTS, {"ids": task_ids})
+            params = {**recorded, "settler": self.address}
+            answers.settled = pipeline.send(_SETTLE_RECORDED, params)
+        if check_cancels:
+            answers.canceling = pipeline.send(_CANCELING, {"node": self.node_id})
+        pipeline.commit()
 
     def ready_count(self) -> int:
         """How many subtasks wait for a runner (READY), on every node."""
@@ -810,36 +866,37 @@ def _headers(claimed: Iterable[Any], now: datetime, logs: list[LogLine]) -> None
 
 def _note_recorded(
     outcomes: list[Outcome],
-    recorded: Mapping[int, SubtaskStatus],
+    recorded: Collection[int],
     contexts: dict[int, dict[str, Any]],
     result: StepResult,
-    logs: list[LogLine],
 ) -> list[dict[str, Any]]:
-    """Note what the step recorded of the outcomes' runs (the rest were fenced out): their log
-    lines and changed tasks; returns the merged contexts to write (`_SET_CONTEXT`), from
-    `contexts` as locked, for the successful runs that changed theirs."""
+    """Note which of the outcomes' runs the step recorded (the rest were fenced out) and
+    their changed tasks; returns the merged contexts to write (`_SET_CONTEXT`), from
+    `contexts` as locked, for the runs that succeeded and changed theirs."""
     dirty: set[int] = set()
     for outcome in outcomes:
         claim = outcome.claim
-        status = recorded.get(claim.subtask_id)
-        if status is None:
+        if claim.subtask_id not in recorded:
             result.fenced_out.append(outcome)
             continue
-        logs.append(
-            LogLine(
-                claim.subtask_id,
-                claim.attempt,
-                (
-                    f"{log_prefix()} Set state for subtask: {claim.subtask_id}, current state: "
-                    f"RUNNING, new state: {status}"
-                ),
-            )
-        )
         result.changed_tasks.add(claim.task_id)
-        if status == SubtaskStatus.SUCCESSFUL and outcome.changes:
+        if outcome.changes and outcome.succeeded and not outcome.cancelled:
             contexts[claim.task_id] = outcome.changes.apply_to(contexts[claim.task_id])
             dirty.add(claim.task_id)
     return [{"task": task_id, "merged": contexts[task_id]} for task_id in dirty]
+
+
+def _state_lines(
+    outcomes: list[Outcome], recorded: Mapping[int, SubtaskStatus], logs: list[LogLine]
+) -> None:
+    """The recorded runs' state lines, after their own."""
+    prefix = log_prefix()
+    for outcome in outcomes:
+        claim = outcome.claim
+        status = recorded.get(claim.subtask_id)
+        if status is not None:
+            line = f"{prefix} {_STATE_LINE[0]}{claim.subtask_id}{_STATE_LINE[1]}{status}"
+            logs.append(LogLine(claim.subtask_id, claim.attempt, line))
 
 
 def _executed_and_rolled_back(
