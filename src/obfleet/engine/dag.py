@@ -28,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from obfleet.engine.reads import SUB, TASK
@@ -90,7 +91,8 @@ _MAKE_READY = (
     .where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.PENDING)
     .values(status=SubtaskStatus.READY)
 )
-# Where an UPDATE may read its own table in a subquery (not MySQL: error 1093), executed
+# Where an UPDATE may read its own table in a subquery (not MySQL: error 1093; MariaDB since
+# 10.3.2, `updates_read_their_table`), executed
 # subtasks' downstreams are promoted by one statement that finds them itself. Its subquery
 # names subtask_instance in its own FROM (correlate(None)), so that is what it filters.
 PROMOTE_EXECUTED = (
@@ -182,7 +184,7 @@ def promote_neighbours(session: Session, finished: Mapping[Action, Collection[in
     """
     promoted = 0
     executed = finished.get(Action.EXECUTE)
-    if executed and session.get_bind().dialect.name != "mysql":
+    if executed and updates_read_their_table(session.get_bind().dialect):
         promoted += rows_updated(session, PROMOTE_EXECUTED, {"ids": sorted(executed)})
     elif executed:
         promoted += _make_ready(session, _ids(session, _EXECUTE_UNBLOCKED, executed))
@@ -190,6 +192,15 @@ def promote_neighbours(session: Session, finished: Mapping[Action, Collection[in
         candidates = _ids(session, _ROLLBACK_CANDIDATES, finished[Action.ROLLBACK])
         promoted += promote_rollback(session, candidates)
     return promoted
+
+
+def updates_read_their_table(dialect: Dialect) -> bool:
+    """Whether an UPDATE may select from its own table in a subquery: not on MySQL (error
+    1093), on MariaDB since 10.3.2, which reads the subquery first."""
+    if dialect.name != "mysql":
+        return True
+    version = dialect.server_version_info or ()
+    return bool(getattr(dialect, "is_mariadb", False)) and version >= (10, 3, 2)
 
 
 def promote_rollback(session: Session, candidates: Collection[int]) -> int:

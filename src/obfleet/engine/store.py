@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BindParameter,
+    Connection,
     Insert,
     Select,
     String,
@@ -224,13 +225,16 @@ def _finish_logged(statement: Update) -> Insert:
 
 _FINISH_LOGGED = _finish_logged(_FINISH)
 _FINISH_CANCELLED_LOGGED = _finish_logged(_FINISH_CANCELLED)
-_CLAIMED_BY_NODE = select(*_CLAIMED).where(
-    SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING
+# Without RETURNING (MySQL, MariaDB): the claimed rows read back, with their tasks' contexts
+# (one statement where reading the contexts took another).
+_CLAIMED_BY_NODE = (
+    select(*_CLAIMED, TASK.context)
+    .join(TASKS, TASK.id == SUB.task_id)
+    .where(SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING)
 )
 _LOCK_UNLESS_HELD = (
     select(TASK.id).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update(skip_locked=True)
 )
-_CONTEXTS = select(TASK.id, TASK.context).where(TASK.id.in_(IDS))
 _CANCELING = select(SUB.id).where(SUB.owner == _NODE, SUB.status == SubtaskStatus.CANCELING)
 _ENDED = (
     select(TASK.id, TASK.name, TASK.status, TASK.operation, TASK.start_time)
@@ -369,17 +373,40 @@ class EngineStore:
         self.pipelined = db.dialect == "postgresql" and db.engine.dialect.driver == "psycopg"
         # Subtasks this node reclaimed from runners that stopped renewing their leases.
         self.taken_over = 0
+        self._connection: Connection | None = None
 
     def _transaction(self, work: Callable[[Session], T]) -> T:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                with self.db.transaction() as session:
+                with self._session() as session, session.begin():
                     return work(session)
             except DBAPIError as error:
                 if attempt == _ATTEMPTS or not is_transient(error):
                     raise
                 time.sleep(random.uniform(0.001, 0.01) * attempt)
         raise AssertionError("unreachable")
+
+    def _session(self) -> Session:
+        """A write session; on PostgreSQL and MySQL on the engine's own connection, held
+        across its transactions (all on the engine's database thread).
+
+        Through the pool, each transaction's connection was pinged first (a round trip), and
+        on PostgreSQL a connection a read session had used came back without its prepared
+        statements (psycopg drops them on ROLLBACK), so the step's were parsed and planned
+        anew most times. A connection lost meanwhile fails that transaction (the pump retries
+        at its next turn) and is replaced on the next one.
+        """
+        if not self.row_locks:  # SQLite: the pool's connections (the write gate's turns)
+            return self.db.session(write=True)
+        if self._connection is None:
+            self._connection = self.db.engine.connect()
+        return Session(bind=self._connection, expire_on_commit=False)
+
+    def close(self) -> None:
+        """Give the engine's own connection back (the engine stops)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def _fence(self, subtask_id: int, attempt: int) -> tuple[Any, ...]:
         return (Sub.id == subtask_id, Sub.owner == self.node_id, Sub.attempt == attempt)
@@ -413,6 +440,8 @@ class EngineStore:
             locked = {o.claim.task_id for o in outcomes}  # by _finish
             claimed = self._claim(session, claim_limit, now, result, locked) if claim_limit else []
             contexts = self._settle(session, finished, {r.task_id for r in claimed}, now, result)
+            if not self.returning:
+                contexts = {r.task_id: r.context for r in claimed}
             _headers(claimed, now, lines)
             self._claims(claimed, contexts, result)
             if lines:  # the runs' lines, the finished ones' and the claimed ones' headers
@@ -552,7 +581,8 @@ class EngineStore:
         result: StepResult,
     ) -> dict[int, Any]:
         """Settle the tasks whose runs ended and bump the versions of those whose subtasks were
-        claimed (their views changed); returns the claimed tasks' contexts.
+        claimed (their views changed); returns the claimed tasks' contexts where the database
+        has RETURNING (without, the claim read them).
 
         Each task row is written once: a task whose run ended and whose next subtask was
         claimed in the same step (a chain's) has its version bumped by settling, and its
@@ -572,8 +602,6 @@ class EngineStore:
             return contexts
         if bumped:
             session.execute(BUMP_VERSIONS, {"ids": bumped})
-        if claimed:
-            contexts.update(session.execute(_CONTEXTS, {"ids": sorted(claimed)}).all())
         return contexts
 
     def _claims(self, claimed: list[Any], contexts: dict[int, Any], result: StepResult) -> None:
