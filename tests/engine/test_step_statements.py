@@ -178,3 +178,29 @@ def test_settling_in_sql_derives_what_python_does(database: Database) -> None:
                 derived = session.scalar(select(DERIVED).where(TASK.id == task_id))
                 assert derived == expected, (operation, kind)
         session.rollback()
+
+
+def test_a_run_cancelled_as_it_succeeded_ends_cancelled_and_keeps_no_context(
+    database: Database,
+) -> None:
+    """The operator's cancel (CANCELING) wins over the run's success: the subtask ends FAILED
+    with CANCEL and what the run wrote into the context is not kept."""
+    store, first = chain_started(database)
+    with database.transaction() as session:
+        session.execute(
+            update(SUBTASKS)
+            .where(SUB.id == first.subtask_id)
+            .values(status=SubtaskStatus.CANCELING)
+        )
+    ran = [Outcome(first, succeeded=True, changes=ContextChanges(strings={"dir": "/x"}))]
+    result = store.step(ran, [], claim_limit=8, check_cancels=False)
+    assert result.claims == [] and result.fenced_out == []
+    with database.session() as session:
+        row = session.execute(
+            select(SUB.status, SUB.operation).where(SUB.id == first.subtask_id)
+        ).one()
+        context = session.scalar(select(TASK.context).where(TASK.id == first.task_id))
+        log = subtask_log(session, first.task_id, first.subtask_id).splitlines()
+    assert (row.status, row.operation) == (SubtaskStatus.FAILED, Operation.CANCEL)
+    assert "dir" not in context.get("stringMap", {})
+    assert "new state: FAILED" in log[-1]

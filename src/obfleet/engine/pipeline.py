@@ -4,14 +4,16 @@ Through a session, each statement is a round trip: psycopg sends it and waits fo
 answer, and SQLAlchemy builds an execution context and a result around it. A step's
 statements mostly do not depend on each other's answers (the server runs them in order, each
 seeing the ones before), so they go out together and the step waits for PostgreSQL only where
-Python needs an answer to go on: twice for a chain's step instead of about a dozen times.
+Python needs an answer to go on: once for a chain's step, commit included, where it waited
+about a dozen times.
 
 The statements are SQLAlchemy's, compiled once per dialect; their parameters go through
 their types' bind processors and their rows through the result processors, as a session's
 would. A driver error is raised as SQLAlchemy's DBAPIError (and a lost connection
 invalidated), as a session would, so the step's retry and the outage log read it the same.
 Given up: SQLAlchemy's statement events fire before each statement (tests count them), but a
-listener cannot rewrite it; no other event fires.
+listener cannot rewrite it, and no other event fires; an error names the batch's last
+statement, which is not always the one that failed (PostgreSQL's message says which).
 """
 
 from __future__ import annotations
@@ -161,6 +163,7 @@ class Pipeline:
         return Sent(prepared_statement, cursor)
 
     def send_many(self, statement: ClauseElement, params: list[dict[str, Any]]) -> None:
+        """`statement` once per parameter set (one SQL: no IN lists)."""
         prepared_statement = prepared(statement, self._dialect, tuple(params[0]))
         rendered = [prepared_statement.render(p) for p in params]
         sql = rendered[0][0]

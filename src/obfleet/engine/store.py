@@ -348,7 +348,7 @@ class _Answers:
     """What a pipelined step sent and reads once its pipeline has synced."""
 
     locked: Sent | None = None  # the runs' tasks' contexts, when a run changed its task's
-    finished: list[Sent] = field(default_factory=list)  # the subtasks recorded
+    finished: list[tuple[SubtaskStatus, Sent]] = field(default_factory=list)  # recorded
     promoted: Sent | None = None
     claimed: Sent | None = None
     settled: Sent | None = None
@@ -652,7 +652,7 @@ class EngineStore:
                 self._send_finish(pipeline, outcomes, now, successful[Action.EXECUTE], answers)
             if not (merging or successful[Action.ROLLBACK]):
                 self._send_rest(pipeline, outcomes, claim_limit, check_cancels, now, answers)
-        recorded = {i for sent in answers.finished for i in sent.scalars()}
+        recorded = {i: status for status, sent in answers.finished for i in sent.scalars()}
         contexts = dict(answers.locked.all()) if answers.locked else {}
         dirty = _note_recorded(outcomes, recorded, contexts, result)
         if merging or successful[Action.ROLLBACK]:
@@ -689,11 +689,12 @@ class EngineStore:
         prefix = log_prefix()
         for status, group in _by_result(outcomes):
             params = {**self._fenced(group, now), "outcome": status, "prefix": prefix}
-            answers.finished.append(pipeline.send(_FINISH_LOGGED, params))
+            answers.finished.append((status, pipeline.send(_FINISH_LOGGED, params)))
         # Then every run, as the runs recorded above are no longer LEASED: the cancelled ones,
         # and those an operator cancelled meanwhile (CANCELING), end FAILED and CANCEL.
         params = {**self._fenced(outcomes, now), "prefix": prefix}
-        answers.finished.append(pipeline.send(_FINISH_CANCELLED_LOGGED, params))
+        cancelled = pipeline.send(_FINISH_CANCELLED_LOGGED, params)
+        answers.finished.append((SubtaskStatus.FAILED, cancelled))
         if executed:
             answers.promoted = pipeline.send(PROMOTE_EXECUTED, {"ids": sorted(executed)})
 
@@ -894,13 +895,13 @@ def _headers(claimed: Iterable[Any], now: datetime, logs: list[LogLine]) -> None
 
 def _note_recorded(
     outcomes: list[Outcome],
-    recorded: Collection[int],
+    recorded: Mapping[int, SubtaskStatus],
     contexts: dict[int, dict[str, Any]],
     result: StepResult,
 ) -> list[dict[str, Any]]:
     """Note which of the outcomes' runs the step recorded (the rest were fenced out) and
     their changed tasks; returns the merged contexts to write (`_SET_CONTEXT`), from
-    `contexts` as locked, for the runs that succeeded and changed theirs."""
+    `contexts` as locked, for the runs recorded SUCCESSFUL that changed theirs."""
     dirty: set[int] = set()
     for outcome in outcomes:
         claim = outcome.claim
@@ -908,7 +909,7 @@ def _note_recorded(
             result.fenced_out.append(outcome)
             continue
         result.changed_tasks.add(claim.task_id)
-        if outcome.changes and outcome.succeeded and not outcome.cancelled:
+        if outcome.changes and recorded[claim.subtask_id] == SubtaskStatus.SUCCESSFUL:
             contexts[claim.task_id] = outcome.changes.apply_to(contexts[claim.task_id])
             dirty.add(claim.task_id)
     return [{"task": task_id, "merged": contexts[task_id]} for task_id in dirty]
