@@ -14,16 +14,21 @@ from typing import Any, cast
 from sqlalchemy import (
     BindParameter,
     Column,
+    ColumnElement,
     CursorResult,
     Executable,
+    Exists,
     Select,
     Table,
     Update,
     bindparam,
+    case,
     func,
+    or_,
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from obfleet.engine.reads import SUB, TASK
@@ -42,8 +47,8 @@ EDGES = cast(Table, Edge.__table__)
 EDGE = EDGES.c
 IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 
-_LOCK = select(TASK.id, TASK.context).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
-_LOCK_ONLY = select(TASK.id).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
+LOCK = select(TASK.id, TASK.context).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
+LOCK_ONLY = select(TASK.id).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update()
 
 
 def _pending_across(finished: Column[int], neighbour: Column[int], action: Action) -> Select[Any]:
@@ -86,16 +91,17 @@ _MAKE_READY = (
     .where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.PENDING)
     .values(status=SubtaskStatus.READY)
 )
-# Where an UPDATE may read its own table in a subquery (not MySQL: error 1093), executed
+# Where an UPDATE may read its own table in a subquery (not MySQL: error 1093; MariaDB since
+# 10.3.2, `updates_read_their_table`), executed
 # subtasks' downstreams are promoted by one statement that finds them itself. Its subquery
 # names subtask_instance in its own FROM (correlate(None)), so that is what it filters.
-_PROMOTE_EXECUTED = (
+PROMOTE_EXECUTED = (
     update(SUBTASKS)
     .where(SUB.id.in_(_EXECUTE_UNBLOCKED.correlate(None)), SUB.status == SubtaskStatus.PENDING)
     .values(status=SubtaskStatus.READY)
 )
 # Every task's operation and its subtasks' (status, action) counts, in one grouped query.
-_SUBTASK_COUNTS = (
+SUBTASK_COUNTS = (
     select(SUB.task_id, TASK.operation, SUB.status, SUB.action, func.count().label("n"))
     .join(TASKS, TASK.id == SUB.task_id)
     .where(SUB.task_id.in_(IDS))
@@ -112,6 +118,45 @@ _SETTLE = (
 _SETTLE_BY = _SETTLE.values(executor=bindparam("settler"))
 _SETTLE_BY_RETURNING = _SETTLE_BY.returning(TASK.id, TASK.context)
 BUMP_VERSIONS = update(TASKS).where(TASK.id.in_(IDS)).values(version=TASK.version + 1)
+# `derive_status` in SQL, for a settling UPDATE sent before the counts are back (a pipelined
+# step, engine/pipeline.py): the same rules over the task's subtasks as they stand.
+_COUNTED = SUBTASKS.alias("counted")
+
+
+def _any_subtask(*conditions: ColumnElement[bool]) -> Exists:
+    return select(_COUNTED.c.id).where(_COUNTED.c.task_id == TASK.id, *conditions).exists()
+
+
+DERIVED = case(
+    (
+        ~_any_subtask(
+            _COUNTED.c.status != SubtaskStatus.SUCCESSFUL,
+            or_(TASK.operation != Operation.ROLLBACK, _COUNTED.c.action == Action.ROLLBACK),
+        ),
+        TaskStatus.SUCCESSFUL,
+    ),
+    (_any_subtask(_COUNTED.c.status.in_(ACTIVE)), TaskStatus.RUNNING),
+    else_=TaskStatus.FAILED,
+)
+
+
+def settle_derived(tasks: Select[Any]) -> Update:
+    """Settle the tasks `tasks` selects by `derive_status` in SQL, as `_SETTLE_BY` does;
+    RETURNING what a runner logs of those that ended."""
+    return (
+        update(TASKS)
+        .where(TASK.id.in_(tasks))
+        .values(
+            status=DERIVED,
+            finish_time=case(
+                (DERIVED == TaskStatus.RUNNING, None),
+                else_=bindparam("finished", type_=TASK.finish_time.type),
+            ),
+            version=TASK.version + 1,
+            executor=bindparam("settler"),
+        )
+        .returning(TASK.id, TASK.name, TASK.status, TASK.operation, TASK.start_time)
+    )
 
 
 def lock_tasks(session: Session, task_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -119,7 +164,7 @@ def lock_tasks(session: Session, task_ids: Iterable[int]) -> dict[int, dict[str,
     ids = sorted(set(task_ids))
     if not ids:
         return {}
-    return {row.id: row.context for row in session.execute(_LOCK, {"ids": ids})}
+    return {row.id: row.context for row in session.execute(LOCK, {"ids": ids})}
 
 
 def lock_task_rows(session: Session, task_ids: Iterable[int], *, row_locks: bool) -> None:
@@ -128,7 +173,7 @@ def lock_task_rows(session: Session, task_ids: Iterable[int], *, row_locks: bool
     holds the whole database (BEGIN IMMEDIATE)."""
     ids = sorted(set(task_ids))
     if ids and row_locks:
-        session.execute(_LOCK_ONLY, {"ids": ids}).all()
+        session.execute(LOCK_ONLY, {"ids": ids}).all()
 
 
 def promote_neighbours(session: Session, finished: Mapping[Action, Collection[int]]) -> int:
@@ -139,14 +184,23 @@ def promote_neighbours(session: Session, finished: Mapping[Action, Collection[in
     """
     promoted = 0
     executed = finished.get(Action.EXECUTE)
-    if executed and session.get_bind().dialect.name != "mysql":
-        promoted += rows_updated(session, _PROMOTE_EXECUTED, {"ids": sorted(executed)})
+    if executed and updates_read_their_table(session.get_bind().dialect):
+        promoted += rows_updated(session, PROMOTE_EXECUTED, {"ids": sorted(executed)})
     elif executed:
         promoted += _make_ready(session, _ids(session, _EXECUTE_UNBLOCKED, executed))
     if finished.get(Action.ROLLBACK):
         candidates = _ids(session, _ROLLBACK_CANDIDATES, finished[Action.ROLLBACK])
         promoted += promote_rollback(session, candidates)
     return promoted
+
+
+def updates_read_their_table(dialect: Dialect) -> bool:
+    """Whether an UPDATE may select from its own table in a subquery: not on MySQL (error
+    1093), on MariaDB since 10.3.2, which reads the subquery first."""
+    if dialect.name != "mysql":
+        return True
+    version = dialect.server_version_info or ()
+    return bool(getattr(dialect, "is_mariadb", False)) and version >= (10, 3, 2)
 
 
 def promote_rollback(session: Session, candidates: Collection[int]) -> int:
@@ -207,30 +261,45 @@ def settle_tasks(
     ids = sorted(set(task_ids))
     if not ids:
         return {}
-    operations: dict[int, str] = {}
-    counts: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
-    for row in session.execute(_SUBTASK_COUNTS, {"ids": ids}):
-        operations[row.task_id] = row.operation
-        counts[row.task_id][(row.status, row.action)] = row.n
-    statuses = {
-        task_id: derive_status(operations.get(task_id) == Operation.ROLLBACK, counts[task_id])
-        for task_id in ids
-    }
-    for status in TaskStatus:
-        group = [task_id for task_id, settled in statuses.items() if settled == status]
-        if not group:
-            continue
-        params = {
-            "ids": group,
-            "settled": status,
-            "finished": None if status == TaskStatus.RUNNING else now,
-            "settler": executor,
-        }
+    statuses = task_statuses(ids, session.execute(SUBTASK_COUNTS, {"ids": ids}))
+    for params in settle_groups(statuses, now, executor):
         if contexts is not None and executor is not None:
             contexts.update(session.execute(_SETTLE_BY_RETURNING, params).all())
         else:
             session.execute(_SETTLE if executor is None else _SETTLE_BY, params)
     return statuses
+
+
+def task_statuses(task_ids: Iterable[int], counts: Iterable[Any]) -> dict[int, TaskStatus]:
+    """The tasks' statuses from the rows of SUBTASK_COUNTS about them."""
+    operations: dict[int, str] = {}
+    by_task: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
+    for row in counts:
+        operations[row.task_id] = row.operation
+        by_task[row.task_id][(row.status, row.action)] = row.n
+    return {
+        task_id: derive_status(operations.get(task_id) == Operation.ROLLBACK, by_task[task_id])
+        for task_id in task_ids
+    }
+
+
+def settle_groups(
+    statuses: Mapping[int, TaskStatus], now: datetime, executor: str | None
+) -> list[dict[str, Any]]:
+    """The parameters of one settling UPDATE (_SETTLE, _SETTLE_BY) per resulting status."""
+    groups = []
+    for status in TaskStatus:
+        group = [task_id for task_id, settled in statuses.items() if settled == status]
+        if group:
+            groups.append(
+                {
+                    "ids": group,
+                    "settled": status,
+                    "finished": None if status == TaskStatus.RUNNING else now,
+                    "settler": executor,
+                }
+            )
+    return groups
 
 
 def settle_task(

@@ -200,6 +200,7 @@ class TaskEngine:
             signals.publish(changed, work=bool(changed))
         with contextlib.suppress(Exception):
             await self._db(self.store.unregister)
+        await self._db(self.store.close)
         assert self._thread is not None
         self._thread.shutdown(wait=True)
         if self._ownership is not None:

@@ -12,14 +12,17 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BindParameter,
+    Connection,
+    Insert,
     Select,
+    String,
     Table,
     Update,
     and_,
@@ -28,6 +31,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     tuple_,
     update,
 )
@@ -39,15 +43,20 @@ from obfleet.engine.context import ContextChanges, log_prefix
 from obfleet.engine.dag import (
     BUMP_VERSIONS,
     IDS,
+    LOCK,
+    LOCK_ONLY,
+    PROMOTE_EXECUTED,
     SUBTASKS,
     TASKS,
     lock_task_rows,
     lock_tasks,
     promote_neighbours,
     rows_updated,
+    settle_derived,
     settle_tasks,
     touch_tasks,
 )
+from obfleet.engine.pipeline import Pipeline, Sent
 from obfleet.engine.reads import SUB, TASK
 from obfleet.engine.states import LEASED, Action, Operation, SubtaskStatus, TaskStatus
 from obfleet.store.db import Database
@@ -101,35 +110,138 @@ _CLAIMED = (
     SUB.name,
     SUB.series_id,
 )
+_CLAIMING: dict[str, Any] = {
+    "status": SubtaskStatus.RUNNING,
+    "owner": _NODE,
+    "executor": bindparam("address"),
+    "attempt": SUB.attempt + 1,
+    "run_time": SUB.run_time + 1,
+    "lease_until": bindparam("lease"),
+    "start_time": bindparam("started"),
+    "finish_time": None,
+}
 _CLAIM = (
-    update(SUBTASKS)
-    .where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.READY)
-    .values(
-        status=SubtaskStatus.RUNNING,
-        owner=_NODE,
-        executor=bindparam("address"),
-        attempt=SUB.attempt + 1,
-        run_time=SUB.run_time + 1,
-        lease_until=bindparam("lease"),
-        start_time=bindparam("started"),
-        finish_time=None,
-    )
+    update(SUBTASKS).where(SUB.id.in_(IDS), SUB.status == SubtaskStatus.READY).values(**_CLAIMING)
 )
 _CLAIM_RETURNING = _CLAIM.returning(*_CLAIMED)
-_CLAIMED_BY_NODE = select(*_CLAIMED).where(
-    SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING
+# PostgreSQL: statements that need no answer from the step's earlier ones, so a step sends
+# them all before it waits (engine/pipeline.py).
+# The subtasks the step recorded the runs of: finished by it, at its own time `finished`.
+_RECORDED = select(SUB.task_id).where(
+    SUB.id.in_(IDS), SUB.owner.is_(None), SUB.finish_time == _FINISHED
+)
+# The claim as one statement: the first `limit` READY subtasks (SKIP LOCKED), their tasks'
+# rows locked unless another transaction holds them (SKIP LOCKED, as `_claim` does; a task
+# this transaction locked to finish a run is its own, not skipped), those whose tasks it
+# holds claimed, each one's log header written, the versions of their tasks bumped (those
+# the step settles are bumped by settling). It returns them with their tasks' contexts, and
+# one row at least: `skipped` counts the READY ones left (contended).
+_FIRST_READY = (
+    select(SUB.id, SUB.task_id)
+    .where(SUB.status == SubtaskStatus.READY)
+    .order_by(SUB.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+    .cte("first_ready")
+)
+_HELD = (
+    select(TASK.id)
+    .where(TASK.id.in_(select(_FIRST_READY.c.task_id)))
+    .order_by(TASK.id)
+    .with_for_update(skip_locked=True)
+    .cte("held")
+)
+_TAKEN = (
+    update(SUBTASKS)
+    .where(
+        SUB.id == _FIRST_READY.c.id,
+        _FIRST_READY.c.task_id.in_(select(_HELD.c.id)),
+        SUB.status == SubtaskStatus.READY,
+    )
+    .values(**_CLAIMING)
+    .returning(*_CLAIMED)
+    .cte("taken")
+)
+_BUMPED = (
+    update(TASKS)
+    .where(TASK.id.in_(select(_TAKEN.c.task_id)), TASK.id.not_in(_RECORDED))
+    .values(version=TASK.version + 1)
+    .returning(TASK.id)
+    .cte("bumped")
+)
+LOGS = cast(Table, SubtaskLog.__table__)
+_HEADERS = (
+    insert(LOGS)
+    .from_select(
+        ["subtask_id", "attempt", "line"],
+        select(
+            _TAKEN.c.id,
+            _TAKEN.c.attempt,
+            "############{"
+            + _TAKEN.c.operation
+            + "}{"
+            + bindparam("at", type_=String)
+            + "}############",
+        ),
+    )
+    .returning(LOGS.c.id)
+    .cte("headers")
+)
+_SKIPPED = (
+    select(func.count().label("skipped"))
+    .select_from(_FIRST_READY)
+    .where(_FIRST_READY.c.task_id.not_in(select(_HELD.c.id)))
+    .subquery("left_ready")
+)
+_CLAIM_ALL_AT_ONCE = (
+    select(_SKIPPED.c.skipped, *_TAKEN.c, TASK.context)
+    .select_from(_SKIPPED.outerjoin(_TAKEN.join(TASKS, TASK.id == _TAKEN.c.task_id), true()))
+    .add_cte(_BUMPED, _HEADERS)
+)
+# Settling the tasks of the runs the step recorded, which it does not know yet.
+_SETTLE_RECORDED = settle_derived(_RECORDED)
+# What the log says when a run's state is recorded (each run's own lines before it).
+_STATE_LINE = ("Set state for subtask: ", ", current state: RUNNING, new state: ")
+
+
+def _finish_logged(statement: Update) -> Insert:
+    """`statement` (a run-finishing UPDATE), each run it records getting its state line in
+    the same statement; RETURNING the subtasks' ids."""
+    done = statement.returning(SUB.id, SUB.attempt, SUB.status).cte("done")
+    line = (
+        bindparam("prefix", type_=String)
+        + f" {_STATE_LINE[0]}"
+        + done.c.id.cast(String)
+        + _STATE_LINE[1]
+        + done.c.status
+    )
+    return (
+        insert(LOGS)
+        .from_select(["subtask_id", "attempt", "line"], select(done.c.id, done.c.attempt, line))
+        .add_cte(done)
+        .returning(LOGS.c.subtask_id)
+    )
+
+
+_FINISH_LOGGED = _finish_logged(_FINISH)
+_FINISH_CANCELLED_LOGGED = _finish_logged(_FINISH_CANCELLED)
+# Without RETURNING (MySQL, MariaDB): the claimed rows read back, with their tasks' contexts
+# (one statement where reading the contexts took another).
+_CLAIMED_BY_NODE = (
+    select(*_CLAIMED, TASK.context)
+    .join(TASKS, TASK.id == SUB.task_id)
+    .where(SUB.id.in_(IDS), SUB.owner == _NODE, SUB.status == SubtaskStatus.RUNNING)
 )
 _LOCK_UNLESS_HELD = (
     select(TASK.id).where(TASK.id.in_(IDS)).order_by(TASK.id).with_for_update(skip_locked=True)
 )
-_CONTEXTS = select(TASK.id, TASK.context).where(TASK.id.in_(IDS))
 _CANCELING = select(SUB.id).where(SUB.owner == _NODE, SUB.status == SubtaskStatus.CANCELING)
 _ENDED = (
     select(TASK.id, TASK.name, TASK.status, TASK.operation, TASK.start_time)
     .where(TASK.id.in_(IDS))
     .order_by(TASK.id)
 )
-APPEND_LOG = insert(cast(Table, SubtaskLog.__table__))
+APPEND_LOG = insert(LOGS)
 _BUMP_RETURNING = BUMP_VERSIONS.returning(TASK.id, TASK.context)
 
 
@@ -231,6 +343,18 @@ class StepResult:
     contended: bool = False
 
 
+@dataclass
+class _Answers:
+    """What a pipelined step sent and reads once its pipeline has synced."""
+
+    locked: Sent | None = None  # the runs' tasks' contexts, when a run changed its task's
+    finished: list[tuple[SubtaskStatus, Sent]] = field(default_factory=list)  # recorded
+    promoted: Sent | None = None
+    claimed: Sent | None = None
+    settled: Sent | None = None
+    canceling: Sent | None = None
+
+
 class EngineStore:
     def __init__(
         self, db: Database, *, node_id: str, address: str, lease: timedelta, clock: DbClock
@@ -245,19 +369,44 @@ class EngineStore:
         self.returning = db.engine.dialect.update_returning
         # Whether task rows can be locked one by one (not SQLite: a writer holds the file).
         self.row_locks = db.dialect != "sqlite"
+        # PostgreSQL through psycopg 3: the step's statements go out in pipelines.
+        self.pipelined = db.dialect == "postgresql" and db.engine.dialect.driver == "psycopg"
         # Subtasks this node reclaimed from runners that stopped renewing their leases.
         self.taken_over = 0
+        self._connection: Connection | None = None
 
     def _transaction(self, work: Callable[[Session], T]) -> T:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                with self.db.transaction() as session:
+                with self._session() as session, session.begin():
                     return work(session)
             except DBAPIError as error:
                 if attempt == _ATTEMPTS or not is_transient(error):
                     raise
                 time.sleep(random.uniform(0.001, 0.01) * attempt)
         raise AssertionError("unreachable")
+
+    def _session(self) -> Session:
+        """A write session; on PostgreSQL and MySQL on the engine's own connection, held
+        across its transactions (all on the engine's database thread).
+
+        Through the pool, each transaction's connection was pinged first (a round trip), and
+        on PostgreSQL a connection a read session had used came back without its prepared
+        statements (psycopg drops them on ROLLBACK), so the step's were parsed and planned
+        anew most times. A connection lost meanwhile fails that transaction (the pump retries
+        at its next turn) and is replaced on the next one.
+        """
+        if not self.row_locks:  # SQLite: the pool's connections (the write gate's turns)
+            return self.db.session(write=True)
+        if self._connection is None:
+            self._connection = self.db.engine.connect()
+        return Session(bind=self._connection, expire_on_commit=False)
+
+    def close(self) -> None:
+        """Give the engine's own connection back (the engine stops)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def _fence(self, subtask_id: int, attempt: int) -> tuple[Any, ...]:
         return (Sub.id == subtask_id, Sub.owner == self.node_id, Sub.attempt == attempt)
@@ -274,6 +423,13 @@ class EngineStore:
         no extra round trip; settling after the claim writes each of their tasks' rows once.
         """
 
+        if self.pipelined:
+            return self._transaction(
+                lambda session: self._pipelined_step(
+                    session, outcomes, logs, claim_limit, check_cancels
+                )
+            )
+
         def work(session: Session) -> StepResult:
             result = StepResult()
             now = self.clock.now()
@@ -284,15 +440,12 @@ class EngineStore:
             locked = {o.claim.task_id for o in outcomes}  # by _finish
             claimed = self._claim(session, claim_limit, now, result, locked) if claim_limit else []
             contexts = self._settle(session, finished, {r.task_id for r in claimed}, now, result)
-            self._claims(claimed, contexts, now, result, lines)
+            if not self.returning:
+                contexts = {r.task_id: r.context for r in claimed}
+            _headers(claimed, now, lines)
+            self._claims(claimed, contexts, result)
             if lines:  # the runs' lines, the finished ones' and the claimed ones' headers
-                session.execute(
-                    APPEND_LOG,
-                    [
-                        {"subtask_id": x.subtask_id, "attempt": x.attempt, "line": x.line}
-                        for x in lines
-                    ],
-                )
+                session.execute(APPEND_LOG, _log_rows(lines))
             if check_cancels:
                 result.canceling = set(session.scalars(_CANCELING, {"node": self.node_id}))
             return result
@@ -314,35 +467,11 @@ class EngineStore:
         else:  # most steps: no run wrote context, so none is read
             lock_task_rows(session, task_ids, row_locks=self.row_locks)
         recorded = self._record_outcomes(session, outcomes, now)
-        dirty: set[int] = set()
-        finished: dict[Action, list[int]] = {Action.EXECUTE: [], Action.ROLLBACK: []}
-        for outcome in outcomes:
-            claim = outcome.claim
-            status = recorded.get(claim.subtask_id)
-            if status is None:
-                result.fenced_out.append(outcome)
-                continue
-            logs.append(
-                LogLine(
-                    claim.subtask_id,
-                    claim.attempt,
-                    (
-                        f"{log_prefix()} Set state for subtask: {claim.subtask_id}, current state: "
-                        f"RUNNING, new state: {status}"
-                    ),
-                )
-            )
-            result.changed_tasks.add(claim.task_id)
-            if status == SubtaskStatus.SUCCESSFUL:
-                finished[Action(claim.action)].append(claim.subtask_id)
-                if outcome.changes:
-                    contexts[claim.task_id] = outcome.changes.apply_to(contexts[claim.task_id])
-                    dirty.add(claim.task_id)
+        _state_lines(outcomes, recorded, logs)
+        dirty = _note_recorded(outcomes, recorded, contexts, result)
         if dirty:
-            session.execute(
-                _SET_CONTEXT, [{"task": task_id, "merged": contexts[task_id]} for task_id in dirty]
-            )
-        result.promoted = promote_neighbours(session, finished)
+            session.execute(_SET_CONTEXT, dirty)
+        result.promoted = promote_neighbours(session, _executed_and_rolled_back(outcomes, recorded))
 
     def _record_outcomes(
         self, session: Session, outcomes: list[Outcome], now: datetime
@@ -362,12 +491,7 @@ class EngineStore:
                 row.id: row.status for row in session.execute(_LIVE, self._fenced(outcomes, now))
             }
         recorded: dict[int, SubtaskStatus] = {}
-        for status in (SubtaskStatus.SUCCESSFUL, SubtaskStatus.FAILED):
-            group = [
-                o
-                for o in outcomes
-                if not o.cancelled and o.succeeded == (status == SubtaskStatus.SUCCESSFUL)
-            ]
+        for status, group in _by_result(outcomes):
             ids = self._update_runs(
                 session, _FINISH, group, now, live, (SubtaskStatus.RUNNING,), outcome=status
             )
@@ -431,19 +555,22 @@ class EngineStore:
         ids = [row.id for row in rows if row.task_id in task_ids]
         if not ids:
             return []
-        params = {
-            "ids": ids,
-            "node": self.node_id,
-            "address": self.address,
-            "lease": now + self.lease,
-            "started": now,
-        }
+        params = {"ids": ids, **self._claiming(now)}
         if self.returning:
             claimed = session.execute(_CLAIM_RETURNING, params).all()
         else:
             session.execute(_CLAIM, params)
             claimed = session.execute(_CLAIMED_BY_NODE, params).all()
         return sorted(claimed, key=lambda r: r.id)  # RETURNING promises no order
+
+    def _claiming(self, now: datetime) -> dict[str, Any]:
+        """The parameters of `_CLAIMING`: the run this node starts, leased from `now`."""
+        return {
+            "node": self.node_id,
+            "address": self.address,
+            "lease": now + self.lease,
+            "started": now,
+        }
 
     def _settle(
         self,
@@ -454,7 +581,8 @@ class EngineStore:
         result: StepResult,
     ) -> dict[int, Any]:
         """Settle the tasks whose runs ended and bump the versions of those whose subtasks were
-        claimed (their views changed); returns the claimed tasks' contexts.
+        claimed (their views changed); returns the claimed tasks' contexts where the database
+        has RETURNING (without, the claim read them).
 
         Each task row is written once: a task whose run ended and whose next subtask was
         claimed in the same step (a chain's) has its version bumped by settling, and its
@@ -474,21 +602,10 @@ class EngineStore:
             return contexts
         if bumped:
             session.execute(BUMP_VERSIONS, {"ids": bumped})
-        if claimed:
-            contexts.update(session.execute(_CONTEXTS, {"ids": sorted(claimed)}).all())
         return contexts
 
-    def _claims(
-        self,
-        claimed: list[Any],
-        contexts: dict[int, Any],
-        now: datetime,
-        result: StepResult,
-        logs: list[LogLine],
-    ) -> None:
-        """The claimed rows as runs to start, and each one's log header, written with the
-        step's other lines (one INSERT)."""
-        logs.extend(LogLine(r.id, r.attempt, run_header(r.operation, now)) for r in claimed)
+    def _claims(self, claimed: list[Any], contexts: dict[int, Any], result: StepResult) -> None:
+        """The claimed rows as runs to start."""
         result.claims = [
             Claim(
                 r.id,
@@ -506,6 +623,102 @@ class EngineStore:
             for r in claimed
         ]
         result.changed_tasks.update(c.task_id for c in result.claims)
+
+    # --- the step on PostgreSQL, pipelined ------------------------------------------------
+
+    def _pipelined_step(
+        self,
+        session: Session,
+        outcomes: list[Outcome],
+        logs: list[LogLine],
+        claim_limit: int,
+        check_cancels: bool,
+    ) -> StepResult:
+        """`step` on PostgreSQL: its work in the same order, sent in one pipeline
+        (engine/pipeline.py) with the commit, waiting for the server once. The statements
+        write what the generic step works out between them (log lines, which tasks to
+        settle and bump, their statuses); a step whose runs changed their tasks' contexts (to
+        be merged here) or rolled back (promotion decides by answers) waits once more."""
+        result = StepResult()
+        now = self.clock.now()
+        pipeline = Pipeline(session.connection())
+        successful = _executed_and_rolled_back(outcomes, None)
+        merging = any(o.changes for o in outcomes)
+        answers = _Answers()
+        with pipeline.batch():
+            if logs:
+                pipeline.send_many(APPEND_LOG, _log_rows(logs))
+            if outcomes:
+                self._send_finish(pipeline, outcomes, now, successful[Action.EXECUTE], answers)
+            if not (merging or successful[Action.ROLLBACK]):
+                self._send_rest(pipeline, outcomes, claim_limit, check_cancels, now, answers)
+        recorded = {i: status for status, sent in answers.finished for i in sent.scalars()}
+        contexts = dict(answers.locked.all()) if answers.locked else {}
+        dirty = _note_recorded(outcomes, recorded, contexts, result)
+        if merging or successful[Action.ROLLBACK]:
+            result.promoted += promote_neighbours(
+                session, {Action.ROLLBACK: successful[Action.ROLLBACK]}
+            )
+            with pipeline.batch():
+                if dirty:
+                    pipeline.send_many(_SET_CONTEXT, dirty)
+                self._send_rest(pipeline, outcomes, claim_limit, check_cancels, now, answers)
+        result.promoted += answers.promoted.rowcount if answers.promoted else 0
+        claimed = _claimed_rows(answers.claimed, result)
+        self._claims(claimed, {r.task_id: r.context for r in claimed}, result)
+        settled = answers.settled.all() if answers.settled else []
+        result.ended = _ends((r for r in settled if r.status != TaskStatus.RUNNING), now)
+        result.canceling = set(answers.canceling.scalars()) if answers.canceling else set()
+        return result
+
+    def _send_finish(
+        self,
+        pipeline: Pipeline,
+        outcomes: list[Outcome],
+        now: datetime,
+        executed: list[int],
+        answers: _Answers,
+    ) -> None:
+        """Lock the runs' tasks, record the runs with their state lines, promote what the
+        executed ones unblocked."""
+        task_ids = sorted({o.claim.task_id for o in outcomes})
+        if any(o.changes for o in outcomes):
+            answers.locked = pipeline.send(LOCK, {"ids": task_ids})
+        else:
+            pipeline.send(LOCK_ONLY, {"ids": task_ids})
+        prefix = log_prefix()
+        for status, group in _by_result(outcomes):
+            params = {**self._fenced(group, now), "outcome": status, "prefix": prefix}
+            answers.finished.append((status, pipeline.send(_FINISH_LOGGED, params)))
+        # Then every run, as the runs recorded above are no longer LEASED: the cancelled ones,
+        # and those an operator cancelled meanwhile (CANCELING), end FAILED and CANCEL.
+        params = {**self._fenced(outcomes, now), "prefix": prefix}
+        cancelled = pipeline.send(_FINISH_CANCELLED_LOGGED, params)
+        answers.finished.append((SubtaskStatus.FAILED, cancelled))
+        if executed:
+            answers.promoted = pipeline.send(PROMOTE_EXECUTED, {"ids": sorted(executed)})
+
+    def _send_rest(
+        self,
+        pipeline: Pipeline,
+        outcomes: list[Outcome],
+        limit: int,
+        check_cancels: bool,
+        now: datetime,
+        answers: _Answers,
+    ) -> None:
+        """Claim up to `limit` READY subtasks, settle the tasks of the runs recorded, look for
+        cancels, commit."""
+        recorded = {"ids": sorted(o.claim.subtask_id for o in outcomes), "finished": now}
+        if limit:
+            params = {"limit": limit, "at": iso(now), **recorded, **self._claiming(now)}
+            answers.claimed = pipeline.send(_CLAIM_ALL_AT_ONCE, params)
+        if outcomes:
+            params = {**recorded, "settler": self.address}
+            answers.settled = pipeline.send(_SETTLE_RECORDED, params)
+        if check_cancels:
+            answers.canceling = pipeline.send(_CANCELING, {"node": self.node_id})
+        pipeline.commit()
 
     def ready_count(self) -> int:
         """How many subtasks wait for a runner (READY), on every node."""
@@ -651,11 +864,97 @@ class EngineStore:
         self._transaction(work)
 
 
+def _by_result(outcomes: list[Outcome]) -> list[tuple[SubtaskStatus, list[Outcome]]]:
+    """The runs not cancelled by the status their results give them, for `_FINISH`."""
+    groups = []
+    for status in (SubtaskStatus.SUCCESSFUL, SubtaskStatus.FAILED):
+        succeeded = status == SubtaskStatus.SUCCESSFUL
+        group = [o for o in outcomes if not o.cancelled and o.succeeded == succeeded]
+        if group:
+            groups.append((status, group))
+    return groups
+
+
+def _claimed_rows(sent: Sent | None, result: StepResult) -> list[Any]:
+    """The rows `_CLAIM_ALL_AT_ONCE` claimed, by id; notes whether it left some (contended)."""
+    if sent is None:
+        return []
+    rows = sent.all()
+    result.contended = bool(rows[0].skipped)
+    return sorted((r for r in rows if r.id is not None), key=lambda r: r.id)
+
+
+def _log_rows(lines: list[LogLine]) -> list[dict[str, Any]]:
+    return [{"subtask_id": x.subtask_id, "attempt": x.attempt, "line": x.line} for x in lines]
+
+
+def _headers(claimed: Iterable[Any], now: datetime, logs: list[LogLine]) -> None:
+    """Each claimed run's log header, written with the step's other lines (one INSERT)."""
+    logs.extend(LogLine(r.id, r.attempt, run_header(r.operation, now)) for r in claimed)
+
+
+def _note_recorded(
+    outcomes: list[Outcome],
+    recorded: Mapping[int, SubtaskStatus],
+    contexts: dict[int, dict[str, Any]],
+    result: StepResult,
+) -> list[dict[str, Any]]:
+    """Note which of the outcomes' runs the step recorded (the rest were fenced out) and
+    their changed tasks; returns the merged contexts to write (`_SET_CONTEXT`), from
+    `contexts` as locked, for the runs recorded SUCCESSFUL that changed theirs."""
+    dirty: set[int] = set()
+    for outcome in outcomes:
+        claim = outcome.claim
+        if claim.subtask_id not in recorded:
+            result.fenced_out.append(outcome)
+            continue
+        result.changed_tasks.add(claim.task_id)
+        if outcome.changes and recorded[claim.subtask_id] == SubtaskStatus.SUCCESSFUL:
+            contexts[claim.task_id] = outcome.changes.apply_to(contexts[claim.task_id])
+            dirty.add(claim.task_id)
+    return [{"task": task_id, "merged": contexts[task_id]} for task_id in dirty]
+
+
+def _state_lines(
+    outcomes: list[Outcome], recorded: Mapping[int, SubtaskStatus], logs: list[LogLine]
+) -> None:
+    """The recorded runs' state lines, after their own."""
+    prefix = log_prefix()
+    for outcome in outcomes:
+        claim = outcome.claim
+        status = recorded.get(claim.subtask_id)
+        if status is not None:
+            line = f"{prefix} {_STATE_LINE[0]}{claim.subtask_id}{_STATE_LINE[1]}{status}"
+            logs.append(LogLine(claim.subtask_id, claim.attempt, line))
+
+
+def _executed_and_rolled_back(
+    outcomes: list[Outcome], recorded: Mapping[int, SubtaskStatus] | None
+) -> dict[Action, list[int]]:
+    """The successful runs' subtasks by action, whose neighbours may be unblocked: those
+    recorded SUCCESSFUL; with `recorded` None (not known yet), every run that succeeded (one
+    fenced out is not SUCCESSFUL unless another node's run made it so, and then its neighbours
+    may be promoted as well)."""
+    finished: dict[Action, list[int]] = {Action.EXECUTE: [], Action.ROLLBACK: []}
+    for outcome in outcomes:
+        claim = outcome.claim
+        if recorded is None:
+            succeeded = outcome.succeeded and not outcome.cancelled
+        else:
+            succeeded = recorded.get(claim.subtask_id) == SubtaskStatus.SUCCESSFUL
+        if succeeded:
+            finished[Action(claim.action)].append(claim.subtask_id)
+    return finished
+
+
 def _task_ends(session: Session, task_ids: list[int], now: datetime) -> list[TaskEnd]:
     """What the tasks that just settled were, for the log and the metrics."""
     if not task_ids:
         return []
-    rows = session.execute(_ENDED, {"ids": task_ids})
+    return _ends(session.execute(_ENDED, {"ids": task_ids}), now)
+
+
+def _ends(rows: Iterable[Any], now: datetime) -> list[TaskEnd]:
     return [TaskEnd(r.id, r.name, r.status, r.operation, _seconds(r.start_time, now)) for r in rows]
 
 
