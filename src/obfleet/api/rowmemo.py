@@ -32,7 +32,8 @@ from obfleet.api.envelope import encoded
 from obfleet.store.db import PerDatabase, writes
 
 # Rows per kind (clusters, tasks), metadb and process: two full pages of 2,000. A kept row
-# costs ~1.5 KiB (its key's values ~1 KiB, its JSON ~0.6), so ~6 MiB per kind at most.
+# took 1.2 KiB (a task) to 1.6 KiB (a cluster with a link and no obproxy; each obproxy adds
+# its own row and JSON) with its key's values (tracemalloc), so 5-7 MiB per kind when full.
 ROWS_KEPT = 4096
 
 # One row of a page: its id and the values its JSON is built from (compared, never hashed:
