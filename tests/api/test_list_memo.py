@@ -8,7 +8,9 @@ only the rows the change touched may have been built again (which fails if nothi
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -298,3 +300,20 @@ def test_page_rows_without_kept_rows_builds_plain_dicts(client):
             None, session, [(1, "a")], lambda positions: [{"n": p} for p in positions]
         )
     assert shown == [{"n": 0}]
+
+
+def test_readers_in_several_threads_each_get_the_rows_of_their_own_values():
+    """Handlers read pages in 2-4 threads at once, with values that differ as rows change."""
+    kept = EncodedRows(size=24)  # fewer than the ids: rows are dropped and kept again meanwhile
+
+    def reader(seed: int) -> None:
+        chosen = random.Random(seed)
+        for _ in range(300):
+            keyed = [(i, (i, chosen.randrange(3))) for i in chosen.sample(range(40), 10)]
+            shown = kept.page(keyed, lambda at, keyed=keyed: [list(keyed[p][1]) for p in at])
+            assert orjson.loads(orjson.dumps(shown)) == [list(key) for _, key in keyed]
+
+    with ThreadPoolExecutor(4) as pool:
+        for done in [pool.submit(reader, seed) for seed in range(4)]:
+            done.result()
+    assert len(kept) == 24
