@@ -229,10 +229,12 @@ class BasicTaskOut(ApiModel):
         return wire
 
     @classmethod
-    def page(cls, session: Session, tasks: Sequence[Row[Any]], kept: EncodedRows) -> list[Any]:
-        """A page of task_summaries() rows. A task whose row (its version with it) is the one
-        its kept JSON was built from is not built again, nor are its subtasks read: the
-        version stands for them. The others' subtasks are loaded in one query."""
+    def page(
+        cls, session: Session, tasks: Sequence[Row[Any]], kept: EncodedRows | None
+    ) -> list[Any]:
+        """A page of task_summaries() rows. With `kept`, a task whose row (its version with
+        it) is the one its kept JSON was built from is not built again, nor are its subtasks
+        read: the version stands for them. The others' subtasks are loaded in one query."""
 
         def build(positions: Sequence[int]) -> list[dict[str, Any]]:
             built = [tasks[position] for position in positions]
