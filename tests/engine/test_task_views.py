@@ -13,11 +13,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import event, select
 
+from obfleet.api.rowmemo import EncodedRows, task_rows_kept
+from obfleet.api.schemas.tasks import BasicTaskOut
 from obfleet.api.taskviews import task_views
 from obfleet.engine import Flow, kept, operations
+from obfleet.engine.reads import TASK, task_summaries
 from obfleet.engine.store import supports_skip_locked
 from obfleet.store.db import Database
 from obfleet.store.models.tasks import TaskInstance
@@ -32,15 +36,31 @@ def cached_view(db: Database, task_id: int) -> View:
         return task_views(db).get(session, task_id).data
 
 
+def polled(db: Database, task_id: int) -> View:
+    """The task's view through the cache, its task list row read first through the list's
+    kept rows (api/rowmemo.py), so those hold a row of every version seen."""
+    listed(db, task_id, task_rows_kept(db))
+    return cached_view(db, task_id)
+
+
+def listed(db: Database, task_id: int, kept: EncodedRows) -> Any:
+    """The task's row as the task list shows it, through `kept`."""
+    with db.session() as session:
+        row = session.execute(task_summaries().where(TASK.id == task_id)).one()
+        return orjson.loads(orjson.dumps(BasicTaskOut.page(session, [row], kept)))
+
+
 async def cached_until(
     db: Database, task_id: int, predicate: Callable[[View], bool], timeout: float = 15
 ) -> View:
-    """Poll the cached view until `predicate` holds, then check it against a fresh build."""
+    """Poll the cached view until `predicate` holds, then check it, and the task list's kept
+    row, against a fresh build."""
     deadline = time.monotonic() + timeout
     while True:
-        view = await asyncio.to_thread(cached_view, db, task_id)
+        view = await asyncio.to_thread(polled, db, task_id)
         if predicate(view):
             assert view == task_view(db, task_id)
+            assert listed(db, task_id, task_rows_kept(db)) == listed(db, task_id, EncodedRows())
             return view
         if time.monotonic() > deadline:
             fresh = task_view(db, task_id)

@@ -91,6 +91,9 @@ TASK_SUMMARY = (
     as_stored(TASK.create_time),
     as_stored(TASK.start_time),
     as_stored(TASK.finish_time),
+    # Not shown: bumped by every change to the task or its subtasks, it says whether a page's
+    # task still shows as it did without reading its subtasks (api/rowmemo.py).
+    TASK.version,
 )
 SUBTASK_SUMMARY = (SUB.task_id, SUB.id, SUB.name, SUB.description, SUB.status, SUB.operation)
 

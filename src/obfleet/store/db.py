@@ -199,6 +199,11 @@ class Database:
         self.engine.dispose()
 
 
+def writes(session: Session) -> bool:
+    """Whether `session` is a write session (Database.session(write=True), transaction())."""
+    return bool(session.get_bind().get_execution_options().get("obfleet_write"))
+
+
 T = TypeVar("T")
 
 

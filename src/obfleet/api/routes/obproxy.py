@@ -11,6 +11,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Contents, Envelope, EnvelopeResponse, contents, ok
 from obfleet.api.paging import Page, PageRequest, fetch_page, page_request, paged
+from obfleet.api.rowmemo import cluster_rows_kept
 from obfleet.api.schema import RequestModel, example
 from obfleet.api.schemas.obproxy import ClusterParameterOut, ObproxyClusterOut, ParameterInfoOut
 from obfleet.api.schemas.tasks import StartedTaskOut
@@ -170,7 +171,8 @@ def list_clusters(
     base = _base_url(ctx, request)
     sortable = {"id": CLUSTER.id, "name": CLUSTER.name, "createTime": CLUSTER.create_time}
     rows, total = fetch_page(session, service.query(name), page, sortable, CLUSTER.id)
-    return ok(paged(ObproxyClusterOut.page(session, rows, base), page, total))
+    shown = ObproxyClusterOut.page(session, rows, base, cluster_rows_kept(ctx.db))
+    return ok(paged(shown, page, total))
 
 
 @router.get(

@@ -14,6 +14,7 @@ from obfleet.api.auth import require
 from obfleet.api.deps import CtxDep, SessionDep
 from obfleet.api.envelope import Envelope, EnvelopeResponse, ok
 from obfleet.api.paging import Page, PageRequest, fetch_page, page_request, paged
+from obfleet.api.rowmemo import task_rows_kept
 from obfleet.api.schemas.tasks import BasicTaskOut, LogOut, SubtaskOut, TaskOut
 from obfleet.api.taskevents import task_events
 from obfleet.api.taskviews import task_views
@@ -89,6 +90,7 @@ def _filtered(
 )
 def list_tasks(
     session: SessionDep,
+    ctx: CtxDep,
     page: PageRequest = Depends(page_request),
     name: str | None = Query(None, description="Keyword in the task name (fuzzy)."),
     status: list[str] | None = Query(None, description="RUNNING, FAILED, SUCCESSFUL"),
@@ -115,7 +117,7 @@ def list_tasks(
         host_id,
     )
     tasks, total = fetch_page(session, stmt, page, SORTABLE, SORTABLE["id"])
-    return ok(paged(BasicTaskOut.page(session, tasks), page, total))
+    return ok(paged(BasicTaskOut.page(session, tasks, task_rows_kept(ctx.db)), page, total))
 
 
 @router.get(

@@ -11,6 +11,7 @@ from pydantic import Field
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
+from obfleet.api.rowmemo import EncodedRows, page_rows
 from obfleet.api.schema import ApiModel, OcpTime, WireRow
 from obfleet.obproxy.catalog import ParameterInfo
 from obfleet.obproxy.configurl import config_urls
@@ -117,16 +118,35 @@ class ObproxyClusterOut(ApiModel):
     def load(cls, session: Session, cluster_id: int, base_url: str) -> dict[str, Any]:
         """One cluster as this session sees it, its own changes included."""
         session.flush()
-        return cls.page(session, [cluster_row(session, cluster_id)], base_url)[0]
+        shown: dict[str, Any] = cls.page(session, [cluster_row(session, cluster_id)], base_url)[0]
+        return shown
 
     @classmethod
     def page(
-        cls, session: Session, rows: Sequence[Row[Any]], base_url: str
-    ) -> list[dict[str, Any]]:
-        """A page of clusters' view rows, their links and obproxies read in two queries."""
-        parts = ClusterParts.load(session, [_CLUSTER_KEYS(r)[0] for r in rows])
+        cls,
+        session: Session,
+        rows: Sequence[Row[Any]],
+        base_url: str,
+        kept: EncodedRows | None = None,
+    ) -> list[Any]:
+        """A page of clusters' view rows, their links and obproxies read in two queries; with
+        `kept`, a cluster whose values are those its kept JSON was built from is not built
+        again."""
+        ids = list(map(_CLUSTER_ID, rows))
+        parts = ClusterParts.load(session, ids)
         url_of = config_urls(base_url)
-        return [cls.wire(r, parts, url_of) for r in rows]
+
+        def build(positions: Sequence[int]) -> list[dict[str, Any]]:
+            return [cls.wire(rows[position], parts, url_of) for position in positions]
+
+        # Everything a cluster shows comes from these: its row, its parts' rows (with their
+        # OceanBase clusters' and hosts' columns) and, for configUrl, the base URL.
+        links, servers = parts.links, parts.obproxies
+        keyed = [
+            (i, (tuple(row), links.get(i), servers.get(i), base_url))
+            for i, row in zip(ids, rows, strict=True)
+        ]
+        return page_rows(kept, session, keyed, build)
 
 
 SERVER_WIRE = WireRow(ObproxyServerOut, OBPROXIES_OF.selected_columns.keys())
@@ -148,6 +168,7 @@ CLUSTER_WIRE = WireRow(
 )
 # The row's values the wire form builds on, by position (a Row's attributes cost ten times more).
 _CLUSTER_KEYS = CLUSTER_WIRE.columns("id", "name", "work_mode")
+_CLUSTER_ID = CLUSTER_WIRE.columns("id")
 _SERVER_VERSION = SERVER_WIRE.columns("version")
 _SERVER_IDC = SERVER_WIRE.columns("idc_name")
 

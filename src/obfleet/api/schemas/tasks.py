@@ -16,6 +16,7 @@ from pydantic import Field
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
+from obfleet.api.rowmemo import EncodedRows, page_rows
 from obfleet.api.schema import ApiModel, OcpTime, WireRow
 from obfleet.engine.context import TaskContextData
 from obfleet.engine.reads import (
@@ -228,14 +229,30 @@ class BasicTaskOut(ApiModel):
         return wire
 
     @classmethod
-    def page(cls, session: Session, tasks: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-        """A page of task_summaries() rows, their subtasks loaded in one query and written as
-        they come (one list per task, not a list of rows and then another of dicts)."""
-        subtasks: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        dump = BASIC_SUBTASK_WIRE.dump
-        for row in subtask_summaries_of(session, list(map(_ID, tasks))):
-            subtasks[row[0]].append(dump(row))
-        return [cls.wire(t, subtasks.get(_ID(t)) or []) for t in tasks]
+    def page(
+        cls, session: Session, tasks: Sequence[Row[Any]], kept: EncodedRows | None
+    ) -> list[Any]:
+        """A page of task_summaries() rows. With `kept`, a task whose row (its version with
+        it) is the one its kept JSON was built from is not built again, nor are its subtasks
+        read: the version stands for them. The others' subtasks are loaded in one query."""
+
+        def build(positions: Sequence[int]) -> list[dict[str, Any]]:
+            built = [tasks[position] for position in positions]
+            subtasks = _subtasks(session, list(map(_ID, built)))
+            return [cls.wire(t, subtasks.get(_ID(t)) or []) for t in built]
+
+        return page_rows(kept, session, [(_ID(t), tuple(t)) for t in tasks], build)
+
+
+def _subtasks(session: Session, task_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The tasks' subtasks' wire forms by task id, read after the tasks' rows (so never older
+    than their versions), written as they come (one list per task, not a list of rows and
+    then another of dicts)."""
+    subtasks: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    dump = BASIC_SUBTASK_WIRE.dump
+    for row in subtask_summaries_of(session, task_ids):
+        subtasks[row[0]].append(dump(row))
+    return subtasks
 
 
 BASIC_TASK_WIRE = WireRow(
