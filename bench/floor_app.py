@@ -64,60 +64,65 @@ from sqlalchemy.orm import Session, sessionmaker
 Paging = tuple[int, int]
 # Its tables prefixed, so that it can share a PostgreSQL database with obfleet's.
 META = MetaData()
-OB = Table(
-    "floor_ob_cluster",
-    META,
-    Column("id", Integer, primary_key=True),
-    Column("name", String),
-    Column("status", String),
-    Column("number", Integer),
-    Column("type", String),
+
+
+def table(
+    name: str, strings: tuple[str, ...], integers: tuple[str, ...] = (), *more: Column[Any]
+) -> Table:
+    """floor_<name>: an id, `more` columns, then text and integer columns by name."""
+    return Table(
+        f"floor_{name}",
+        META,
+        Column("id", Integer, primary_key=True),
+        *more,
+        *(Column(n, String) for n in strings),
+        *(Column(n, Integer) for n in integers),
+    )
+
+
+def parent(name: str) -> Column[Any]:
+    return Column(name, Integer, index=True)
+
+
+OB = table("ob_cluster", ("name", "status", "type"), ("number",))
+CLUSTER = table(
+    "cluster",
+    (
+        "name",
+        "creatorName",
+        "createTime",
+        "updateTime",
+        "address",
+        "workMode",
+        "installPath",
+        "runUser",
+    ),
+    ("parameterVersion", "creatorId", "port", "credentialId"),
 )
-CLUSTER = Table(
-    "floor_cluster",
-    META,
-    Column("id", Integer, primary_key=True),
-    *(Column(n, String) for n in ("name", "creatorName", "createTime", "updateTime", "address")),
-    *(Column(n, String) for n in ("workMode", "installPath", "runUser")),
-    *(Column(n, Integer) for n in ("parameterVersion", "creatorId", "port", "credentialId")),
+LINK = table("link", ("username",), ("ob_id",), parent("cluster_id"))
+OBPROXY = table(
+    "obproxy",
+    ("ip", "version", "status", "idc"),
+    ("hostId", "sqlPort", "exporterPort"),
+    parent("cluster_id"),
 )
-LINK = Table(
-    "floor_link",
-    META,
-    Column("id", Integer, primary_key=True),
-    Column("cluster_id", Integer, index=True),
-    Column("ob_id", Integer),
-    Column("username", String),
+TASK = table(
+    "task",
+    (
+        "name",
+        "type",
+        "status",
+        "operation",
+        "creatorName",
+        "clusterName",
+        "createTime",
+        "startTime",
+        "finishTime",
+    ),
+    ("creatorId", "clusterId", "hostId"),
 )
-OBPROXY = Table(
-    "floor_obproxy",
-    META,
-    Column("id", Integer, primary_key=True),
-    Column("cluster_id", Integer, index=True),
-    *(Column(n, String) for n in ("ip", "version", "status", "idc")),
-    *(Column(n, Integer) for n in ("hostId", "sqlPort", "exporterPort")),
-)
-TASK = Table(
-    "floor_task",
-    META,
-    Column("id", Integer, primary_key=True),
-    *(Column(n, String) for n in ("name", "type", "status", "operation", "creatorName")),
-    *(Column(n, String) for n in ("clusterName", "createTime", "startTime", "finishTime")),
-    *(Column(n, Integer) for n in ("creatorId", "clusterId", "hostId")),
-)
-SUBTASK = Table(
-    "floor_subtask",
-    META,
-    Column("id", Integer, primary_key=True),
-    Column("task_id", Integer, index=True),
-    *(Column(n, String) for n in ("name", "description", "status", "operation")),
-)
-HOST = Table(
-    "floor_host",
-    META,
-    Column("id", Integer, primary_key=True),
-    *(Column(n, String) for n in ("name", "innerIpAddress", "status", "createTime")),
-)
+SUBTASK = table("subtask", ("name", "description", "status", "operation"), (), parent("task_id"))
+HOST = table("host", ("name", "innerIpAddress", "status", "createTime"))
 
 
 def paged_statement(table: Table) -> Any:
