@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from obfleet.api.envelope import ORJSON_OPTIONS
+from obfleet.api.envelope import encoded
 from obfleet.api.schemas.tasks import TaskOut
 from obfleet.errors import ApiError, ErrorCode
 from obfleet.store.db import PerDatabase
@@ -60,7 +60,7 @@ class TaskViews:
                 self._views.move_to_end(task_id)
                 return view
         data = TaskOut.load(session, task_id).model_dump(mode="json", by_alias=True)
-        view = TaskView(version, data, orjson.Fragment(orjson.dumps(data, option=ORJSON_OPTIONS)))
+        view = TaskView(version, data, encoded(data))
         with self._lock:
             kept = self._views.get(task_id)
             if kept is None or kept.version <= version:  # a slower reader may bring an older one
