@@ -3,6 +3,8 @@ runner that stopped renewing it is counted."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -38,4 +40,10 @@ async def test_a_lease_taken_over_is_counted(database: Database, start_engine: S
     samples = metrics.registry
     assert samples.get_sample_value("obfleet_engine_lease_takeovers_total") == 1
     finished = {"name": "Orphaned", "status": "SUCCESSFUL", "operation": "EXECUTE"}
+    # Counted once the engine's loop has applied the step that committed the task's end,
+    # which a reader of the metadb may see first.
+    deadline = time.monotonic() + 10
+    while samples.get_sample_value("obfleet_tasks_total", finished) is None:
+        assert time.monotonic() < deadline, "the finished task was never counted"
+        await asyncio.sleep(0.01)
     assert samples.get_sample_value("obfleet_tasks_total", finished) == 1
