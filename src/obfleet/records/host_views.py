@@ -8,7 +8,6 @@ the objects than on reading them, and an empty page as much as the rest of its r
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 from obfleet.store.base import as_stored
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyServer
-from obfleet.store.rows import RowsOfIds
+from obfleet.store.rows import RowsOfIds, Values, grouped
 
 HOST = Host.__table__.c
 SERVER = ObproxyServer.__table__.c
@@ -73,9 +72,6 @@ SERVICES_OF = RowsOfIds(
 )
 
 
-def services_of(session: Session, host_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+def services_of(session: Session, host_ids: Sequence[int]) -> dict[int, list[Values]]:
     """The OBProxies on each of `host_ids` (as OCP's ServiceSummary columns), in id order."""
-    grouped: dict[int, list[Row[Any]]] = defaultdict(list)
-    for row in SERVICES_OF.rows(session, host_ids):
-        grouped[row[0]].append(row)
-    return grouped
+    return grouped(SERVICES_OF.rows(session, host_ids))

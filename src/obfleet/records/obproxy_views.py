@@ -9,7 +9,6 @@ otherwise spend most of its time building and tracking objects.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from obfleet.store.base import as_stored
 from obfleet.store.models.hosts import Host
 from obfleet.store.models.ob_clusters import ObCluster
 from obfleet.store.models.obproxy import ObproxyCluster, ObproxyLink, ObproxyServer
-from obfleet.store.rows import RowsOfIds
+from obfleet.store.rows import RowsOfIds, Values, grouped
 
 CLUSTER = ObproxyCluster.__table__.c
 LINK = ObproxyLink.__table__.c
@@ -62,11 +61,6 @@ def cluster_row(session: Session, cluster_id: int) -> Row[Any]:
     return session.execute(cluster_rows().where(CLUSTER.id == cluster_id)).one()
 
 
-# A row's values as a plain tuple: what a Row holds, but compared at C speed (a Row compares
-# through Python code, ten times slower; api/rowmemo.py compares a page's parts each read).
-Values = tuple[Any, ...]
-
-
 @dataclass(frozen=True)
 class ClusterParts:
     """The links and obproxies of some clusters, each list in id order, by cluster id."""
@@ -80,8 +74,8 @@ class ClusterParts:
         if not cluster_ids:
             return cls({}, {})
         return cls(
-            _grouped(LINKS_OF.rows(session, cluster_ids)),
-            _grouped(OBPROXIES_OF.rows(session, cluster_ids)),
+            grouped(LINKS_OF.rows(session, cluster_ids)),
+            grouped(OBPROXIES_OF.rows(session, cluster_ids)),
         )
 
 
@@ -120,11 +114,3 @@ OBPROXIES_OF = RowsOfIds(
     .order_by(SERVER.id),
     SERVER.cluster_id,
 )
-
-
-def _grouped(rows: Sequence[Row[Any]]) -> dict[int, list[Values]]:
-    """Rows' values by their first column (the cluster id)."""
-    grouped: dict[int, list[Values]] = defaultdict(list)
-    for row in rows:
-        grouped[row[0]].append(tuple(row))
-    return grouped

@@ -76,7 +76,7 @@ class HostOut(ApiModel):
         return [cls.wire(r, services.get(_ID(r), ())) for r in rows]
 
     @classmethod
-    def wire(cls, host: Row[Any], services: Iterable[Row[Any]]) -> dict[str, Any]:
+    def wire(cls, host: Row[Any], services: Iterable[Sequence[Any]]) -> dict[str, Any]:
         wire = HOST_WIRE.dump(host)
         wire["services"] = [SERVICE_WIRE.dump(s) for s in services]
         wire["hostKeyFingerprint"] = _fingerprint(_HOST_KEY(host))
